@@ -1,0 +1,75 @@
+//! The control plane's HTTP face: the JSON admin API under `/v1` (bearer
+//! token), plus the open `/healthz`, `/readyz` and `/metrics`. Every change
+//! it makes invalidates the routing cache entries it affects at once.
+
+mod auth;
+mod domains;
+mod error;
+mod extract;
+mod ops;
+mod tenants;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+
+pub use error::ApiError;
+
+use crate::proxy::DataPath;
+use crate::store::Store;
+
+/// What the admin handlers share.
+pub struct AdminState {
+    pub store: Arc<dyn Store>,
+    /// The data path's router, pools and policy: used to invalidate and to explain.
+    pub data_path: Arc<DataPath>,
+    pub token: Option<String>,
+}
+
+/// Builds the admin application.
+pub fn app(state: Arc<AdminState>) -> axum::Router {
+    let v1 = axum::Router::new()
+        .route("/tenants", post(tenants::create).get(tenants::list))
+        .route(
+            "/tenants/{id}",
+            get(tenants::show)
+                .patch(tenants::update)
+                .delete(tenants::remove),
+        )
+        .route("/tenants/{id}/domains", post(domains::add))
+        .route("/domains/{domain}", delete(domains::remove))
+        .route("/resolve", get(ops::resolve))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    axum::Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .nest("/v1", v1)
+        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .with_state(state)
+}
+
+async fn count_requests(
+    State(state): State<Arc<AdminState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let method = req.method().clone();
+    let response = next.run(req).await;
+    state
+        .data_path
+        .metrics
+        .record_admin(method.as_str(), response.status().as_u16());
+    response
+}

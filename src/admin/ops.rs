@@ -1,0 +1,139 @@
+//! Operational endpoints: liveness, readiness (the store answers), Prometheus
+//! metrics, and `/v1/resolve`, which explains what the data path would do.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::extract::ApiQuery;
+use super::AdminState;
+use crate::proxy::decide::Decision;
+
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+pub async fn readyz(State(state): State<Arc<AdminState>>) -> Result<Json<Value>, ApiError> {
+    state
+        .store
+        .ping()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("not ready: {e}")))?;
+    Ok(Json(json!({ "status": "ready" })))
+}
+
+pub async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
+    let body = state
+        .data_path
+        .metrics
+        .render(state.data_path.router.cached_entries());
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        body,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveQuery {
+    host: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Explanation {
+    host: String,
+    normalized: Option<String>,
+    /// forward | suspended | not_found | redirect | bad_request
+    action: &'static str,
+    status: u16,
+    reason: Option<String>,
+    tenant: Option<Value>,
+    matched_domain: Option<String>,
+    pool: Option<String>,
+    backends: Vec<String>,
+    headers: serde_json::Map<String, Value>,
+    location: Option<String>,
+}
+
+pub async fn resolve(
+    State(state): State<Arc<AdminState>>,
+    ApiQuery(query): ApiQuery<ResolveQuery>,
+) -> Result<Json<Explanation>, ApiError> {
+    let dp = &state.data_path;
+    let mut out = Explanation {
+        host: query.host.clone(),
+        normalized: None,
+        action: "bad_request",
+        status: 400,
+        reason: None,
+        tenant: None,
+        matched_domain: None,
+        pool: None,
+        backends: Vec::new(),
+        headers: serde_json::Map::new(),
+        location: None,
+    };
+    let host = match dp.router.normalize(query.host.as_bytes()) {
+        Ok(host) => host,
+        Err(e) => {
+            out.reason = Some(e.to_string());
+            return Ok(Json(out));
+        }
+    };
+    out.normalized = Some(host.as_str().to_owned());
+    let resolution = dp
+        .router
+        .resolve(host.as_str())
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    match dp.policy.decide(&resolution) {
+        Decision::Forward(t) => {
+            out.action = "forward";
+            out.status = 200;
+            let pool_name = t
+                .tenant
+                .pool
+                .clone()
+                .unwrap_or_else(|| crate::upstream::DEFAULT_POOL.to_owned());
+            out.backends = dp
+                .pools
+                .get(Some(&pool_name))
+                .map(|p| p.backends.iter().map(ToString::to_string).collect())
+                .unwrap_or_default();
+            out.pool = Some(pool_name);
+            let mut headers = http::HeaderMap::new();
+            crate::proxy::headers::inject_tenant(&mut headers, &dp.names, &t);
+            for (name, value) in &headers {
+                out.headers.insert(
+                    name.to_string(),
+                    Value::String(value.to_str().unwrap_or_default().to_owned()),
+                );
+            }
+            out.matched_domain = Some(t.matched_domain.clone()).filter(|d| !d.is_empty());
+            out.tenant = serde_json::to_value(&t.tenant).ok();
+        }
+        Decision::Suspended { tenant, status } => {
+            out.action = "suspended";
+            out.status = status.as_u16();
+            out.matched_domain = Some(tenant.matched_domain.clone());
+            out.tenant = serde_json::to_value(&tenant.tenant).ok();
+        }
+        Decision::NotFound => {
+            out.action = "not_found";
+            out.status = 404;
+        }
+        Decision::Redirect(location) => {
+            out.action = "redirect";
+            out.status = 302;
+            out.location = Some(location);
+        }
+    }
+    Ok(Json(out))
+}

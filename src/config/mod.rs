@@ -1,0 +1,472 @@
+//! The gateway's configuration, typed once: serde structs with their defaults,
+//! loading from YAML with the failing key named, and command-line overrides.
+//! Everything else takes these typed values, never raw YAML.
+
+mod validate;
+
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::tenant::{Isolation, TenantStatus};
+
+/// Environment variable that supplies the admin token when the config has none.
+pub const ADMIN_TOKEN_ENV: &str = "TENANT_GATEWAY_ADMIN_TOKEN";
+
+/// One problem in the configuration, with the key it is about.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config key `{key}`: {reason}")]
+pub struct ConfigError {
+    pub key: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Data path listener.
+    pub listen: SocketAddr,
+    /// Threads serving the data path; 0 means one per core.
+    pub workers: usize,
+    pub admin: AdminConfig,
+    pub store: StoreConfig,
+    pub cache: CacheConfig,
+    pub routing: RoutingConfig,
+    pub headers: HeaderNamesConfig,
+    pub limits: LimitsConfig,
+    pub upstream: UpstreamConfig,
+    /// Named backend pools; tenants without a pool use `default`.
+    pub pools: BTreeMap<String, PoolConfig>,
+    /// Tenants registered at start (created when missing).
+    pub tenants: Vec<StaticTenant>,
+    pub shutdown: ShutdownConfig,
+    pub log: LogConfig,
+    pub metrics: MetricsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers: 0,
+            admin: AdminConfig::default(),
+            store: StoreConfig::default(),
+            cache: CacheConfig::default(),
+            routing: RoutingConfig::default(),
+            headers: HeaderNamesConfig::default(),
+            limits: LimitsConfig::default(),
+            upstream: UpstreamConfig::default(),
+            pools: BTreeMap::new(),
+            tenants: Vec::new(),
+            shutdown: ShutdownConfig::default(),
+            log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    /// Bearer token; falls back to `TENANT_GATEWAY_ADMIN_TOKEN`.
+    pub token: Option<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            token: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// The embedded single-file store.
+    #[default]
+    Sqlite,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub kind: StoreKind,
+    /// The embedded store's file.
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            kind: StoreKind::Sqlite,
+            path: PathBuf::from("./tenant-gateway.db"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// How long a known host stays cached.
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+    /// How long an unknown host stays cached, so junk hosts can't hammer the store.
+    #[serde(with = "humantime_serde")]
+    pub negative_ttl: Duration,
+    pub max_entries: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            ttl: Duration::from_secs(300),
+            negative_ttl: Duration::from_secs(5),
+            max_entries: 2_000_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownHostAction {
+    /// `404 no tenant for hostname <host>`.
+    #[default]
+    NotFound,
+    /// Route to the public tenant (schema `public`).
+    Public,
+    /// Redirect to `redirect_to`.
+    Redirect,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct UnknownHostConfig {
+    pub action: UnknownHostAction,
+    /// Target of the `redirect` action (absolute http or https URL).
+    pub redirect_to: Option<String>,
+    /// Pool of the public tenant; `default` when absent.
+    pub public_pool: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// Drop one leading `www.` from hosts (and from registered domains).
+    pub strip_www: bool,
+    pub unknown_host: UnknownHostConfig,
+    /// Status answered for a suspended tenant.
+    pub suspended_status: u16,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            strip_www: true,
+            unknown_host: UnknownHostConfig::default(),
+            suspended_status: 403,
+        }
+    }
+}
+
+/// Names of the headers the gateway injects (and always strips from clients).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeaderNamesConfig {
+    pub tenant_id: String,
+    pub schema: String,
+    pub database: String,
+    pub cache_prefix: String,
+    pub request_id: String,
+}
+
+impl Default for HeaderNamesConfig {
+    fn default() -> Self {
+        HeaderNamesConfig {
+            tenant_id: "X-Tenant-ID".into(),
+            schema: "X-Tenant-Schema".into(),
+            database: "X-Tenant-Database".into(),
+            cache_prefix: "X-Tenant-Cache-Prefix".into(),
+            request_id: "X-Request-ID".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request body forwarded (bytes, or "10MiB"); larger gets 413.
+    #[serde(deserialize_with = "byte_size")]
+    pub max_request_body: u64,
+    /// A client must send its request headers within this time.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_request_body: 10 * 1024 * 1024,
+            header_read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Time allowed for a backend's response headers; 504 after it.
+    #[serde(with = "humantime_serde")]
+    pub response_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    pub max_idle_per_backend: usize,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            connect_timeout: Duration::from_secs(3),
+            response_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(90),
+            max_idle_per_backend: 512,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Backend base URLs, e.g. `http://127.0.0.1:8000`.
+    pub backends: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticTenant {
+    pub id: String,
+    pub name: Option<String>,
+    pub schema: Option<String>,
+    #[serde(default)]
+    pub isolation: Isolation,
+    #[serde(default)]
+    pub status: TenantStatus,
+    pub pool: Option<String>,
+    #[serde(default)]
+    pub domains: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// How long in-flight requests may finish after SIGTERM/SIGINT.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `info,tenant_gateway=debug`.
+    pub level: String,
+    /// One line per data-path request (target `access`).
+    pub access_log: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+            access_log: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Count requests per tenant (bounded by `max_tenant_series`).
+    pub per_tenant: bool,
+    /// Tenants beyond this many share the series `tenant="_other"`.
+    pub max_tenant_series: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            per_tenant: false,
+            max_tenant_series: 100,
+        }
+    }
+}
+
+/// Command-line values that override the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub admin_listen: Option<SocketAddr>,
+    pub data: Option<PathBuf>,
+    pub default_backends: Vec<String>,
+    pub workers: Option<usize>,
+}
+
+impl Config {
+    /// Parses YAML; an empty document gives the defaults.
+    pub fn from_yaml(text: &str) -> Result<Config, ConfigErrors> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let deserializer = serde_yaml_ng::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(deserializer).map_err(|err| {
+            let key = err.path().to_string();
+            let key = if key == "." {
+                "(top level)".to_string()
+            } else {
+                key
+            };
+            ConfigErrors(vec![ConfigError::new(key, err.into_inner().to_string())])
+        })
+    }
+
+    /// Reads, parses and checks a config file, then applies overrides and the
+    /// token from the environment.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigErrors> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigErrors(vec![ConfigError::new(
+                        "(file)",
+                        format!("cannot read {}: {e}", path.display()),
+                    )])
+                })?;
+                Config::from_yaml(&text)?
+            }
+            None => Config::default(),
+        };
+        config.apply(overrides);
+        if config.admin.token.is_none() {
+            config.admin.token = std::env::var(ADMIN_TOKEN_ENV)
+                .ok()
+                .filter(|t| !t.is_empty());
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn apply(&mut self, overrides: &Overrides) {
+        if let Some(listen) = overrides.listen {
+            self.listen = listen;
+        }
+        if let Some(admin) = overrides.admin_listen {
+            self.admin.listen = admin;
+        }
+        if let Some(data) = &overrides.data {
+            self.store.path = data.clone();
+        }
+        if !overrides.default_backends.is_empty() {
+            self.pools.entry("default".into()).or_default().backends =
+                overrides.default_backends.clone();
+        }
+        if let Some(workers) = overrides.workers {
+            self.workers = workers;
+        }
+    }
+
+    /// Worker threads for the data path, resolving 0 to the number of cores.
+    pub fn worker_threads(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
+
+    /// Checks every rule and returns all problems at once.
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let problems = validate::problems(self);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(problems))
+        }
+    }
+}
+
+/// Accepts `1048576`, `"512KiB"`, `"10MiB"`, `"1GB"`.
+fn byte_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+    match Raw::deserialize(deserializer)? {
+        Raw::Number(n) => Ok(n),
+        Raw::Text(text) => parse_byte_size(&text).map_err(serde::de::Error::custom),
+    }
+}
+
+pub fn parse_byte_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size like 10MiB"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "kib" | "k" => 1 << 10,
+        "mb" => 1_000_000,
+        "mib" | "m" => 1 << 20,
+        "gb" => 1_000_000_000,
+        "gib" | "g" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size unit '{other}' (use B, KiB, MiB, GiB, KB, MB, GB)"
+            ))
+        }
+    };
+    value
+        .checked_mul(factor)
+        .ok_or_else(|| format!("'{text}' is too large"))
+}

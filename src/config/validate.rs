@@ -1,0 +1,250 @@
+//! The rules a configuration must satisfy, each problem reported with its key.
+
+use std::collections::HashSet;
+
+use super::{Config, ConfigError, UnknownHostAction};
+use crate::routing::host::normalize_domain;
+use crate::tenant::{derive_schema, validate_schema, validate_tenant_id};
+use crate::upstream::BackendAddr;
+
+pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
+    let mut out = Vec::new();
+    let mut bad = |key: String, reason: String| out.push(ConfigError::new(key, reason));
+
+    if config.workers > 1024 {
+        bad(
+            "workers".into(),
+            format!("{} is more than 1024 threads", config.workers),
+        );
+    }
+    if !config.admin.listen.ip().is_loopback() && config.admin.token.is_none() {
+        bad(
+            "admin.token".into(),
+            format!(
+                "required when admin.listen ({}) is not a loopback address; set it or {}",
+                config.admin.listen,
+                super::ADMIN_TOKEN_ENV
+            ),
+        );
+    }
+    if config.admin.token.as_deref().is_some_and(|t| t.len() < 16) {
+        bad(
+            "admin.token".into(),
+            "must be at least 16 characters".into(),
+        );
+    }
+    if config.listen == config.admin.listen && config.listen.port() != 0 {
+        bad(
+            "admin.listen".into(),
+            format!("{} is also the data path's listen address", config.listen),
+        );
+    }
+
+    if config.cache.max_entries == 0 {
+        bad("cache.max_entries".into(), "must be at least 1".into());
+    }
+    if config.cache.ttl.is_zero() {
+        bad("cache.ttl".into(), "must be longer than 0s".into());
+    }
+    if config.cache.negative_ttl.is_zero() {
+        bad("cache.negative_ttl".into(), "must be longer than 0s".into());
+    }
+
+    let unknown = &config.routing.unknown_host;
+    match (unknown.action, unknown.redirect_to.as_deref()) {
+        (UnknownHostAction::Redirect, None) => bad(
+            "routing.unknown_host.redirect_to".into(),
+            "required when routing.unknown_host.action is redirect".into(),
+        ),
+        (_, Some(url))
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || url.parse::<http::Uri>().is_err() =>
+        {
+            bad(
+                "routing.unknown_host.redirect_to".into(),
+                format!("'{url}' is not an absolute http(s) URL"),
+            )
+        }
+        _ => {}
+    }
+    if let Some(pool) = &unknown.public_pool {
+        if !config.pools.contains_key(pool) {
+            bad(
+                "routing.unknown_host.public_pool".into(),
+                format!("no pool named '{pool}' in pools"),
+            );
+        }
+    }
+    if !(400..=599).contains(&config.routing.suspended_status) {
+        bad(
+            "routing.suspended_status".into(),
+            format!(
+                "{} is not a 4xx or 5xx status",
+                config.routing.suspended_status
+            ),
+        );
+    }
+
+    let h = &config.headers;
+    let mut seen = HashSet::new();
+    for (key, value) in [
+        ("headers.tenant_id", &h.tenant_id),
+        ("headers.schema", &h.schema),
+        ("headers.database", &h.database),
+        ("headers.cache_prefix", &h.cache_prefix),
+        ("headers.request_id", &h.request_id),
+    ] {
+        if http::HeaderName::from_bytes(value.as_bytes()).is_err() {
+            bad(key.into(), format!("'{value}' is not a valid header name"));
+        } else if !seen.insert(value.to_ascii_lowercase()) {
+            bad(key.into(), format!("'{value}' is used for two headers"));
+        }
+    }
+
+    if config.limits.max_request_body == 0 {
+        bad(
+            "limits.max_request_body".into(),
+            "must be at least 1 byte".into(),
+        );
+    }
+    if config.upstream.connect_timeout.is_zero() {
+        bad(
+            "upstream.connect_timeout".into(),
+            "must be longer than 0s".into(),
+        );
+    }
+    if config.upstream.response_timeout.is_zero() {
+        bad(
+            "upstream.response_timeout".into(),
+            "must be longer than 0s".into(),
+        );
+    }
+
+    for (name, pool) in &config.pools {
+        if pool.backends.is_empty() {
+            bad(
+                format!("pools.{name}.backends"),
+                "a pool needs at least one backend".into(),
+            );
+        }
+        for (i, url) in pool.backends.iter().enumerate() {
+            if let Err(reason) = BackendAddr::parse(url) {
+                bad(format!("pools.{name}.backends[{i}]"), reason);
+            }
+        }
+    }
+
+    let mut ids = HashSet::new();
+    let mut domains = HashSet::new();
+    for (i, tenant) in config.tenants.iter().enumerate() {
+        let key = |field: &str| format!("tenants[{i}].{field}");
+        if let Err(e) = validate_tenant_id(&tenant.id) {
+            bad(key("id"), e.to_string());
+        } else if !ids.insert(tenant.id.clone()) {
+            bad(key("id"), format!("tenant '{}' is listed twice", tenant.id));
+        }
+        let schema = tenant
+            .schema
+            .clone()
+            .unwrap_or_else(|| derive_schema(&tenant.id));
+        if let Err(e) = validate_schema(&schema, &tenant.id) {
+            bad(key("schema"), e.to_string());
+        }
+        if let Some(pool) = &tenant.pool {
+            if !config.pools.contains_key(pool) {
+                bad(key("pool"), format!("no pool named '{pool}' in pools"));
+            }
+        }
+        for (j, domain) in tenant.domains.iter().enumerate() {
+            match normalize_domain(domain, config.routing.strip_www) {
+                Err(e) => bad(
+                    format!("tenants[{i}].domains[{j}]"),
+                    format!("'{domain}': {e}"),
+                ),
+                Ok(d) if !domains.insert(d.clone()) => bad(
+                    format!("tenants[{i}].domains[{j}]"),
+                    format!("domain '{d}' is listed twice"),
+                ),
+                Ok(_) => {}
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn keys(yaml: &str) -> Vec<String> {
+        match Config::from_yaml(yaml).and_then(|c| c.validate().map(|_| c)) {
+            Ok(_) => vec![],
+            Err(errors) => errors.0.into_iter().map(|e| e.key).collect(),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(Config::default().validate().is_ok());
+        assert!(Config::from_yaml("").unwrap().validate().is_ok());
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::from_yaml("admin:\n  lisen: 127.0.0.1:1\n").unwrap_err();
+        assert_eq!(err.0[0].key, "admin");
+        assert!(
+            err.0[0].reason.contains("unknown field `lisen`"),
+            "{}",
+            err.0[0].reason
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let err = Config::from_yaml("cache:\n  ttl: soon\n").unwrap_err();
+        assert_eq!(err.0[0].key, "cache.ttl");
+        let err = Config::from_yaml("listen: nowhere\n").unwrap_err();
+        assert_eq!(err.0[0].key, "listen");
+        let err = Config::from_yaml("limits:\n  max_request_body: 10 parsecs\n").unwrap_err();
+        assert_eq!(err.0[0].key, "limits.max_request_body");
+    }
+
+    #[test]
+    fn every_rule_reports_its_key() {
+        let yaml = r#"
+admin: { listen: "0.0.0.0:9090" }
+routing: { unknown_host: { action: redirect }, suspended_status: 200 }
+headers: { tenant_id: "bad header" }
+pools: { default: { backends: ["ftp://x"] }, empty: { backends: [] } }
+tenants:
+  - { id: "Bad Id", domains: ["ok.example.com", "-bad.com"] }
+  - { id: acme, schema: pg_acme, pool: nowhere }
+"#;
+        let keys = keys(yaml);
+        for expected in [
+            "admin.token",
+            "routing.unknown_host.redirect_to",
+            "routing.suspended_status",
+            "headers.tenant_id",
+            "pools.default.backends[0]",
+            "pools.empty.backends",
+            "tenants[0].id",
+            "tenants[0].domains[1]",
+            "tenants[1].schema",
+            "tenants[1].pool",
+        ] {
+            assert!(
+                keys.iter().any(|k| k == expected),
+                "missing {expected} in {keys:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(super::super::parse_byte_size("10MiB"), Ok(10 << 20));
+        assert_eq!(super::super::parse_byte_size("1 KB"), Ok(1000));
+        assert!(super::super::parse_byte_size("ten").is_err());
+    }
+}

@@ -1,0 +1,245 @@
+//! Prometheus metrics: every handle is registered once at start so the data
+//! path only touches atomics (no label hashing per request). Per-tenant series
+//! are opt-in and bounded.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// How a data-path request ended, for the `outcome` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Routed,
+    UnknownHost,
+    Suspended,
+    UpstreamError,
+    BadRequest,
+    StoreError,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 6] = [
+        Outcome::Routed,
+        Outcome::UnknownHost,
+        Outcome::Suspended,
+        Outcome::UpstreamError,
+        Outcome::BadRequest,
+        Outcome::StoreError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Routed => "routed",
+            Outcome::UnknownHost => "unknown_host",
+            Outcome::Suspended => "suspended",
+            Outcome::UpstreamError => "upstream_error",
+            Outcome::BadRequest => "bad_request",
+            Outcome::StoreError => "store_error",
+        }
+    }
+}
+
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+const OTHER_TENANT: &str = "_other";
+
+pub struct Metrics {
+    registry: Registry,
+    /// `[outcome][status class]`.
+    requests: Vec<[IntCounter; 5]>,
+    pub request_seconds: Histogram,
+    pub upstream_seconds: Histogram,
+    pub cache_hits: IntCounter,
+    pub cache_misses: IntCounter,
+    cache_entries: IntGauge,
+    pub store_lookup_seconds: Histogram,
+    pub store_errors: IntCounter,
+    pub in_flight: IntGauge,
+    admin_requests: IntCounterVec,
+    tenant_requests: Option<TenantSeries>,
+}
+
+/// Per-tenant request counters, at most `limit` tenants plus `_other`.
+struct TenantSeries {
+    vec: IntCounterVec,
+    limit: usize,
+    admitted: RwLock<HashMap<String, IntCounter>>,
+    other: IntCounter,
+}
+
+fn must<T>(r: prometheus::Result<T>) -> T {
+    // Metric names and labels are literals here; a failure is a programming error.
+    r.expect("metric definition")
+}
+
+impl Metrics {
+    pub fn new(per_tenant: bool, max_tenant_series: usize) -> Metrics {
+        let registry = Registry::new();
+        let reg = |c: Box<dyn prometheus::core::Collector>| must(registry.register(c));
+        let requests_vec = must(IntCounterVec::new(
+            Opts::new(
+                "tenant_gateway_requests_total",
+                "Data-path requests by outcome and status class",
+            ),
+            &["outcome", "class"],
+        ));
+        reg(Box::new(requests_vec.clone()));
+        let requests = Outcome::ALL
+            .iter()
+            .map(|o| CLASSES.map(|c| requests_vec.with_label_values(&[o.as_str(), c])))
+            .collect();
+        let latency_buckets = vec![
+            0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            10.0,
+        ];
+        let histogram = |name: &str, help: &str| {
+            let h = must(Histogram::with_opts(
+                HistogramOpts::new(name, help).buckets(latency_buckets.clone()),
+            ));
+            reg(Box::new(h.clone()));
+            h
+        };
+        let counter = |name: &str, help: &str| {
+            let c = must(IntCounter::new(name, help));
+            reg(Box::new(c.clone()));
+            c
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = must(IntGauge::new(name, help));
+            reg(Box::new(g.clone()));
+            g
+        };
+        let admin_requests = must(IntCounterVec::new(
+            Opts::new(
+                "tenant_gateway_admin_requests_total",
+                "Admin API requests by method and status class",
+            ),
+            &["method", "class"],
+        ));
+        reg(Box::new(admin_requests.clone()));
+        let tenant_requests = per_tenant.then(|| {
+            let vec = must(IntCounterVec::new(
+                Opts::new(
+                    "tenant_gateway_tenant_requests_total",
+                    "Routed requests per tenant (bounded)",
+                ),
+                &["tenant"],
+            ));
+            reg(Box::new(vec.clone()));
+            TenantSeries {
+                other: vec.with_label_values(&[OTHER_TENANT]),
+                vec,
+                limit: max_tenant_series,
+                admitted: RwLock::new(HashMap::new()),
+            }
+        });
+        Metrics {
+            requests,
+            request_seconds: histogram(
+                "tenant_gateway_request_duration_seconds",
+                "Data-path request duration",
+            ),
+            upstream_seconds: histogram(
+                "tenant_gateway_upstream_duration_seconds",
+                "Time to a backend's response headers",
+            ),
+            cache_hits: counter(
+                "tenant_gateway_cache_hits_total",
+                "Host lookups answered by the cache",
+            ),
+            cache_misses: counter(
+                "tenant_gateway_cache_misses_total",
+                "Host lookups that went to the store",
+            ),
+            cache_entries: gauge("tenant_gateway_cache_entries", "Hosts held in the cache"),
+            store_lookup_seconds: histogram(
+                "tenant_gateway_store_lookup_duration_seconds",
+                "Store lookups on cache misses",
+            ),
+            store_errors: counter("tenant_gateway_store_errors_total", "Failed store lookups"),
+            in_flight: gauge(
+                "tenant_gateway_in_flight_requests",
+                "Data-path requests being served",
+            ),
+            admin_requests,
+            tenant_requests,
+            registry,
+        }
+    }
+
+    pub fn record_request(
+        &self,
+        outcome: Outcome,
+        status: u16,
+        seconds: f64,
+        tenant: Option<&str>,
+    ) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.requests[outcome as usize][class].inc();
+        self.request_seconds.observe(seconds);
+        if let (Some(series), Some(tenant)) = (&self.tenant_requests, tenant) {
+            series.inc(tenant);
+        }
+    }
+
+    pub fn record_admin(&self, method: &str, status: u16) {
+        let class = CLASSES[usize::from(status / 100).clamp(1, 5) - 1];
+        self.admin_requests
+            .with_label_values(&[method, class])
+            .inc();
+    }
+
+    /// Prometheus text exposition; `cache_entries` is sampled now.
+    pub fn render(&self, cache_entries: u64) -> String {
+        self.cache_entries
+            .set(i64::try_from(cache_entries).unwrap_or(i64::MAX));
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail for valid metric families.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl TenantSeries {
+    fn inc(&self, tenant: &str) {
+        if let Some(c) = self
+            .admitted
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tenant)
+        {
+            c.inc();
+            return;
+        }
+        let mut admitted = self.admitted.write().unwrap_or_else(|p| p.into_inner());
+        if admitted.len() < self.limit {
+            let c = admitted
+                .entry(tenant.to_owned())
+                .or_insert_with(|| self.vec.with_label_values(&[tenant]));
+            c.inc();
+        } else {
+            self.other.inc();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_tenant_series_are_bounded() {
+        let m = Metrics::new(true, 2);
+        for t in ["a", "b", "c", "d", "a"] {
+            m.record_request(Outcome::Routed, 200, 0.001, Some(t));
+        }
+        let text = m.render(0);
+        assert!(text.contains("tenant_gateway_tenant_requests_total{tenant=\"a\"} 2"));
+        assert!(text.contains("tenant_gateway_tenant_requests_total{tenant=\"_other\"} 2"));
+        assert!(!text.contains("tenant=\"c\""));
+        assert!(text.contains("tenant_gateway_requests_total{class=\"2xx\",outcome=\"routed\"} 5"));
+    }
+}

@@ -1,0 +1,272 @@
+//! Prepare-upstream-request phase, as pure functions over a `HeaderMap`:
+//! drop hop-by-hop headers, strip every client copy of the tenant headers,
+//! inject ours, and set the `X-Forwarded-*` and request-id headers.
+
+use http::header::{
+    HeaderName, HeaderValue, CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
+use http::HeaderMap;
+
+use crate::config::HeaderNamesConfig;
+use crate::routing::RoutedTenant;
+
+pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Every header a client could use to pose as a tenant starts with this.
+const TENANT_PREFIX: &[u8] = b"x-tenant-";
+
+/// The injected header names, built once from config.
+#[derive(Debug, Clone)]
+pub struct HeaderNames {
+    pub tenant_id: HeaderName,
+    pub schema: HeaderName,
+    pub database: HeaderName,
+    pub cache_prefix: HeaderName,
+    pub request_id: HeaderName,
+}
+
+impl HeaderNames {
+    /// Names were checked by config validation; an invalid one falls back to the default.
+    pub fn from_config(config: &HeaderNamesConfig) -> HeaderNames {
+        let defaults = HeaderNamesConfig::default();
+        let name = |v: &str, d: &str| {
+            HeaderName::from_bytes(v.as_bytes()).unwrap_or_else(|_| {
+                HeaderName::from_bytes(d.as_bytes()).expect("default header name")
+            })
+        };
+        HeaderNames {
+            tenant_id: name(&config.tenant_id, &defaults.tenant_id),
+            schema: name(&config.schema, &defaults.schema),
+            database: name(&config.database, &defaults.database),
+            cache_prefix: name(&config.cache_prefix, &defaults.cache_prefix),
+            request_id: name(&config.request_id, &defaults.request_id),
+        }
+    }
+
+    fn is_tenant_header(&self, name: &HeaderName) -> bool {
+        let bytes = name.as_str().as_bytes();
+        bytes.starts_with(TENANT_PREFIX)
+            || *name == self.tenant_id
+            || *name == self.schema
+            || *name == self.database
+            || *name == self.cache_prefix
+    }
+}
+
+/// Removes hop-by-hop headers, including those named in `Connection`.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    // Collecting only when `Connection` lists extra names keeps the common case allocation-free.
+    let listed: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .filter(|name| !matches!(name.as_str(), "close" | "keep-alive"))
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in [
+        &CONNECTION,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &TE,
+        &TRAILER,
+        &TRANSFER_ENCODING,
+        &UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+}
+
+/// Removes every client-supplied tenant header: the configured names and any
+/// `X-Tenant-*`. This is the boundary the app trusts.
+pub fn strip_tenant_headers(headers: &mut HeaderMap, names: &HeaderNames) {
+    while let Some(name) = headers.keys().find(|n| names.is_tenant_header(n)).cloned() {
+        headers.remove(name);
+    }
+}
+
+/// Adds the headers that tell the app which tenant this request is for.
+pub fn inject_tenant(headers: &mut HeaderMap, names: &HeaderNames, tenant: &RoutedTenant) {
+    headers.insert(names.tenant_id.clone(), tenant.id_value.clone());
+    if let Some(schema) = &tenant.schema_value {
+        headers.insert(names.schema.clone(), schema.clone());
+    }
+    if let Some(database) = &tenant.database_value {
+        headers.insert(names.database.clone(), database.clone());
+    }
+    if let Some(prefix) = &tenant.cache_prefix_value {
+        headers.insert(names.cache_prefix.clone(), prefix.clone());
+    }
+}
+
+/// Sets `X-Forwarded-For` (appending the client to an existing chain),
+/// `X-Forwarded-Proto` and `X-Forwarded-Host` (the Host the client sent).
+pub fn set_forwarded(
+    headers: &mut HeaderMap,
+    client_ip: &HeaderValue,
+    proto: &'static str,
+    host: Option<&HeaderValue>,
+) {
+    let chained = headers.get(&X_FORWARDED_FOR).and_then(|prior| {
+        let mut joined = Vec::with_capacity(prior.len() + 2 + client_ip.len());
+        joined.extend_from_slice(prior.as_bytes());
+        joined.extend_from_slice(b", ");
+        joined.extend_from_slice(client_ip.as_bytes());
+        HeaderValue::from_bytes(&joined).ok()
+    });
+    headers.insert(
+        X_FORWARDED_FOR.clone(),
+        chained.unwrap_or_else(|| client_ip.clone()),
+    );
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+    match host {
+        Some(host) => headers.insert(X_FORWARDED_HOST.clone(), host.clone()),
+        None => headers.remove(&X_FORWARDED_HOST),
+    };
+}
+
+/// Keeps a valid incoming request id (1-128 of `[A-Za-z0-9._-]`), else makes one.
+pub fn ensure_request_id(headers: &mut HeaderMap, names: &HeaderNames) -> HeaderValue {
+    if let Some(id) = headers
+        .get(&names.request_id)
+        .filter(|v| is_valid_request_id(v.as_bytes()))
+    {
+        return id.clone();
+    }
+    let id = new_request_id();
+    headers.insert(names.request_id.clone(), id.clone());
+    id
+}
+
+fn is_valid_request_id(id: &[u8]) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// 128 random bits as 32 hex digits.
+pub fn new_request_id() -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut bits = fastrand::u128(..);
+    let mut buf = [0u8; 32];
+    for b in buf.iter_mut().rev() {
+        *b = HEX[(bits & 0xf) as usize];
+        bits >>= 4;
+    }
+    HeaderValue::from_bytes(&buf).expect("hex is a valid header value")
+}
+
+/// Restores `Host` for requests that carried only an HTTP/2 `:authority`.
+pub fn ensure_host(headers: &mut HeaderMap, authority: Option<&http::uri::Authority>) {
+    if !headers.contains_key(HOST) {
+        if let Some(value) = authority.and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
+            headers.insert(HOST, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenant::{Isolation, Tenant, TenantStatus};
+
+    fn names() -> HeaderNames {
+        HeaderNames::from_config(&HeaderNamesConfig::default())
+    }
+
+    fn tenant(isolation: Isolation) -> RoutedTenant {
+        RoutedTenant::new(
+            Tenant {
+                id: "acme".into(),
+                name: "Acme".into(),
+                schema: "acme_s".into(),
+                isolation,
+                status: TenantStatus::Active,
+                pool: None,
+                created_at: String::new(),
+            },
+            "acme.test".into(),
+        )
+    }
+
+    #[test]
+    fn spoofed_tenant_headers_are_replaced() {
+        let mut h = HeaderMap::new();
+        h.insert("x-tenant-id", HeaderValue::from_static("evil"));
+        h.append("x-tenant-id", HeaderValue::from_static("evil2"));
+        h.insert("X-Tenant-Schema", HeaderValue::from_static("public"));
+        h.insert("x-tenant-anything", HeaderValue::from_static("x"));
+        h.insert("accept", HeaderValue::from_static("*/*"));
+        strip_tenant_headers(&mut h, &names());
+        inject_tenant(&mut h, &names(), &tenant(Isolation::Schema));
+        assert_eq!(
+            h.get_all("x-tenant-id").iter().collect::<Vec<_>>(),
+            ["acme"]
+        );
+        assert_eq!(h["x-tenant-schema"], "acme_s");
+        assert!(h.get("x-tenant-anything").is_none());
+        assert_eq!(h["accept"], "*/*");
+    }
+
+    #[test]
+    fn isolation_decides_which_headers_are_injected() {
+        let mut h = HeaderMap::new();
+        inject_tenant(&mut h, &names(), &tenant(Isolation::Table));
+        assert_eq!(h.len(), 1);
+        let mut h = HeaderMap::new();
+        inject_tenant(&mut h, &names(), &tenant(Isolation::Database));
+        assert_eq!(h["x-tenant-database"], "acme_s");
+        let mut h = HeaderMap::new();
+        inject_tenant(&mut h, &names(), &tenant(Isolation::Cache));
+        assert_eq!(h["x-tenant-cache-prefix"], "acme:");
+        assert!(h.get("x-tenant-schema").is_none());
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_connection_listed_ones_go() {
+        let mut h = HeaderMap::new();
+        h.insert(CONNECTION, HeaderValue::from_static("keep-alive, x-secret"));
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        h.insert("x-keep", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-keep"]);
+    }
+
+    #[test]
+    fn forwarded_for_appends_to_the_chain() {
+        let mut h = HeaderMap::new();
+        let ip = HeaderValue::from_static("10.0.0.9");
+        set_forwarded(
+            &mut h,
+            &ip,
+            "http",
+            Some(&HeaderValue::from_static("acme.test")),
+        );
+        assert_eq!(h[&X_FORWARDED_FOR], "10.0.0.9");
+        h.insert(X_FORWARDED_FOR.clone(), HeaderValue::from_static("1.2.3.4"));
+        set_forwarded(&mut h, &ip, "http", None);
+        assert_eq!(h[&X_FORWARDED_FOR], "1.2.3.4, 10.0.0.9");
+        assert!(h.get(&X_FORWARDED_HOST).is_none());
+    }
+
+    #[test]
+    fn request_ids_are_kept_when_valid() {
+        let mut h = HeaderMap::new();
+        h.insert("x-request-id", HeaderValue::from_static("abc-123"));
+        assert_eq!(ensure_request_id(&mut h, &names()), "abc-123");
+        h.insert("x-request-id", HeaderValue::from_static("bad id!"));
+        let made = ensure_request_id(&mut h, &names());
+        assert_eq!(made.len(), 32);
+        assert_eq!(h["x-request-id"], made);
+    }
+}

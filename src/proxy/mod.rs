@@ -1,0 +1,299 @@
+//! The data path, one request at a time, in named phases:
+//!
+//! 1. resolve  — normalise Host, look it up through the routing cache
+//! 2. decide   — forward, 404 / public / redirect, or refuse a suspended tenant
+//! 3. prepare  — strip client tenant headers, inject ours, `X-Forwarded-*`
+//! 4. pick     — the tenant's pool, then a backend in it
+//! 5. forward  — send and stream the answer back (502 / 504 on failure)
+//! 6. log      — one access line and the request metrics
+
+pub mod decide;
+pub mod headers;
+pub mod listener;
+mod respond;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{CONTENT_LENGTH, HOST, LOCATION};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http_body_util::Limited;
+use hyper::body::Incoming;
+
+use crate::metrics::{Metrics, Outcome};
+use crate::routing::host::HostBuf;
+use crate::routing::{RoutedTenant, Router};
+use crate::upstream::{Forwarder, Pools, UpstreamError};
+use decide::{Decision, Policy};
+use headers::HeaderNames;
+pub use respond::ProxyBody;
+
+/// What every data-path worker shares.
+pub struct DataPath {
+    pub router: Arc<Router>,
+    pub pools: Arc<Pools>,
+    pub policy: Policy,
+    pub names: HeaderNames,
+    pub metrics: Arc<Metrics>,
+    pub max_request_body: u64,
+    pub access_log: bool,
+}
+
+/// One worker's proxy: the shared data path plus the worker's own client pool.
+#[derive(Clone)]
+pub struct Proxy {
+    shared: Arc<DataPath>,
+    forwarder: Forwarder,
+}
+
+/// Per-connection facts, computed once per connection rather than per request.
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    client_ip: HeaderValue,
+    proto: &'static str,
+}
+
+impl ConnInfo {
+    pub fn new(peer: SocketAddr) -> ConnInfo {
+        let client_ip = HeaderValue::from_str(&peer.ip().to_string())
+            .expect("an IP address is a valid header value");
+        ConnInfo {
+            peer,
+            client_ip,
+            proto: "http",
+        }
+    }
+}
+
+/// What the log phase needs to know about a finished request.
+#[derive(Default)]
+struct Exchange {
+    outcome: Option<Outcome>,
+    host: Option<HostBuf>,
+    tenant: Option<Arc<RoutedTenant>>,
+    request_id: Option<HeaderValue>,
+    backend: Option<String>,
+}
+
+impl Proxy {
+    pub fn new(shared: Arc<DataPath>, forwarder: Forwarder) -> Proxy {
+        Proxy { shared, forwarder }
+    }
+
+    /// Serves one request through every phase and never fails: errors become
+    /// short text answers with the right status.
+    pub async fn handle(&self, req: Request<Incoming>, conn: &ConnInfo) -> Response<ProxyBody> {
+        let started = Instant::now();
+        let metrics = &self.shared.metrics;
+        metrics.in_flight.inc();
+        let logged = self
+            .shared
+            .access_log
+            .then(|| (req.method().clone(), req.uri().clone(), req.version()));
+        let mut exchange = Exchange::default();
+        let mut response = self.process(req, conn, &mut exchange).await;
+        if let Some(id) = &exchange.request_id {
+            response
+                .headers_mut()
+                .insert(self.shared.names.request_id.clone(), id.clone());
+        }
+        metrics.in_flight.dec();
+        self.log(&exchange, logged, conn, response.status(), started);
+        response
+    }
+
+    async fn process(
+        &self,
+        mut req: Request<Incoming>,
+        conn: &ConnInfo,
+        ex: &mut Exchange,
+    ) -> Response<ProxyBody> {
+        // 1. resolve
+        let host = match self.resolve_host(&req) {
+            Ok(host) => host,
+            Err(reason) => {
+                ex.outcome = Some(Outcome::BadRequest);
+                return respond::text(StatusCode::BAD_REQUEST, format!("bad request: {reason}\n"));
+            }
+        };
+        let resolution = self.shared.router.resolve(host.as_str()).await;
+        ex.host = Some(host);
+        let resolution = match resolution {
+            Ok(resolution) => resolution,
+            Err(e) => {
+                tracing::warn!(error = %e, "tenant lookup failed");
+                ex.outcome = Some(Outcome::StoreError);
+                return respond::text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "tenant lookup unavailable, try again\n",
+                );
+            }
+        };
+
+        // 2. decide
+        let tenant = match self.shared.policy.decide(&resolution) {
+            Decision::Forward(tenant) => tenant,
+            Decision::Suspended { tenant, status } => {
+                ex.outcome = Some(Outcome::Suspended);
+                let body = format!("tenant {} is suspended\n", tenant.tenant.id);
+                ex.tenant = Some(tenant);
+                return respond::text(status, body);
+            }
+            Decision::NotFound => {
+                ex.outcome = Some(Outcome::UnknownHost);
+                let host = ex.host.as_ref().map(HostBuf::as_str).unwrap_or_default();
+                return respond::text(
+                    StatusCode::NOT_FOUND,
+                    format!("no tenant for hostname {host}\n"),
+                );
+            }
+            Decision::Redirect(location) => {
+                ex.outcome = Some(Outcome::UnknownHost);
+                let mut response = respond::text(
+                    StatusCode::FOUND,
+                    "no tenant for this hostname, redirecting\n",
+                );
+                if let Ok(location) = HeaderValue::from_str(&location) {
+                    response.headers_mut().insert(LOCATION, location);
+                }
+                return response;
+            }
+        };
+        ex.tenant = Some(tenant.clone());
+        if declared_length(&req).is_some_and(|len| len > self.shared.max_request_body) {
+            ex.outcome = Some(Outcome::BadRequest);
+            return respond::text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+        }
+
+        // 3. prepare
+        ex.request_id = Some(self.prepare(&mut req, &tenant, conn));
+
+        // 4. pick
+        let pool_name = tenant.tenant.pool.as_deref();
+        let Some(backend) = self
+            .shared
+            .pools
+            .get(pool_name)
+            .and_then(|pool| pool.pick())
+        else {
+            ex.outcome = Some(Outcome::UpstreamError);
+            let err = UpstreamError::NoBackend(
+                pool_name
+                    .unwrap_or(crate::upstream::DEFAULT_POOL)
+                    .to_owned(),
+            );
+            return respond::upstream_error(&err);
+        };
+        if self.shared.access_log {
+            ex.backend = Some(backend.to_string());
+        }
+
+        // 5. forward
+        let upstream_started = Instant::now();
+        let limit = usize::try_from(self.shared.max_request_body).unwrap_or(usize::MAX);
+        let result = self
+            .forwarder
+            .send(backend, req.map(|body| Limited::new(body, limit)))
+            .await;
+        self.shared
+            .metrics
+            .upstream_seconds
+            .observe(upstream_started.elapsed().as_secs_f64());
+        match result {
+            Ok(mut response) => {
+                ex.outcome = Some(Outcome::Routed);
+                headers::remove_hop_by_hop(response.headers_mut());
+                response.map(respond::streamed)
+            }
+            Err(e) => {
+                ex.outcome = Some(if matches!(e, UpstreamError::BodyTooLarge) {
+                    Outcome::BadRequest
+                } else {
+                    Outcome::UpstreamError
+                });
+                tracing::warn!(error = %e, tenant = %tenant.tenant.id, "forward failed");
+                respond::upstream_error(&e)
+            }
+        }
+    }
+
+    /// Takes the Host header (or the HTTP/2 `:authority`) and normalises it.
+    fn resolve_host(&self, req: &Request<Incoming>) -> Result<HostBuf, String> {
+        let mut hosts = req.headers().get_all(HOST).iter();
+        let raw = match (hosts.next(), hosts.next()) {
+            (Some(_), Some(_)) => return Err("more than one Host header".into()),
+            (Some(host), None) => host.as_bytes(),
+            (None, _) => match req.uri().authority() {
+                Some(authority) => authority.as_str().as_bytes(),
+                None => return Err("missing Host header".into()),
+            },
+        };
+        self.shared.router.normalize(raw).map_err(|e| e.to_string())
+    }
+
+    /// Rewrites the request for the backend and returns its request id.
+    fn prepare(
+        &self,
+        req: &mut Request<Incoming>,
+        tenant: &RoutedTenant,
+        conn: &ConnInfo,
+    ) -> HeaderValue {
+        let names = &self.shared.names;
+        let authority = req.uri().authority().cloned();
+        let path_only = req.uri().path_and_query().cloned().map(Uri::from);
+        if let Some(uri) = path_only {
+            *req.uri_mut() = uri;
+        }
+        *req.version_mut() = Version::HTTP_11;
+        let headers = req.headers_mut();
+        headers::remove_hop_by_hop(headers);
+        headers::strip_tenant_headers(headers, names);
+        headers::inject_tenant(headers, names, tenant);
+        headers::ensure_host(headers, authority.as_ref());
+        let host = headers.get(HOST).cloned();
+        headers::set_forwarded(headers, &conn.client_ip, conn.proto, host.as_ref());
+        headers::ensure_request_id(headers, names)
+    }
+
+    fn log(
+        &self,
+        ex: &Exchange,
+        logged: Option<(Method, Uri, Version)>,
+        conn: &ConnInfo,
+        status: StatusCode,
+        started: Instant,
+    ) {
+        let elapsed = started.elapsed();
+        let outcome = ex.outcome.unwrap_or(Outcome::BadRequest);
+        let tenant = ex.tenant.as_ref().map(|t| t.tenant.id.as_str());
+        self.shared
+            .metrics
+            .record_request(outcome, status.as_u16(), elapsed.as_secs_f64(), tenant);
+        if let Some((method, uri, version)) = logged {
+            tracing::info!(
+                target: "access",
+                client = %conn.peer.ip(),
+                method = %method,
+                path = uri.path(),
+                version = ?version,
+                host = ex.host.as_ref().map(HostBuf::as_str).unwrap_or("-"),
+                tenant = tenant.unwrap_or("-"),
+                status = status.as_u16(),
+                outcome = outcome.as_str(),
+                backend = ex.backend.as_deref().unwrap_or("-"),
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                request_id = ex.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-"),
+            );
+        }
+    }
+}
+
+fn declared_length(req: &Request<Incoming>) -> Option<u64> {
+    req.headers()
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}

@@ -1,0 +1,243 @@
+//! Start-up and shutdown: open the store, register static tenants, build the
+//! shared data path, bind one listener per worker, serve the admin API, and
+//! on SIGTERM/SIGINT stop accepting and drain before exiting.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::{self, AdminState};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::proxy::decide::Policy;
+use crate::proxy::headers::HeaderNames;
+use crate::proxy::listener::{self, ListenerSettings};
+use crate::proxy::{DataPath, Proxy};
+use crate::routing::host::normalize_domain;
+use crate::routing::Router;
+use crate::store::{SqliteStore, Store, StoreError};
+use crate::tenant::{derive_schema, NewTenant};
+use crate::upstream::{Forwarder, Pools};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot open the store: {0}")]
+    Store(#[source] StoreError),
+    #[error("cannot register static tenant '{id}': {source}")]
+    StaticTenant { id: String, source: StoreError },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// Runs the gateway until a shutdown signal, then drains and returns.
+pub fn run(config: Config) -> Result<(), ServerError> {
+    let control = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("control")
+        .enable_all()
+        .build()
+        .map_err(ServerError::Runtime)?;
+    control.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> Result<(), ServerError> {
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&config.store.path).map_err(ServerError::Store)?);
+    register_static_tenants(store.as_ref(), &config).await?;
+
+    let metrics = Arc::new(Metrics::new(
+        config.metrics.per_tenant,
+        config.metrics.max_tenant_series,
+    ));
+    let router = Arc::new(Router::new(
+        store.clone(),
+        &config.cache,
+        config.routing.strip_www,
+        metrics.clone(),
+    ));
+    let pools = Arc::new(Pools::from_config(&config.pools));
+    if pools.get(None).is_none() {
+        tracing::warn!("no `default` pool configured: tenants without a pool will get 503 (use --default-backend)");
+    }
+    let data_path = Arc::new(DataPath {
+        router,
+        pools,
+        policy: Policy::from_config(&config.routing),
+        names: HeaderNames::from_config(&config.headers),
+        metrics,
+        max_request_body: config.limits.max_request_body,
+        access_log: config.log.access_log,
+    });
+
+    let workers = config.worker_threads();
+    let listeners = bind_data_listeners(config.listen, workers)?;
+    let data_addr = listeners[0]
+        .local_addr()
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let admin_listener = tokio::net::TcpListener::bind(config.admin.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.admin.listen,
+            source,
+        })?;
+    let admin_addr = admin_listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind {
+            addr: config.admin.listen,
+            source,
+        })?;
+
+    let shutdown = CancellationToken::new();
+    let settings = ListenerSettings {
+        header_read_timeout: config.limits.header_read_timeout,
+        drain_timeout: config.shutdown.drain_timeout,
+    };
+    let mut threads = Vec::with_capacity(workers);
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let data_path = data_path.clone();
+        let upstream = config.upstream.clone();
+        let shutdown = shutdown.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("worker-{i}"))
+            .spawn(move || -> std::io::Result<()> {
+                // One single-threaded runtime per worker: each owns its listener
+                // and its backend connection pool, so threads share no locks.
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async move {
+                    let proxy = Proxy::new(data_path, Forwarder::new(&upstream));
+                    listener::serve(listener, proxy, settings, shutdown).await
+                })
+            })
+            .map_err(ServerError::Runtime)?;
+        threads.push(thread);
+    }
+
+    let admin_state = Arc::new(AdminState {
+        store,
+        data_path,
+        token: config.admin.token.clone(),
+    });
+    let admin_shutdown = shutdown.clone();
+    let admin = tokio::spawn(async move {
+        axum::serve(admin_listener, admin::app(admin_state))
+            .with_graceful_shutdown(admin_shutdown.cancelled_owned())
+            .await
+    });
+
+    println!(
+        "tenant-gateway listening on http://{data_addr} (admin http://{admin_addr}, store {}, {workers} workers)",
+        config.store.path.display()
+    );
+    tracing::info!(%data_addr, %admin_addr, workers, "ready");
+
+    wait_for_signal().await;
+    tracing::info!(drain_timeout = ?config.shutdown.drain_timeout, "shutting down: no new connections, draining");
+    shutdown.cancel();
+    let joined = tokio::task::spawn_blocking(move || {
+        for thread in threads {
+            match thread.join() {
+                Ok(Err(e)) => tracing::error!(error = %e, "worker failed"),
+                Err(_) => tracing::error!("worker panicked"),
+                Ok(Ok(())) => {}
+            }
+        }
+    });
+    let _ = joined.await;
+    let _ = tokio::time::timeout(config.shutdown.drain_timeout, admin).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Binds the first listener (resolving port 0) and the other workers' on the
+/// same address.
+fn bind_data_listeners(
+    addr: SocketAddr,
+    workers: usize,
+) -> Result<Vec<std::net::TcpListener>, ServerError> {
+    let first =
+        listener::bind_reuseport(addr).map_err(|source| ServerError::Bind { addr, source })?;
+    let bound = first
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let mut all = vec![first];
+    for _ in 1..workers {
+        all.push(
+            listener::bind_reuseport(bound).map_err(|source| ServerError::Bind {
+                addr: bound,
+                source,
+            })?,
+        );
+    }
+    Ok(all)
+}
+
+/// Creates static tenants that are missing and adds their missing domains.
+async fn register_static_tenants(store: &dyn Store, config: &Config) -> Result<(), ServerError> {
+    for t in &config.tenants {
+        let err = |source| ServerError::StaticTenant {
+            id: t.id.clone(),
+            source,
+        };
+        // Validation already accepted these domains; normalising again cannot fail.
+        let domains: Vec<String> = t
+            .domains
+            .iter()
+            .filter_map(|d| normalize_domain(d, config.routing.strip_www).ok())
+            .collect();
+        match store.get_tenant(&t.id).await.map_err(err)? {
+            None => {
+                let new = NewTenant {
+                    id: t.id.clone(),
+                    name: t.name.clone().unwrap_or_else(|| t.id.clone()),
+                    schema: t.schema.clone().unwrap_or_else(|| derive_schema(&t.id)),
+                    isolation: t.isolation,
+                    status: t.status,
+                    pool: t.pool.clone(),
+                    domains,
+                };
+                store.create_tenant(new).await.map_err(err)?;
+            }
+            Some(existing) => {
+                for domain in domains {
+                    if !existing.domains.iter().any(|d| d.domain == domain) {
+                        store.add_domain(&t.id, domain, false).await.map_err(err)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

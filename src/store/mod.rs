@@ -1,0 +1,78 @@
+//! The tenant and domain registry behind one async trait, so the data path and
+//! the control plane do not care whether it is the embedded file or PostgreSQL.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+
+use crate::tenant::{Domain, NewTenant, Tenant, TenantPatch, TenantRecord};
+
+/// What went wrong in a store, in terms the admin API and the data path act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("{what} '{key}' not found")]
+    NotFound { what: &'static str, key: String },
+    #[error("{what} '{key}' already exists")]
+    Conflict { what: &'static str, key: String },
+    /// The store cannot be reached now; the caller may retry later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store failure: {0}")]
+    Backend(String),
+}
+
+/// The tenant a host resolved to, and the domain entry that matched
+/// (the host itself, or the wildcard covering it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostMatch {
+    pub tenant: Tenant,
+    pub domain: String,
+}
+
+/// The registry of tenants and their domains.
+///
+/// Every write is atomic: it either happens whole or not at all. Lookups are
+/// single indexed reads so that a cache miss costs one round trip.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Answers once the store can serve reads (used by `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Resolves a normalised host: the exact domain first, then the wildcard
+    /// one label above it (`a.example.com` → `*.example.com`).
+    async fn resolve_host(&self, host: &str) -> Result<Option<HostMatch>, StoreError>;
+
+    /// Creates a tenant with its domains; the first domain becomes primary.
+    /// Conflicts on id, owned schema or domain are reported as `Conflict`.
+    async fn create_tenant(&self, tenant: NewTenant) -> Result<TenantRecord, StoreError>;
+
+    async fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError>;
+
+    /// Tenants ordered by id, starting after `after`.
+    async fn list_tenants(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<TenantRecord>, StoreError>;
+
+    async fn update_tenant(&self, id: &str, patch: TenantPatch)
+        -> Result<TenantRecord, StoreError>;
+
+    /// Removes a tenant and its domains, returning what was removed.
+    async fn delete_tenant(&self, id: &str) -> Result<TenantRecord, StoreError>;
+
+    /// Adds a domain; `primary` (or being the tenant's first domain) makes it
+    /// the one primary domain of the tenant.
+    async fn add_domain(
+        &self,
+        tenant_id: &str,
+        domain: String,
+        primary: bool,
+    ) -> Result<Domain, StoreError>;
+
+    /// Removes a domain; if it was primary, the tenant's oldest other domain
+    /// becomes primary.
+    async fn remove_domain(&self, domain: &str) -> Result<Domain, StoreError>;
+}
