@@ -69,9 +69,12 @@ pub fn normalize_host(raw: &[u8], strip_www: bool) -> Result<HostBuf, HostError>
         None => raw,
     };
     let name = name.strip_suffix(b".").unwrap_or(name);
-    let name = match name.strip_prefix(b"www.") {
-        Some(rest) if strip_www && !rest.is_empty() => rest,
-        _ => name,
+    // `WWW.` counts too: the prefix is checked before the name is lowercased.
+    let has_www = name.len() > 4 && name[..4].eq_ignore_ascii_case(b"www.");
+    let name = if strip_www && has_www {
+        &name[4..]
+    } else {
+        name
     };
     if name.is_empty() {
         return Err(HostError::Malformed("empty host"));

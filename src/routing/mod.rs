@@ -4,7 +4,9 @@
 //! The control plane talks to it only through `resolve` and `invalidate_*`.
 
 pub mod host;
+mod local;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -70,7 +72,7 @@ pub enum Resolution {
 pub struct RoutingError(pub Arc<StoreError>);
 
 /// `None` caches "no tenant for this host".
-type Cached = Option<Arc<RoutedTenant>>;
+pub(crate) type Cached = Option<Arc<RoutedTenant>>;
 
 struct RouteExpiry {
     ttl: Duration,
@@ -92,8 +94,12 @@ impl Expiry<String, Cached> for RouteExpiry {
     }
 }
 
-/// The host → tenant table as the data path sees it.
+/// The host → tenant table as the data path sees it: a per-worker table of
+/// hot hosts (`local`), then the shared moka cache, then the store.
 pub struct Router {
+    /// Tells this router's per-worker tables from another router's.
+    id: usize,
+    invalidations: local::InvalidationLog,
     cache: Cache<String, Cached, foldhash::fast::RandomState>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
@@ -115,7 +121,10 @@ impl Router {
             })
             .support_invalidation_closures()
             .build_with_hasher(foldhash::fast::RandomState::default());
+        static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
         Router {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            invalidations: local::InvalidationLog::new(),
             cache,
             store,
             metrics,
@@ -134,17 +143,25 @@ impl Router {
 
     /// Resolves a normalised host, from the cache when possible.
     pub async fn resolve(&self, host: &str) -> Result<Resolution, RoutingError> {
-        if let Some(cached) = self.cache.get(host).await {
+        if let Some(cached) = local::get(self.id, &self.invalidations, host) {
             self.metrics.cache_hits.inc();
             return Ok(into_resolution(cached));
         }
-        self.metrics.cache_misses.inc();
-        let loaded = self
-            .cache
-            .try_get_with_by_ref(host, self.load(host))
-            .await
-            .map_err(RoutingError)?;
-        Ok(into_resolution(loaded))
+        let cached = match self.cache.get(host).await {
+            Some(cached) => {
+                self.metrics.cache_hits.inc();
+                cached
+            }
+            None => {
+                self.metrics.cache_misses.inc();
+                self.cache
+                    .try_get_with_by_ref(host, self.load(host))
+                    .await
+                    .map_err(RoutingError)?
+            }
+        };
+        local::put(self.id, &self.invalidations, host, cached.clone());
+        Ok(into_resolution(cached))
     }
 
     async fn load(&self, host: &str) -> Result<Cached, StoreError> {
@@ -166,6 +183,12 @@ impl Router {
     /// Forgets everything cached for a domain: the host itself, or for a
     /// wildcard every host one label below it (including negative entries).
     pub async fn invalidate_domain(&self, domain: &str) {
+        self.invalidate_shared(domain).await;
+        // After the shared cache, so a worker refilling from it sees the change.
+        self.invalidations.push(domain);
+    }
+
+    async fn invalidate_shared(&self, domain: &str) {
         if domain.starts_with("*.") {
             let wildcard = domain.to_owned();
             // Cannot fail: closures are enabled in `new`.
