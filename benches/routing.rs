@@ -41,6 +41,12 @@ impl Store for TableStore {
     async fn create_tenant(&self, _: NewTenant) -> Result<TenantRecord, StoreError> {
         Err(StoreError::Backend("read-only".into()))
     }
+    async fn import_tenants(
+        &self,
+        _: Vec<NewTenant>,
+    ) -> Result<Vec<(usize, StoreError)>, StoreError> {
+        Err(StoreError::Backend("read-only".into()))
+    }
     async fn get_tenant(&self, _: &str) -> Result<Option<TenantRecord>, StoreError> {
         Ok(None)
     }

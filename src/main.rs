@@ -1,5 +1,6 @@
 //! The `tenant-gateway` command: `serve` and `check-config`.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,6 +9,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tenant_gateway::config::{Config, LogFormat, Overrides};
 use tracing_subscriber::EnvFilter;
+
+mod cli;
 
 // mimalloc: fewer cycles per small allocation than glibc malloc on the
 // request path (header maps, body frames).
@@ -31,10 +34,15 @@ enum Command {
     Serve(ConfigArgs),
     /// Check a config file (and overrides) and report every problem.
     CheckConfig(ConfigArgs),
+    /// Manage tenants in the configured store directly.
+    Tenants {
+        #[command(subcommand)]
+        command: cli::tenants::TenantsCommand,
+    },
 }
 
 #[derive(Args)]
-struct ConfigArgs {
+pub struct ConfigArgs {
     /// YAML config file; without it, the built-in defaults.
     #[arg(long, short = 'c', env = "TENANT_GATEWAY_CONFIG")]
     config: Option<PathBuf>,
@@ -59,7 +67,7 @@ struct ConfigArgs {
 }
 
 impl ConfigArgs {
-    fn load(&self) -> anyhow::Result<Config> {
+    pub fn load(&self) -> anyhow::Result<Config> {
         let overrides = Overrides {
             listen: self.listen,
             admin_listen: self.admin_listen,
@@ -88,8 +96,10 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
         }
         _ => EnvFilter::try_new(&config.log.level).context("log.level is not a valid filter")?,
     };
+    // Colours only on a terminal: a log file or collector would get raw escape codes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Text => builder.init(),
@@ -121,6 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Tenants { command } => cli::tenants::run(command),
         Command::Serve(args) => {
             let config = args.load()?;
             init_logging(&config)?;

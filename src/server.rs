@@ -14,10 +14,9 @@ use crate::proxy::decide::Policy;
 use crate::proxy::headers::HeaderNames;
 use crate::proxy::listener::{self, ListenerSettings};
 use crate::proxy::{DataPath, Proxy};
-use crate::routing::host::normalize_domain;
 use crate::routing::Router;
 use crate::store::{SqliteStore, Store, StoreError};
-use crate::tenant::{derive_schema, NewTenant};
+use crate::tenant::spec::SpecRules;
 use crate::upstream::{Forwarder, Pools};
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +126,7 @@ async fn serve(config: Config) -> Result<(), ServerError> {
         store,
         data_path,
         token: config.admin.token.clone(),
+        pool_names: config.pools.keys().cloned().collect(),
     });
     let admin_shutdown = shutdown.clone();
     let admin = tokio::spawn(async move {
@@ -184,34 +184,31 @@ fn bind_data_listeners(
 
 /// Creates static tenants that are missing and adds their missing domains.
 async fn register_static_tenants(store: &dyn Store, config: &Config) -> Result<(), ServerError> {
-    for t in &config.tenants {
+    let pool_names: Vec<String> = config.pools.keys().cloned().collect();
+    let rules = SpecRules {
+        strip_www: config.routing.strip_www,
+        pools: &pool_names,
+    };
+    for spec in &config.tenants {
         let err = |source| ServerError::StaticTenant {
-            id: t.id.clone(),
+            id: spec.id.clone(),
             source,
         };
-        // Validation already accepted these domains; normalising again cannot fail.
-        let domains: Vec<String> = t
-            .domains
-            .iter()
-            .filter_map(|d| normalize_domain(d, config.routing.strip_www).ok())
-            .collect();
-        match store.get_tenant(&t.id).await.map_err(err)? {
+        // Config validation already accepted every static tenant.
+        let Ok(tenant) = spec.clone().validate(&rules) else {
+            continue;
+        };
+        match store.get_tenant(&tenant.id).await.map_err(err)? {
             None => {
-                let new = NewTenant {
-                    id: t.id.clone(),
-                    name: t.name.clone().unwrap_or_else(|| t.id.clone()),
-                    schema: t.schema.clone().unwrap_or_else(|| derive_schema(&t.id)),
-                    isolation: t.isolation,
-                    status: t.status,
-                    pool: t.pool.clone(),
-                    domains,
-                };
-                store.create_tenant(new).await.map_err(err)?;
+                store.create_tenant(tenant).await.map_err(err)?;
             }
             Some(existing) => {
-                for domain in domains {
+                for domain in tenant.domains {
                     if !existing.domains.iter().any(|d| d.domain == domain) {
-                        store.add_domain(&t.id, domain, false).await.map_err(err)?;
+                        store
+                            .add_domain(&tenant.id, domain, false)
+                            .await
+                            .map_err(err)?;
                     }
                 }
             }

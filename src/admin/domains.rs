@@ -26,7 +26,7 @@ pub async fn add(
     Path(tenant_id): Path<String>,
     ApiJson(req): ApiJson<AddDomain>,
 ) -> Result<(StatusCode, Json<Domain>), ApiError> {
-    let domain = state.normalize_domain(&req.domain)?;
+    let domain = state.rules().normalize_domain(&req.domain)?;
     let added = state
         .store
         .add_domain(&tenant_id, domain, req.primary)
@@ -44,7 +44,7 @@ pub async fn remove(
     State(state): State<Arc<AdminState>>,
     Path(domain): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let domain = state.normalize_domain(&domain)?;
+    let domain = state.rules().normalize_domain(&domain)?;
     let removed = state.store.remove_domain(&domain).await?;
     state
         .data_path

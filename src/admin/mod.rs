@@ -6,12 +6,13 @@ mod auth;
 mod domains;
 mod error;
 mod extract;
+pub mod import;
 mod ops;
 mod tenants;
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
@@ -21,18 +22,27 @@ pub use error::ApiError;
 use crate::proxy::DataPath;
 use crate::store::Store;
 
+/// Largest import body (about 5M CSV rows).
+const MAX_IMPORT_BODY: usize = 512 * 1024 * 1024;
+
 /// What the admin handlers share.
 pub struct AdminState {
     pub store: Arc<dyn Store>,
     /// The data path's router, pools and policy: used to invalidate and to explain.
     pub data_path: Arc<DataPath>,
     pub token: Option<String>,
+    /// Configured pool names, for validating a tenant's pool.
+    pub pool_names: Vec<String>,
 }
 
 /// Builds the admin application.
 pub fn app(state: Arc<AdminState>) -> axum::Router {
     let v1 = axum::Router::new()
         .route("/tenants", post(tenants::create).get(tenants::list))
+        .route(
+            "/tenants/import",
+            post(tenants::import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY)),
+        )
         .route(
             "/tenants/{id}",
             get(tenants::show)

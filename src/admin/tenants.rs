@@ -1,6 +1,5 @@
 //! `/v1/tenants`: create, list (paged), show, update and delete tenants.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -10,99 +9,72 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
+use super::import::ImportReport;
 use super::AdminState;
-use crate::routing::host::normalize_domain;
-use crate::tenant::{
-    derive_schema, validate_schema, validate_tenant_id, Isolation, NewTenant, TenantPatch,
-    TenantRecord, TenantStatus,
-};
+use crate::tenant::spec::{SpecError, SpecRules, TenantSpec};
+use crate::tenant::{TenantPatch, TenantRecord, TenantStatus};
 
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateTenant {
-    id: String,
-    name: String,
-    schema: Option<String>,
-    isolation: Option<String>,
-    status: Option<String>,
-    pool: Option<String>,
-    #[serde(default)]
-    domains: Vec<String>,
+impl AdminState {
+    /// The validation rules of this gateway: its `www.` rule and pool names.
+    pub(super) fn rules(&self) -> SpecRules<'_> {
+        SpecRules {
+            strip_www: self.data_path.router.strip_www(),
+            pools: &self.pool_names,
+        }
+    }
 }
 
-impl AdminState {
-    /// Checks a pool name against the configured pools.
-    pub(super) fn check_pool(&self, pool: Option<&str>) -> Result<(), ApiError> {
-        match pool {
-            Some(pool) if !self.data_path.pools.contains(pool) => {
-                let known: Vec<&str> = self.data_path.pools.names().collect();
-                Err(ApiError::BadRequest(format!(
-                    "unknown pool '{pool}': configured pools are {known:?}"
-                )))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    pub(super) fn normalize_domain(&self, domain: &str) -> Result<String, ApiError> {
-        normalize_domain(domain, self.data_path.router.strip_www())
-            .map_err(|e| ApiError::BadRequest(format!("invalid domain '{domain}': {e}")))
-    }
-
-    /// Validates a create request into what the store takes.
-    pub fn validate_new_tenant(&self, req: CreateTenant) -> Result<NewTenant, ApiError> {
-        validate_tenant_id(&req.id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        if req.name.trim().is_empty() {
-            return Err(ApiError::BadRequest("name must not be empty".into()));
-        }
-        let schema = req.schema.unwrap_or_else(|| derive_schema(&req.id));
-        validate_schema(&schema, &req.id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let isolation = match req.isolation.as_deref() {
-            Some(text) => text.parse::<Isolation>().map_err(ApiError::BadRequest)?,
-            None => Isolation::default(),
-        };
-        let status = match req.status.as_deref() {
-            Some(text) => text.parse::<TenantStatus>().map_err(ApiError::BadRequest)?,
-            None => TenantStatus::Active,
-        };
-        self.check_pool(req.pool.as_deref())?;
-        let mut seen = HashSet::new();
-        let mut domains = Vec::with_capacity(req.domains.len());
-        for raw in &req.domains {
-            let domain = self.normalize_domain(raw)?;
-            if !seen.insert(domain.clone()) {
-                return Err(ApiError::BadRequest(format!(
-                    "domain '{domain}' is listed twice"
-                )));
-            }
-            domains.push(domain);
-        }
-        Ok(NewTenant {
-            id: req.id,
-            name: req.name,
-            schema,
-            isolation,
-            status,
-            pool: req.pool,
-            domains,
-        })
+impl From<SpecError> for ApiError {
+    fn from(e: SpecError) -> ApiError {
+        ApiError::BadRequest(e.0)
     }
 }
 
 pub async fn create(
     State(state): State<Arc<AdminState>>,
-    ApiJson(req): ApiJson<CreateTenant>,
+    ApiJson(spec): ApiJson<TenantSpec>,
 ) -> Result<(StatusCode, Json<TenantRecord>), ApiError> {
-    let new = state.validate_new_tenant(req)?;
+    if spec.name.is_none() {
+        return Err(ApiError::BadRequest("missing field `name`".into()));
+    }
+    let new = spec.validate(&state.rules())?;
     let record = state.store.create_tenant(new).await?;
     // Drop negative entries cached before these domains existed.
     let router = &state.data_path.router;
     router.invalidate_domains(&record.domains).await;
     tracing::info!(tenant = %record.tenant.id, domains = record.domains.len(), "tenant created");
     Ok((StatusCode::CREATED, Json(record)))
+}
+
+/// `POST /v1/tenants/import`: a CSV or NDJSON body (see `admin::import`).
+pub async fn import(
+    State(state): State<Arc<AdminState>>,
+    body: String,
+) -> Result<Json<ImportReport>, ApiError> {
+    if body.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "the body must hold CSV or NDJSON rows".into(),
+        ));
+    }
+    let report = super::import::import(state.store.as_ref(), &body, &state.rules()).await?;
+    let router = &state.data_path.router;
+    match &report.domains {
+        Some(domains) => {
+            for domain in domains {
+                router.invalidate_domain(domain).await;
+            }
+        }
+        None => router.invalidate_all(),
+    }
+    tracing::info!(
+        imported = report.imported,
+        failed = report.failed,
+        "tenants imported"
+    );
+    Ok(Json(report))
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,7 +155,7 @@ pub async fn update(
         .transpose()
         .map_err(ApiError::BadRequest)?;
     if let Some(pool) = &req.pool {
-        state.check_pool(pool.as_deref())?;
+        state.rules().check_pool(pool.as_deref())?;
     }
     let record = state
         .store

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::tenant::{Isolation, TenantStatus};
+use crate::tenant::spec::TenantSpec;
 
 /// Environment variable that supplies the admin token when the config has none.
 pub const ADMIN_TOKEN_ENV: &str = "TENANT_GATEWAY_ADMIN_TOKEN";
@@ -54,7 +54,7 @@ pub struct Config {
     /// Named backend pools; tenants without a pool use `default`.
     pub pools: BTreeMap<String, PoolConfig>,
     /// Tenants registered at start (created when missing).
-    pub tenants: Vec<StaticTenant>,
+    pub tenants: Vec<TenantSpec>,
     pub shutdown: ShutdownConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
@@ -259,21 +259,6 @@ impl Default for UpstreamConfig {
 pub struct PoolConfig {
     /// Backend base URLs, e.g. `http://127.0.0.1:8000`.
     pub backends: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StaticTenant {
-    pub id: String,
-    pub name: Option<String>,
-    pub schema: Option<String>,
-    #[serde(default)]
-    pub isolation: Isolation,
-    #[serde(default)]
-    pub status: TenantStatus,
-    pub pool: Option<String>,
-    #[serde(default)]
-    pub domains: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -3,8 +3,7 @@
 use std::collections::HashSet;
 
 use super::{Config, ConfigError, UnknownHostAction};
-use crate::routing::host::normalize_domain;
-use crate::tenant::{derive_schema, validate_schema, validate_tenant_id};
+use crate::tenant::spec::SpecRules;
 use crate::upstream::BackendAddr;
 
 pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
@@ -134,38 +133,31 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
         }
     }
 
+    let pool_names: Vec<String> = config.pools.keys().cloned().collect();
+    let rules = SpecRules {
+        strip_www: config.routing.strip_www,
+        pools: &pool_names,
+    };
     let mut ids = HashSet::new();
     let mut domains = HashSet::new();
-    for (i, tenant) in config.tenants.iter().enumerate() {
-        let key = |field: &str| format!("tenants[{i}].{field}");
-        if let Err(e) = validate_tenant_id(&tenant.id) {
-            bad(key("id"), e.to_string());
-        } else if !ids.insert(tenant.id.clone()) {
-            bad(key("id"), format!("tenant '{}' is listed twice", tenant.id));
-        }
-        let schema = tenant
-            .schema
-            .clone()
-            .unwrap_or_else(|| derive_schema(&tenant.id));
-        if let Err(e) = validate_schema(&schema, &tenant.id) {
-            bad(key("schema"), e.to_string());
-        }
-        if let Some(pool) = &tenant.pool {
-            if !config.pools.contains_key(pool) {
-                bad(key("pool"), format!("no pool named '{pool}' in pools"));
-            }
-        }
-        for (j, domain) in tenant.domains.iter().enumerate() {
-            match normalize_domain(domain, config.routing.strip_www) {
-                Err(e) => bad(
-                    format!("tenants[{i}].domains[{j}]"),
-                    format!("'{domain}': {e}"),
-                ),
-                Ok(d) if !domains.insert(d.clone()) => bad(
-                    format!("tenants[{i}].domains[{j}]"),
-                    format!("domain '{d}' is listed twice"),
-                ),
-                Ok(_) => {}
+    for (i, spec) in config.tenants.iter().enumerate() {
+        match spec.clone().validate(&rules) {
+            Err(e) => bad(format!("tenants[{i}]"), e.to_string()),
+            Ok(tenant) => {
+                if !ids.insert(tenant.id.clone()) {
+                    bad(
+                        format!("tenants[{i}].id"),
+                        format!("tenant '{}' is listed twice", tenant.id),
+                    );
+                }
+                for domain in tenant.domains {
+                    if !domains.insert(domain.clone()) {
+                        bad(
+                            format!("tenants[{i}].domains"),
+                            format!("domain '{domain}' is listed twice"),
+                        );
+                    }
+                }
             }
         }
     }
@@ -192,7 +184,7 @@ mod tests {
     #[test]
     fn unknown_keys_are_named() {
         let err = Config::from_yaml("admin:\n  lisen: 127.0.0.1:1\n").unwrap_err();
-        assert_eq!(err.0[0].key, "admin");
+        assert_eq!(err.0[0].key, "admin.lisen");
         assert!(
             err.0[0].reason.contains("unknown field `lisen`"),
             "{}",
@@ -218,8 +210,12 @@ routing: { unknown_host: { action: redirect }, suspended_status: 200 }
 headers: { tenant_id: "bad header" }
 pools: { default: { backends: ["ftp://x"] }, empty: { backends: [] } }
 tenants:
-  - { id: "Bad Id", domains: ["ok.example.com", "-bad.com"] }
-  - { id: acme, schema: pg_acme, pool: nowhere }
+  - { id: "Bad Id" }
+  - { id: acme, schema: pg_acme }
+  - { id: beta, pool: nowhere }
+  - { id: gamma, domains: ["-bad.com"] }
+  - { id: delta, domains: ["ok.example.com"] }
+  - { id: epsilon, domains: ["OK.example.com"] }
 "#;
         let keys = keys(yaml);
         for expected in [
@@ -229,10 +225,11 @@ tenants:
             "headers.tenant_id",
             "pools.default.backends[0]",
             "pools.empty.backends",
-            "tenants[0].id",
-            "tenants[0].domains[1]",
-            "tenants[1].schema",
-            "tenants[1].pool",
+            "tenants[0]",
+            "tenants[1]",
+            "tenants[2]",
+            "tenants[3]",
+            "tenants[5].domains",
         ] {
             assert!(
                 keys.iter().any(|k| k == expected),

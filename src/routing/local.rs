@@ -24,6 +24,9 @@ const LOCAL_TTL: Duration = Duration::from_secs(1);
 /// Changes remembered; a worker further behind than this clears its table.
 const LOG_CAPACITY: usize = 4096;
 
+/// The log entry that drops every cached host.
+pub(super) const EVERYTHING: &str = "*";
+
 /// Domains changed by the control plane, in order.
 pub(super) struct InvalidationLog {
     /// Sequence number of the newest entry; workers compare it on each lookup.
@@ -97,7 +100,9 @@ impl LocalTable {
             self.map.clear();
         } else {
             for (_, domain) in entries.iter().filter(|(seq, _)| *seq > self.seen) {
-                if domain.starts_with("*.") {
+                if **domain == *EVERYTHING {
+                    self.map.clear();
+                } else if domain.starts_with("*.") {
                     self.map.retain(|host, _| !wildcard_covers(domain, host));
                 } else {
                     self.map.remove(&**domain);

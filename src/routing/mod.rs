@@ -200,6 +200,12 @@ impl Router {
         }
     }
 
+    /// Forgets every cached host (after a bulk change).
+    pub fn invalidate_all(&self) {
+        self.cache.invalidate_all();
+        self.invalidations.push(local::EVERYTHING);
+    }
+
     /// Forgets every cached host of a tenant, given its domains.
     pub async fn invalidate_domains(&self, domains: &[DomainEntry]) {
         for entry in domains {

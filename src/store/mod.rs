@@ -48,6 +48,14 @@ pub trait Store: Send + Sync + 'static {
     /// Conflicts on id, owned schema or domain are reported as `Conflict`.
     async fn create_tenant(&self, tenant: NewTenant) -> Result<TenantRecord, StoreError>;
 
+    /// Creates many tenants in one transaction. A row that conflicts (id,
+    /// owned schema or domain, including with an earlier row of the batch) is
+    /// skipped and reported by its index; the others commit together.
+    async fn import_tenants(
+        &self,
+        batch: Vec<NewTenant>,
+    ) -> Result<Vec<(usize, StoreError)>, StoreError>;
+
     async fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError>;
 
     /// Tenants ordered by id, starting after `after`.

@@ -223,7 +223,9 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
-fn insert_tenant(tx: &Connection, t: &NewTenant) -> Result<TenantRecord, StoreError> {
+/// Inserts a tenant and its domains after checking every uniqueness rule, so
+/// a conflict is reported as `Conflict` and nothing of the row is written.
+fn insert_tenant(tx: &Connection, t: &NewTenant) -> Result<(), StoreError> {
     if record(tx, &t.id)?.is_some() {
         return Err(StoreError::Conflict {
             what: "tenant",
@@ -266,7 +268,7 @@ fn insert_tenant(tx: &Connection, t: &NewTenant) -> Result<TenantRecord, StoreEr
             .execute(params![domain, t.id, i == 0])
             .map_err(backend)?;
     }
-    existing_record(tx, &t.id)
+    Ok(())
 }
 
 #[async_trait]
@@ -293,7 +295,29 @@ impl Store for SqliteStore {
     }
 
     async fn create_tenant(&self, tenant: NewTenant) -> Result<TenantRecord, StoreError> {
-        self.write(move |tx| insert_tenant(tx, &tenant)).await
+        self.write(move |tx| {
+            insert_tenant(tx, &tenant)?;
+            existing_record(tx, &tenant.id)
+        })
+        .await
+    }
+
+    async fn import_tenants(
+        &self,
+        batch: Vec<NewTenant>,
+    ) -> Result<Vec<(usize, StoreError)>, StoreError> {
+        self.write(move |tx| {
+            let mut rejected = Vec::new();
+            for (i, tenant) in batch.iter().enumerate() {
+                match insert_tenant(tx, tenant) {
+                    Ok(()) => {}
+                    Err(e @ StoreError::Conflict { .. }) => rejected.push((i, e)),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(rejected)
+        })
+        .await
     }
 
     async fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
@@ -516,6 +540,37 @@ mod tests {
             store.create_tenant(dup_schema).await,
             Err(StoreError::Conflict { what: "schema", .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn import_commits_good_rows_and_reports_conflicts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("gw.db")).unwrap();
+        store
+            .create_tenant(new_tenant("taken", &["taken.test"]))
+            .await
+            .unwrap();
+        let batch = vec![
+            new_tenant("a", &["a.test"]),
+            new_tenant("taken", &["other.test"]),
+            new_tenant("b", &["a.test"]),
+            new_tenant("c", &["c.test", "c2.test"]),
+        ];
+        let rejected = store.import_tenants(batch).await.unwrap();
+        let indexes: Vec<usize> = rejected.iter().map(|(i, _)| *i).collect();
+        assert_eq!(indexes, [1, 2]);
+        assert_eq!(
+            store
+                .resolve_host("c2.test")
+                .await
+                .unwrap()
+                .unwrap()
+                .tenant
+                .id,
+            "c"
+        );
+        assert!(store.get_tenant("b").await.unwrap().is_none());
+        assert!(store.resolve_host("other.test").await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -1,6 +1,8 @@
 //! The tenant model shared by the data path and the control plane, and the pure
 //! rules for tenant ids and schema names.
 
+pub mod spec;
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;

@@ -1,0 +1,296 @@
+//! Bulk import of tenants from CSV or NDJSON, shared by
+//! `POST /v1/tenants/import` and `tenant-gateway tenants import FILE`.
+//! Rows are validated one by one, written in batches of one transaction
+//! each, and bad rows are reported by line number without stopping the rest.
+//!
+//! CSV: `id,schema,domain` (optionally `name,isolation,status,pool` after),
+//! with an optional header line naming the columns in any order. Rows with
+//! the same id on consecutive lines add domains to one tenant.
+//! NDJSON: one tenant per line, as in `POST /v1/tenants`.
+
+use serde::Serialize;
+
+use crate::store::{Store, StoreError};
+use crate::tenant::spec::{SpecRules, TenantSpec};
+use crate::tenant::NewTenant;
+
+/// Tenants written per transaction.
+const BATCH: usize = 5_000;
+/// Errors listed in a report; more are only counted.
+const MAX_LISTED_ERRORS: usize = 1_000;
+/// Up to this many imported domains are invalidated one by one.
+const MAX_LISTED_DOMAINS: usize = 1_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RowError {
+    pub line: usize,
+    pub message: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ImportReport {
+    pub imported: usize,
+    pub failed: usize,
+    /// The first errors, by line number.
+    pub errors: Vec<RowError>,
+    /// Imported domains, when few enough to invalidate one by one; `None`
+    /// means "many": the caller should invalidate the whole routing cache.
+    #[serde(skip)]
+    pub domains: Option<Vec<String>>,
+}
+
+impl ImportReport {
+    fn reject(&mut self, line: usize, message: String) {
+        self.failed += 1;
+        if self.errors.len() < MAX_LISTED_ERRORS {
+            self.errors.push(RowError { line, message });
+        }
+    }
+}
+
+/// Parses and imports `text`, writing batch after batch.
+pub async fn import(
+    store: &dyn Store,
+    text: &str,
+    rules: &SpecRules<'_>,
+) -> Result<ImportReport, StoreError> {
+    let mut report = ImportReport {
+        domains: Some(Vec::new()),
+        ..ImportReport::default()
+    };
+    let mut batch: Vec<(usize, NewTenant)> = Vec::with_capacity(BATCH);
+    for (line, parsed) in parse(text) {
+        match parsed.and_then(|spec| spec.validate(rules).map_err(|e| e.0)) {
+            Ok(tenant) => batch.push((line, tenant)),
+            Err(message) => report.reject(line, message),
+        }
+        if batch.len() == BATCH {
+            write_batch(store, std::mem::take(&mut batch), &mut report).await?;
+        }
+    }
+    write_batch(store, batch, &mut report).await?;
+    Ok(report)
+}
+
+async fn write_batch(
+    store: &dyn Store,
+    batch: Vec<(usize, NewTenant)>,
+    report: &mut ImportReport,
+) -> Result<(), StoreError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let (lines, tenants): (Vec<usize>, Vec<NewTenant>) = batch.into_iter().unzip();
+    let domains: Vec<Vec<String>> = tenants.iter().map(|t| t.domains.clone()).collect();
+    let rejected = store.import_tenants(tenants).await?;
+    let mut rejected_at = vec![false; lines.len()];
+    for (index, error) in rejected {
+        rejected_at[index] = true;
+        report.reject(lines[index], error.to_string());
+    }
+    for (tenant_domains, rejected) in domains.into_iter().zip(rejected_at) {
+        if rejected {
+            continue;
+        }
+        report.imported += 1;
+        if let Some(listed) = &mut report.domains {
+            listed.extend(tenant_domains);
+            if listed.len() > MAX_LISTED_DOMAINS {
+                report.domains = None;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Splits `text` into tenants with the line each starts on.
+fn parse(text: &str) -> Vec<(usize, Result<TenantSpec, String>)> {
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'));
+    if first.is_some_and(|l| l.starts_with('{')) {
+        parse_ndjson(text)
+    } else {
+        parse_csv(text)
+    }
+}
+
+fn parse_ndjson(text: &str) -> Vec<(usize, Result<TenantSpec, String>)> {
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(line, l)| {
+            (
+                line,
+                serde_json::from_str::<TenantSpec>(l).map_err(|e| format!("invalid JSON: {e}")),
+            )
+        })
+        .collect()
+}
+
+const DEFAULT_COLUMNS: [&str; 7] = [
+    "id",
+    "schema",
+    "domain",
+    "name",
+    "isolation",
+    "status",
+    "pool",
+];
+
+fn parse_csv(text: &str) -> Vec<(usize, Result<TenantSpec, String>)> {
+    let mut out: Vec<(usize, Result<TenantSpec, String>)> = Vec::new();
+    let mut columns: Vec<String> = DEFAULT_COLUMNS.iter().map(|c| c.to_string()).collect();
+    let mut seen_row = false;
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let raw = raw.trim();
+        if raw.is_empty() || raw.starts_with('#') {
+            continue;
+        }
+        let fields = match split_csv(raw) {
+            Ok(fields) => fields,
+            Err(e) => {
+                out.push((line, Err(e)));
+                continue;
+            }
+        };
+        if !seen_row && fields.first().is_some_and(|f| f == "id" || f == "tenant") {
+            match header(&fields) {
+                Ok(named) => columns = named,
+                Err(e) => out.push((line, Err(e))),
+            }
+            seen_row = true;
+            continue;
+        }
+        seen_row = true;
+        if fields.len() > columns.len() {
+            out.push((
+                line,
+                Err(format!(
+                    "{} fields, expected at most {}",
+                    fields.len(),
+                    columns.len()
+                )),
+            ));
+            continue;
+        }
+        let mut spec = TenantSpec::default();
+        let mut domain = None;
+        for (column, value) in columns.iter().zip(fields) {
+            let value = (!value.is_empty()).then_some(value);
+            match column.as_str() {
+                "id" => spec.id = value.unwrap_or_default(),
+                "schema" => spec.schema = value,
+                "domain" => domain = value,
+                "name" => spec.name = value,
+                "isolation" => spec.isolation = value,
+                "status" => spec.status = value,
+                _ => spec.pool = value,
+            }
+        }
+        // Consecutive rows of one tenant add domains to it.
+        if let Some((_, Ok(previous))) = out
+            .last_mut()
+            .filter(|(_, p)| p.as_ref().is_ok_and(|p| p.id == spec.id))
+        {
+            previous.domains.extend(domain);
+            continue;
+        }
+        spec.domains.extend(domain);
+        out.push((line, Ok(spec)));
+    }
+    out
+}
+
+fn header(fields: &[String]) -> Result<Vec<String>, String> {
+    fields
+        .iter()
+        .map(|f| match f.as_str() {
+            "tenant" => Ok("id".to_string()),
+            known if DEFAULT_COLUMNS.contains(&known) => Ok(known.to_string()),
+            other => Err(format!(
+                "unknown column '{other}': use {}",
+                DEFAULT_COLUMNS.join(", ")
+            )),
+        })
+        .collect()
+}
+
+/// Splits one CSV line, honouring double quotes (`""` is a quote inside).
+fn split_csv(line: &str) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', true) => quoted = false,
+            ('"', false) if field.is_empty() => quoted = true,
+            (',', false) => fields.push(std::mem::take(&mut field).trim().to_string()),
+            (c, _) => field.push(c),
+        }
+    }
+    if quoted {
+        return Err("unclosed quote".into());
+    }
+    fields.push(field.trim().to_string());
+    Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_rows_of_one_tenant_merge_and_headers_reorder_columns() {
+        let text = "tenant,domain,schema,name\nacme,a.test,acme_s,\"Acme, Inc.\"\nacme,b.test,,\n\nbeta,beta.test,,\n";
+        let parsed = parse(text);
+        assert_eq!(parsed.len(), 2);
+        let (line, acme) = &parsed[0];
+        let acme = acme.as_ref().unwrap();
+        assert_eq!(
+            (*line, acme.name.as_deref(), acme.schema.as_deref()),
+            (2, Some("Acme, Inc."), Some("acme_s"))
+        );
+        assert_eq!(acme.domains, ["a.test", "b.test"]);
+        assert_eq!(parsed[1].0, 5);
+    }
+
+    #[test]
+    fn headerless_csv_uses_id_schema_domain() {
+        let parsed = parse("t1,s1,t1.test\nt2,,t2.test,Two\n");
+        let t2 = parsed[1].1.as_ref().unwrap();
+        assert_eq!(
+            (t2.id.as_str(), t2.schema.as_deref(), t2.name.as_deref()),
+            ("t2", None, Some("Two"))
+        );
+    }
+
+    #[test]
+    fn ndjson_lines_are_tenants_and_bad_lines_are_numbered() {
+        let parsed =
+            parse("{\"id\":\"a\",\"domains\":[\"a.test\"]}\n\n{\"id\":\"b\",\"oops\":1}\n");
+        assert_eq!(parsed.len(), 2);
+        assert!(parsed[0].1.is_ok());
+        assert_eq!(parsed[1].0, 3);
+        assert!(parsed[1].1.as_ref().unwrap_err().contains("unknown field"));
+    }
+
+    #[test]
+    fn csv_errors_name_the_problem() {
+        assert!(split_csv("a,\"b").is_err());
+        let parsed = parse("id,colour\n");
+        assert!(parsed[0]
+            .1
+            .as_ref()
+            .unwrap_err()
+            .contains("unknown column 'colour'"));
+    }
+}

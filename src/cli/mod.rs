@@ -1,0 +1,5 @@
+//! Subcommands beyond `serve` and `check-config`.
+
+pub mod tenants;
+
+pub use crate::ConfigArgs;

@@ -1,0 +1,139 @@
+//! Turning a tenant as a caller describes it (admin API body, import row,
+//! static config) into a validated `NewTenant`, with one set of rules for
+//! every source.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+
+use super::{
+    derive_schema, validate_schema, validate_tenant_id, Isolation, NewTenant, TenantStatus,
+};
+use crate::routing::host::normalize_domain;
+
+/// A tenant as a caller describes it; only `id` is required here (the admin
+/// API additionally requires `name`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSpec {
+    pub id: String,
+    pub name: Option<String>,
+    pub schema: Option<String>,
+    pub isolation: Option<String>,
+    pub status: Option<String>,
+    pub pool: Option<String>,
+    #[serde(default)]
+    pub domains: Vec<String>,
+}
+
+/// What validation needs to know beyond the spec itself.
+pub struct SpecRules<'a> {
+    pub strip_www: bool,
+    /// Names of the configured backend pools.
+    pub pools: &'a [String],
+}
+
+/// Why a spec was refused; the message says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SpecError(pub String);
+
+impl SpecRules<'_> {
+    pub fn check_pool(&self, pool: Option<&str>) -> Result<(), SpecError> {
+        match pool {
+            Some(pool) if !self.pools.iter().any(|p| p == pool) => Err(SpecError(format!(
+                "unknown pool '{pool}': configured pools are {:?}",
+                self.pools
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn normalize_domain(&self, domain: &str) -> Result<String, SpecError> {
+        normalize_domain(domain, self.strip_www)
+            .map_err(|e| SpecError(format!("invalid domain '{domain}': {e}")))
+    }
+}
+
+impl TenantSpec {
+    /// Checks every field; the name defaults to the id and the schema is
+    /// derived from the id when absent.
+    pub fn validate(self, rules: &SpecRules<'_>) -> Result<NewTenant, SpecError> {
+        validate_tenant_id(&self.id).map_err(|e| SpecError(e.to_string()))?;
+        let name = self.name.unwrap_or_else(|| self.id.clone());
+        if name.trim().is_empty() {
+            return Err(SpecError("name must not be empty".into()));
+        }
+        let schema = self.schema.unwrap_or_else(|| derive_schema(&self.id));
+        validate_schema(&schema, &self.id).map_err(|e| SpecError(e.to_string()))?;
+        let isolation = match self.isolation.as_deref() {
+            Some(text) => text.parse::<Isolation>().map_err(SpecError)?,
+            None => Isolation::default(),
+        };
+        let status = match self.status.as_deref() {
+            Some(text) => text.parse::<TenantStatus>().map_err(SpecError)?,
+            None => TenantStatus::Active,
+        };
+        rules.check_pool(self.pool.as_deref())?;
+        let mut seen = HashSet::new();
+        let mut domains = Vec::with_capacity(self.domains.len());
+        for raw in &self.domains {
+            let domain = rules.normalize_domain(raw)?;
+            if !seen.insert(domain.clone()) {
+                return Err(SpecError(format!("domain '{domain}' is listed twice")));
+            }
+            domains.push(domain);
+        }
+        Ok(NewTenant {
+            id: self.id,
+            name,
+            schema,
+            isolation,
+            status,
+            pool: self.pool,
+            domains,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_are_validated_with_defaults_filled_in() {
+        let pools = vec!["default".to_string()];
+        let rules = SpecRules {
+            strip_www: true,
+            pools: &pools,
+        };
+        let spec = TenantSpec {
+            id: "42-shop".into(),
+            domains: vec!["WWW.Shop.Test".into()],
+            ..Default::default()
+        };
+        let new = spec.validate(&rules).unwrap();
+        assert_eq!(
+            (new.name.as_str(), new.schema.as_str()),
+            ("42-shop", "tenant_42_shop")
+        );
+        assert_eq!(new.domains, ["shop.test"]);
+
+        let dup = TenantSpec {
+            id: "a".into(),
+            domains: vec!["x.test".into(), "X.test".into()],
+            ..Default::default()
+        };
+        assert!(dup.validate(&rules).unwrap_err().0.contains("listed twice"));
+        let pool = TenantSpec {
+            id: "a".into(),
+            pool: Some("gold".into()),
+            ..Default::default()
+        };
+        assert!(pool
+            .validate(&rules)
+            .unwrap_err()
+            .0
+            .contains("unknown pool 'gold'"));
+    }
+}
