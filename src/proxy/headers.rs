@@ -114,13 +114,20 @@ pub fn set_forwarded(
     proto: &'static str,
     host: Option<&HeaderValue>,
 ) {
-    let chained = headers.get(&X_FORWARDED_FOR).and_then(|prior| {
-        let mut joined = Vec::with_capacity(prior.len() + 2 + client_ip.len());
-        joined.extend_from_slice(prior.as_bytes());
-        joined.extend_from_slice(b", ");
-        joined.extend_from_slice(client_ip.as_bytes());
-        HeaderValue::from_bytes(&joined).ok()
-    });
+    // Every `X-Forwarded-For` line is part of the chain, not just the first.
+    let chained = {
+        let mut prior = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
+        prior.peek().is_some().then(|| {
+            let mut joined = Vec::with_capacity(64);
+            for hop in prior {
+                joined.extend_from_slice(hop.as_bytes());
+                joined.extend_from_slice(b", ");
+            }
+            joined.extend_from_slice(client_ip.as_bytes());
+            HeaderValue::from_bytes(&joined).ok()
+        })
+    }
+    .flatten();
     headers.insert(
         X_FORWARDED_FOR.clone(),
         chained.unwrap_or_else(|| client_ip.clone()),
@@ -257,6 +264,13 @@ mod tests {
         set_forwarded(&mut h, &ip, "http", None);
         assert_eq!(h[&X_FORWARDED_FOR], "1.2.3.4, 10.0.0.9");
         assert!(h.get(&X_FORWARDED_HOST).is_none());
+        h.insert(X_FORWARDED_FOR.clone(), HeaderValue::from_static("1.2.3.4"));
+        h.append(X_FORWARDED_FOR.clone(), HeaderValue::from_static("5.6.7.8"));
+        set_forwarded(&mut h, &ip, "http", None);
+        assert_eq!(
+            h.get_all(&X_FORWARDED_FOR).iter().collect::<Vec<_>>(),
+            ["1.2.3.4, 5.6.7.8, 10.0.0.9"]
+        );
     }
 
     #[test]
