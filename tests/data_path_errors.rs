@@ -1,0 +1,226 @@
+//! The data path's own short answers when a request cannot be served: a dead
+//! backend (502), a slow one (504), a pool with no backend (503), a body over
+//! the limit (413) and a malformed or missing Host header (400).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{dead_backend_url, Backend, Gateway, GatewayOptions};
+use hyper::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn dead_backend_gets_502_while_other_pools_keep_working() {
+    let app = Backend::start("app").await;
+    let gw = Gateway::start(GatewayOptions::new().config(&format!(
+        "pools:\n  default: {{backends: [\"{}\"]}}\n  dead: {{backends: [\"{}\"]}}\n",
+        app.url,
+        dead_backend_url()
+    )))
+    .await;
+    gw.create_tenant(
+        json!({"id": "ghost", "name": "Ghost", "pool": "dead", "domains": ["ghost.test"]}),
+    )
+    .await;
+    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
+        .await;
+
+    let reply = gw.get("ghost.test", "/").await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        reply.text(),
+        "bad gateway: the backend could not be reached\n"
+    );
+    assert!(
+        !reply.text().contains("127.0.0.1"),
+        "backend addresses stay out of answers"
+    );
+    assert_eq!(gw.get("acme.test", "/").await.status, StatusCode::OK);
+    assert_eq!(
+        gw.metric(r#"tenant_gateway_requests_total{class="5xx",outcome="upstream_error"}"#)
+            .await,
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn backend_slower_than_the_response_timeout_gets_504() {
+    let app = Backend::start("app").await;
+    let gw = Gateway::start(
+        GatewayOptions::new()
+            .backend(&app)
+            .config("upstream:\n  response_timeout: 300ms\n"),
+    )
+    .await;
+    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
+        .await;
+
+    let started = Instant::now();
+    let reply = gw.get("acme.test", "/report?sleep_ms=5000").await;
+    assert_eq!(
+        reply.status,
+        StatusCode::GATEWAY_TIMEOUT,
+        "{}",
+        reply.text()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered after {:?}, not at the timeout",
+        started.elapsed()
+    );
+    // A backend inside the timeout is fine.
+    assert_eq!(
+        gw.get("acme.test", "/report?sleep_ms=10").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn tenant_without_a_backend_pool_gets_503() {
+    // No --default-backend and no pools: nowhere to send anyone.
+    let gw = Gateway::start(GatewayOptions::new()).await;
+    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
+        .await;
+
+    let reply = gw.get("acme.test", "/").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn body_over_the_limit_gets_413_and_one_within_it_is_forwarded() {
+    let app = Backend::start("app").await;
+    let gw = Gateway::start(
+        GatewayOptions::new()
+            .backend(&app)
+            .config("limits:\n  max_request_body: 1KiB\n"),
+    )
+    .await;
+    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
+        .await;
+
+    let small = gw
+        .request(Method::POST, "acme.test", "/upload")
+        .body(vec![b'x'; 1024])
+        .send()
+        .await;
+    assert_eq!(small.status, StatusCode::OK);
+    assert_eq!(small.seen().body_bytes(), 1024);
+
+    let large = gw
+        .request(Method::POST, "acme.test", "/upload")
+        .body(vec![b'x'; 1025])
+        .send()
+        .await;
+    assert_eq!(large.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(large.text(), "request body too large\n");
+}
+
+#[tokio::test]
+async fn chunked_body_over_the_limit_gets_413() {
+    let app = Backend::start("app").await;
+    let gw = Gateway::start(
+        GatewayOptions::new()
+            .backend(&app)
+            .config("limits:\n  max_request_body: 1KiB\n"),
+    )
+    .await;
+    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
+        .await;
+
+    let chunked = |size: usize| {
+        let mut raw = b"POST /upload HTTP/1.1\r\nHost: acme.test\r\n\
+                        Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            .to_vec();
+        raw.extend_from_slice(format!("{size:x}\r\n").as_bytes());
+        raw.extend(std::iter::repeat_n(b'x', size));
+        raw.extend_from_slice(b"\r\n0\r\n\r\n");
+        raw
+    };
+
+    let small = gw.raw(&chunked(1000)).await;
+    assert_eq!(small.status, 200, "{}", small.body);
+    assert!(
+        small.body.contains("\"body_bytes\": 1000"),
+        "{}",
+        small.body
+    );
+
+    let large = gw.raw(&chunked(4000)).await;
+    assert_eq!(large.status, 413, "{}{}", large.head, large.body);
+}
+
+#[tokio::test]
+async fn request_without_host_gets_400() {
+    let app = Backend::start("app").await;
+    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
+    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
+        .await;
+
+    let reply = gw.raw(b"GET / HTTP/1.0\r\n\r\n").await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(reply.body, "bad request: missing Host header\n");
+}
+
+#[tokio::test]
+async fn request_with_two_host_headers_gets_400() {
+    let app = Backend::start("app").await;
+    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
+    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
+        .await;
+
+    let reply = gw
+        .raw(
+            b"GET / HTTP/1.1\r\nHost: acme.test\r\nHost: evil.test\r\n\
+              Connection: close\r\n\r\n",
+        )
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(reply.body, "bad request: more than one Host header\n");
+}
+
+#[tokio::test]
+async fn malformed_host_values_get_400() {
+    let app = Backend::start("app").await;
+    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
+
+    for host in [
+        "a..b",
+        "acme.test:99999",
+        "acme.test:8o",
+        "[::1",
+        "[zz::1]",
+        "under score.test",
+    ] {
+        let reply = gw.get(host, "/").await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "Host: {host}");
+        assert!(
+            reply.text().starts_with("bad request: malformed host"),
+            "Host: {host}: {}",
+            reply.text()
+        );
+    }
+}
+
+#[tokio::test]
+async fn absolute_form_request_uses_its_authority_when_host_is_missing() {
+    let app = Backend::start("app").await;
+    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
+    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
+        .await;
+
+    let reply = gw
+        .raw(b"GET http://acme.test/orders HTTP/1.0\r\n\r\n")
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(
+        reply.body.contains("\"x-tenant-id\": \"acme\""),
+        "{}",
+        reply.body
+    );
+    assert!(
+        reply.body.contains("\"path\": \"/orders\""),
+        "{}",
+        reply.body
+    );
+}
