@@ -1,0 +1,258 @@
+//! A real `tenant-gateway serve` process: started on free ports with its own
+//! temporary directory (store file, config, log), stopped with SIGTERM,
+//! restarted on the same store, killed on drop.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tempfile::TempDir;
+
+use super::{Backend, BINARY, GATEWAY_ENV, START_TIMEOUT, TOKEN};
+
+/// How to start a gateway. `GatewayOptions::new()` is a one-worker gateway
+/// with the built-in defaults, no backend and no admin token.
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    /// YAML written to `config.yaml` and passed with `--config`.
+    pub yaml_config: Option<String>,
+    /// `--default-backend` URLs.
+    pub default_backends: Vec<String>,
+    /// Admin token passed through `TENANT_GATEWAY_ADMIN_TOKEN`.
+    pub token: Option<String>,
+    /// `--workers`.
+    pub workers: usize,
+    /// Further command-line arguments for `serve`.
+    pub extra_args: Vec<String>,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        GatewayOptions {
+            yaml_config: None,
+            default_backends: Vec::new(),
+            token: None,
+            workers: 1,
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+impl GatewayOptions {
+    pub fn new() -> GatewayOptions {
+        GatewayOptions::default()
+    }
+
+    /// Adds `backend` to the `default` pool.
+    pub fn backend(mut self, backend: &Backend) -> GatewayOptions {
+        self.default_backends.push(backend.url.clone());
+        self
+    }
+
+    /// Adds a URL to the `default` pool.
+    pub fn backend_url(mut self, url: &str) -> GatewayOptions {
+        self.default_backends.push(url.to_owned());
+        self
+    }
+
+    pub fn config(mut self, yaml: &str) -> GatewayOptions {
+        self.yaml_config = Some(yaml.to_owned());
+        self
+    }
+
+    /// Requires [`TOKEN`] on the admin API (given through the environment).
+    pub fn with_token(mut self) -> GatewayOptions {
+        self.token = Some(TOKEN.to_owned());
+        self
+    }
+
+    pub fn workers(mut self, workers: usize) -> GatewayOptions {
+        self.workers = workers;
+        self
+    }
+}
+
+/// A running `tenant-gateway serve` with its own temporary directory (store
+/// file, config, log). Killed on drop.
+pub struct Gateway {
+    /// Data path address.
+    pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub(super) options: GatewayOptions,
+    child: Child,
+    dir: TempDir,
+    /// Reuses keep-alive connections (so requests stay on one worker).
+    pub(super) client: Client<HttpConnector, Full<Bytes>>,
+    /// Opens a new connection per request (so requests spread over workers).
+    pub(super) one_shot: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Gateway {
+    /// Starts the gateway and waits for its ready line.
+    pub async fn start(options: GatewayOptions) -> Gateway {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let (child, addr, admin_addr) = spawn_gateway(&options, dir.path()).await;
+        Gateway {
+            addr,
+            admin_addr,
+            options,
+            child,
+            dir,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            one_shot: Client::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(0)
+                .build_http(),
+        }
+    }
+
+    /// The store file, kept across [`Gateway::restart`].
+    pub fn data_file(&self) -> PathBuf {
+        self.dir.path().join("gw.db")
+    }
+
+    /// Everything the gateway wrote to stderr so far (logs, access lines).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM, as an orchestrator would.
+    pub fn sigterm(&self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {} failed", self.pid());
+    }
+
+    /// Waits for the process to exit (without blocking the test's runtime,
+    /// so backends in it keep answering while the gateway drains).
+    pub async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for gateway") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gateway did not exit within {timeout:?}\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the gateway with SIGTERM and starts it again on the same store
+    /// file (and config); the new process listens on new free ports.
+    pub async fn restart(&mut self) {
+        self.sigterm();
+        let status = self.wait_exit(Duration::from_secs(10)).await;
+        assert!(
+            status.success(),
+            "gateway exited with {status}\n{}",
+            self.log()
+        );
+        let (child, addr, admin_addr) = spawn_gateway(&self.options, self.dir.path()).await;
+        self.child = child;
+        self.addr = addr;
+        self.admin_addr = admin_addr;
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `serve` in `dir` and waits for its ready line; returns the child
+/// and its data and admin addresses.
+async fn spawn_gateway(options: &GatewayOptions, dir: &Path) -> (Child, SocketAddr, SocketAddr) {
+    let log_path = dir.join("gateway.log");
+    let log = File::options()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .expect("gateway log file");
+    let mut cmd = Command::new(BINARY);
+    cmd.arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .arg("--data")
+        .arg(dir.join("gw.db"))
+        .args(["--workers", &options.workers.to_string()]);
+    if let Some(yaml) = &options.yaml_config {
+        let path = dir.join("config.yaml");
+        std::fs::write(&path, yaml).expect("write config");
+        cmd.arg("--config").arg(path);
+    }
+    for url in &options.default_backends {
+        cmd.args(["--default-backend", url]);
+    }
+    cmd.args(&options.extra_args);
+    for var in GATEWAY_ENV {
+        cmd.env_remove(var);
+    }
+    if let Some(token) = &options.token {
+        cmd.env("TENANT_GATEWAY_ADMIN_TOKEN", token);
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("spawn tenant-gateway");
+
+    // A thread reads stdout for the ready line, then keeps draining it. The
+    // channel disconnects if the process exits before printing it.
+    let stdout = child.stdout.take().expect("gateway stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let ready = tokio::task::spawn_blocking(move || rx.recv_timeout(START_TIMEOUT))
+        .await
+        .expect("ready-line waiter");
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let line = match ready {
+        Ok(line) => line,
+        Err(e) => {
+            let _ = child.kill();
+            let status = child.wait();
+            panic!(
+                "gateway did not become ready ({e}, {status:?}); stderr:\n{}",
+                log()
+            );
+        }
+    };
+    match parse_ready_line(&line) {
+        Some((addr, admin)) => (child, addr, admin),
+        None => {
+            let _ = child.kill();
+            panic!("unexpected ready line {line:?}; stderr:\n{}", log());
+        }
+    }
+}
+
+/// `tenant-gateway listening on http://A (admin http://B, store …, N workers)`.
+fn parse_ready_line(line: &str) -> Option<(SocketAddr, SocketAddr)> {
+    let rest = line.strip_prefix("tenant-gateway listening on http://")?;
+    let (data, rest) = rest.split_once(' ')?;
+    let admin = rest.strip_prefix("(admin http://")?.split(',').next()?;
+    Some((data.parse().ok()?, admin.parse().ok()?))
+}
