@@ -8,7 +8,9 @@
 pub mod admin;
 pub mod config;
 pub mod metrics;
+pub mod provision;
 pub mod proxy;
+pub mod reload;
 pub mod routing;
 pub mod server;
 pub mod store;

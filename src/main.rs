@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tenant_gateway::config::{Config, LogFormat, Overrides};
+use tenant_gateway::reload::ConfigSource;
 use tracing_subscriber::EnvFilter;
 
 mod cli;
@@ -55,6 +56,18 @@ pub struct ConfigArgs {
     /// The embedded store's file (default ./tenant-gateway.db).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// The store: `sqlite:PATH` or `postgres://user@host:port/db` (wins over --data).
+    #[arg(long, env = "TENANT_GATEWAY_STORE")]
+    store: Option<String>,
+    /// Table layout of a PostgreSQL store: `native` or `django-tenants`.
+    #[arg(long, value_name = "LAYOUT")]
+    store_layout: Option<tenant_gateway::config::StoreLayout>,
+    /// Directory of ordered `NNNN_name.sql` migrations applied to new tenants.
+    #[arg(long, value_name = "DIR")]
+    migrations: Option<PathBuf>,
+    /// SQL template of the default content loaded into new tenants.
+    #[arg(long, value_name = "FILE")]
+    content: Option<PathBuf>,
     /// A backend of the `default` pool, e.g. http://127.0.0.1:8000 (repeatable).
     #[arg(long = "default-backend")]
     default_backends: Vec<String>,
@@ -67,21 +80,37 @@ pub struct ConfigArgs {
 }
 
 impl ConfigArgs {
-    pub fn load(&self) -> anyhow::Result<Config> {
-        let overrides = Overrides {
+    /// Where the config comes from: the file and these flags (kept for reloads).
+    pub fn source(&self) -> ConfigSource {
+        ConfigSource {
+            path: self.config.clone(),
+            overrides: self.overrides(),
+        }
+    }
+
+    fn overrides(&self) -> Overrides {
+        Overrides {
             listen: self.listen,
             admin_listen: self.admin_listen,
             data: self.data.clone(),
+            store: self.store.clone(),
+            store_layout: self.store_layout,
+            migrations: self.migrations.clone(),
+            content: self.content.clone(),
             default_backends: self.default_backends.clone(),
             workers: self.workers,
-        };
-        let mut config = Config::load(self.config.as_deref(), &overrides).map_err(|errors| {
-            let source = self
-                .config
-                .as_ref()
-                .map_or("the defaults".into(), |p| p.display().to_string());
-            anyhow::anyhow!("invalid configuration ({source}):\n{errors}")
-        })?;
+        }
+    }
+
+    pub fn load(&self) -> anyhow::Result<Config> {
+        let mut config =
+            Config::load(self.config.as_deref(), &self.overrides()).map_err(|errors| {
+                let source = self
+                    .config
+                    .as_ref()
+                    .map_or("the defaults".into(), |p| p.display().to_string());
+                anyhow::anyhow!("invalid configuration ({source}):\n{errors}")
+            })?;
         if self.no_access_log {
             config.log.access_log = false;
         }
@@ -135,7 +164,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = args.load()?;
             init_logging(&config)?;
-            tenant_gateway::server::run(config).context("gateway stopped with an error")
+            tenant_gateway::server::run(config, args.source())
+                .context("gateway stopped with an error")
         }
     }
 }

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// How a data-path request ended, for the `outcome` label.
@@ -60,6 +60,18 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     admin_requests: IntCounterVec,
     tenant_requests: Option<TenantSeries>,
+    /// Per-backend series, labelled `{pool, backend}` (bounded by config).
+    pub backends: BackendVecs,
+}
+
+/// Label families for backends; each `Backend` keeps its own children.
+pub struct BackendVecs {
+    pub requests: IntCounterVec,
+    pub errors: IntCounterVec,
+    pub ejections: IntCounterVec,
+    pub healthy: IntGaugeVec,
+    pub response_seconds: HistogramVec,
+    pub retries: IntCounterVec,
 }
 
 /// Per-tenant request counters, at most `limit` tenants plus `_other`.
@@ -136,7 +148,59 @@ impl Metrics {
                 admitted: RwLock::new(HashMap::new()),
             }
         });
+        let pair = &["pool", "backend"];
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            let v = must(IntCounterVec::new(Opts::new(name, help), labels));
+            reg(Box::new(v.clone()));
+            v
+        };
+        let backends = BackendVecs {
+            requests: counter_vec(
+                "tenant_gateway_backend_requests_total",
+                "Attempts sent to a backend",
+                pair,
+            ),
+            errors: counter_vec(
+                "tenant_gateway_backend_errors_total",
+                "Attempts that failed (connect error, reset, timeout or 5xx)",
+                pair,
+            ),
+            ejections: counter_vec(
+                "tenant_gateway_backend_ejections_total",
+                "Passive outlier ejections",
+                pair,
+            ),
+            healthy: {
+                let v = must(IntGaugeVec::new(
+                    Opts::new(
+                        "tenant_gateway_backend_healthy",
+                        "1 while a backend takes traffic, 0 while it is out",
+                    ),
+                    pair,
+                ));
+                reg(Box::new(v.clone()));
+                v
+            },
+            response_seconds: {
+                let v = must(HistogramVec::new(
+                    HistogramOpts::new(
+                        "tenant_gateway_backend_response_seconds",
+                        "Time to a backend's response headers",
+                    )
+                    .buckets(latency_buckets.clone()),
+                    pair,
+                ));
+                reg(Box::new(v.clone()));
+                v
+            },
+            retries: counter_vec(
+                "tenant_gateway_pool_retries_total",
+                "Retries on another backend",
+                &["pool"],
+            ),
+        };
         Metrics {
+            backends,
             requests,
             request_seconds: histogram(
                 "tenant_gateway_request_duration_seconds",

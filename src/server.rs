@@ -10,19 +10,23 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::provision::Provisioner;
 use crate::proxy::decide::Policy;
 use crate::proxy::headers::HeaderNames;
 use crate::proxy::listener::{self, ListenerSettings};
 use crate::proxy::{DataPath, Proxy};
+use crate::reload::{ConfigSource, Reloader};
 use crate::routing::Router;
-use crate::store::{SqliteStore, Store, StoreError};
+use crate::store::{self, Store, StoreError};
 use crate::tenant::spec::SpecRules;
-use crate::upstream::{Forwarder, Pools};
+use crate::upstream::Pools;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot open the store: {0}")]
     Store(#[source] StoreError),
+    #[error("cannot load the provisioning files: {0}")]
+    Provision(#[source] crate::provision::ProvisionError),
     #[error("cannot register static tenant '{id}': {source}")]
     StaticTenant { id: String, source: StoreError },
     #[error("cannot listen on {addr}: {source}")]
@@ -35,19 +39,28 @@ pub enum ServerError {
 }
 
 /// Runs the gateway until a shutdown signal, then drains and returns.
-pub fn run(config: Config) -> Result<(), ServerError> {
+/// `source` is where the config came from, for reloads.
+pub fn run(config: Config, source: ConfigSource) -> Result<(), ServerError> {
     let control = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("control")
         .enable_all()
         .build()
         .map_err(ServerError::Runtime)?;
-    control.block_on(serve(config))
+    control.block_on(serve(config, source))
 }
 
-async fn serve(config: Config) -> Result<(), ServerError> {
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&config.store.path).map_err(ServerError::Store)?);
+async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> {
+    let opened = store::open(&config.store)
+        .await
+        .map_err(ServerError::Store)?;
+    let store = opened.store;
+    let provisioner = match opened.postgres {
+        Some(pg) => Some(Arc::new(
+            Provisioner::load(pg, &config.provisioning).map_err(ServerError::Provision)?,
+        )),
+        None => None,
+    };
     register_static_tenants(store.as_ref(), &config).await?;
 
     let metrics = Arc::new(Metrics::new(
@@ -60,13 +73,14 @@ async fn serve(config: Config) -> Result<(), ServerError> {
         config.routing.strip_www,
         metrics.clone(),
     ));
-    let pools = Arc::new(Pools::from_config(&config.pools));
+    let workers = config.worker_threads();
+    let pools = Pools::build(&config.pools, &config.upstream, workers, &metrics, None);
     if pools.get(None).is_none() {
         tracing::warn!("no `default` pool configured: tenants without a pool will get 503 (use --default-backend)");
     }
     let data_path = Arc::new(DataPath {
         router,
-        pools,
+        pools: arc_swap::ArcSwap::from_pointee(pools),
         policy: Policy::from_config(&config.routing),
         names: HeaderNames::from_config(&config.headers),
         metrics,
@@ -74,7 +88,7 @@ async fn serve(config: Config) -> Result<(), ServerError> {
         access_log: config.log.access_log,
     });
 
-    let workers = config.worker_threads();
+    let reloader = Arc::new(Reloader::start(source, data_path.clone(), workers));
     let listeners = bind_data_listeners(config.listen, workers)?;
     let data_addr = listeners[0]
         .local_addr()
@@ -103,7 +117,6 @@ async fn serve(config: Config) -> Result<(), ServerError> {
     let mut threads = Vec::with_capacity(workers);
     for (i, listener) in listeners.into_iter().enumerate() {
         let data_path = data_path.clone();
-        let upstream = config.upstream.clone();
         let shutdown = shutdown.clone();
         let thread = std::thread::Builder::new()
             .name(format!("worker-{i}"))
@@ -114,7 +127,7 @@ async fn serve(config: Config) -> Result<(), ServerError> {
                     .enable_all()
                     .build()?;
                 runtime.block_on(async move {
-                    let proxy = Proxy::new(data_path, Forwarder::new(&upstream));
+                    let proxy = Proxy::new(data_path, i);
                     listener::serve(listener, proxy, settings, shutdown).await
                 })
             })
@@ -126,7 +139,8 @@ async fn serve(config: Config) -> Result<(), ServerError> {
         store,
         data_path,
         token: config.admin.token.clone(),
-        pool_names: config.pools.keys().cloned().collect(),
+        reloader: reloader.clone(),
+        provisioner,
     });
     let admin_shutdown = shutdown.clone();
     let admin = tokio::spawn(async move {
@@ -137,11 +151,13 @@ async fn serve(config: Config) -> Result<(), ServerError> {
 
     println!(
         "tenant-gateway listening on http://{data_addr} (admin http://{admin_addr}, store {}, {workers} workers)",
-        config.store.path.display()
+        store::describe(&config.store)
     );
     tracing::info!(%data_addr, %admin_addr, workers, "ready");
 
+    spawn_reload_on_hangup(reloader.clone());
     wait_for_signal().await;
+    reloader.stop();
     tracing::info!(drain_timeout = ?config.shutdown.drain_timeout, "shutting down: no new connections, draining");
     shutdown.cancel();
     let joined = tokio::task::spawn_blocking(move || {
@@ -187,7 +203,7 @@ async fn register_static_tenants(store: &dyn Store, config: &Config) -> Result<(
     let pool_names: Vec<String> = config.pools.keys().cloned().collect();
     let rules = SpecRules {
         strip_www: config.routing.strip_www,
-        pools: &pool_names,
+        pools: pool_names,
     };
     for spec in &config.tenants {
         let err = |source| ServerError::StaticTenant {
@@ -215,6 +231,24 @@ async fn register_static_tenants(store: &dyn Store, config: &Config) -> Result<(
         }
     }
     Ok(())
+}
+
+/// SIGHUP re-reads the config file (pools and backends).
+fn spawn_reload_on_hangup(reloader: Arc<Reloader>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            if let Err(errors) = reloader.reload() {
+                tracing::error!(%errors, "SIGHUP: configuration not reloaded, keeping the current one");
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = reloader;
 }
 
 async fn wait_for_signal() {

@@ -5,6 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::provision::{ProvisionError, ProvisionFailure};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,9 @@ pub enum ApiError {
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
+    /// Provisioning failed at `step`; everything it did was undone.
+    #[error("{message}")]
+    Provisioning { step: String, message: String },
 }
 
 impl ApiError {
@@ -35,6 +39,9 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Provisioning { .. } => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "provisioning_failed")
+            }
         }
     }
 }
@@ -50,6 +57,24 @@ impl From<StoreError> for ApiError {
             )),
             StoreError::Unavailable(_) => ApiError::Unavailable(err.to_string()),
             StoreError::Backend(_) => ApiError::Internal(err.to_string()),
+        }
+    }
+}
+
+impl From<ProvisionError> for ApiError {
+    fn from(err: ProvisionError) -> ApiError {
+        match err.source {
+            // A refusal of the registry (conflict, outage) keeps its own answer.
+            ProvisionFailure::Store(e) if err.step == "register" || err.step == "connect" => {
+                e.into()
+            }
+            ProvisionFailure::Store(StoreError::Unavailable(message)) => {
+                ApiError::Unavailable(format!("{}: {message}", err.step))
+            }
+            source => ApiError::Provisioning {
+                step: err.step,
+                message: source.to_string(),
+            },
         }
     }
 }
@@ -76,7 +101,10 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, "admin request failed");
         }
-        let body = json!({ "error": { "code": code, "message": self.to_string() } });
+        let mut body = json!({ "error": { "code": code, "message": self.to_string() } });
+        if let ApiError::Provisioning { step, .. } = &self {
+            body["error"]["step"] = json!(step);
+        }
         let mut response = (status, axum::Json(body)).into_response();
         if matches!(self, ApiError::Unauthorized) {
             response

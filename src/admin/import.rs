@@ -52,7 +52,7 @@ impl ImportReport {
 pub async fn import(
     store: &dyn Store,
     text: &str,
-    rules: &SpecRules<'_>,
+    rules: &SpecRules,
 ) -> Result<ImportReport, StoreError> {
     let mut report = ImportReport {
         domains: Some(Vec::new()),

@@ -20,6 +20,7 @@ use axum::routing::{delete, get, post};
 pub use error::ApiError;
 
 use crate::proxy::DataPath;
+use crate::reload::Reloader;
 use crate::store::Store;
 
 /// Largest import body (about 5M CSV rows).
@@ -31,8 +32,10 @@ pub struct AdminState {
     /// The data path's router, pools and policy: used to invalidate and to explain.
     pub data_path: Arc<DataPath>,
     pub token: Option<String>,
-    /// Configured pool names, for validating a tenant's pool.
-    pub pool_names: Vec<String>,
+    /// Re-reads the config and swaps in new pools (`POST /v1/reload`).
+    pub reloader: Arc<Reloader>,
+    /// Creates schemas and databases (PostgreSQL store only).
+    pub provisioner: Option<Arc<crate::provision::Provisioner>>,
 }
 
 /// Builds the admin application.
@@ -52,6 +55,7 @@ pub fn app(state: Arc<AdminState>) -> axum::Router {
         .route("/tenants/{id}/domains", post(domains::add))
         .route("/domains/{domain}", delete(domains::remove))
         .route("/resolve", get(ops::resolve))
+        .route("/reload", post(ops::reload))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

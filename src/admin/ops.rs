@@ -40,6 +40,17 @@ pub async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse 
     )
 }
 
+/// `POST /v1/reload`: re-read the config file and swap in its pools.
+pub async fn reload(
+    State(state): State<Arc<AdminState>>,
+) -> Result<Json<crate::reload::Reloaded>, ApiError> {
+    state
+        .reloader
+        .reload()
+        .map(Json)
+        .map_err(|errors| ApiError::BadRequest(format!("config not reloaded: {errors}")))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveQuery {
@@ -104,8 +115,9 @@ pub async fn resolve(
                 .unwrap_or_else(|| crate::upstream::DEFAULT_POOL.to_owned());
             out.backends = dp
                 .pools
+                .load()
                 .get(Some(&pool_name))
-                .map(|p| p.backends.iter().map(ToString::to_string).collect())
+                .map(|p| p.backends.iter().map(|b| b.addr.to_string()).collect())
                 .unwrap_or_default();
             out.pool = Some(pool_name);
             let mut headers = http::HeaderMap::new();

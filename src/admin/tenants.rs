@@ -19,10 +19,10 @@ const MAX_PAGE: usize = 1000;
 
 impl AdminState {
     /// The validation rules of this gateway: its `www.` rule and pool names.
-    pub(super) fn rules(&self) -> SpecRules<'_> {
+    pub(super) fn rules(&self) -> SpecRules {
         SpecRules {
             strip_www: self.data_path.router.strip_www(),
-            pools: &self.pool_names,
+            pools: self.data_path.pools.load().names(),
         }
     }
 }
@@ -40,8 +40,12 @@ pub async fn create(
     if spec.name.is_none() {
         return Err(ApiError::BadRequest("missing field `name`".into()));
     }
+    let provision = spec.provision != Some(false);
     let new = spec.validate(&state.rules())?;
-    let record = state.store.create_tenant(new).await?;
+    let record = match &state.provisioner {
+        Some(provisioner) if provision => provisioner.create(new).await?,
+        _ => state.store.create_tenant(new).await?,
+    };
     // Drop negative entries cached before these domains existed.
     let router = &state.data_path.router;
     router.invalidate_domains(&record.domains).await;
@@ -174,13 +178,33 @@ pub async fn update(
     Ok(Json(record))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveQuery {
+    /// Also drop the tenant's schema or database (after unrouting it).
+    #[serde(default)]
+    drop: bool,
+}
+
 pub async fn remove(
     State(state): State<Arc<AdminState>>,
     Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<RemoveQuery>,
 ) -> Result<StatusCode, ApiError> {
+    let provisioner = match (&state.provisioner, query.drop) {
+        (None, true) => {
+            return Err(ApiError::BadRequest(
+                "drop=true needs a PostgreSQL store".into(),
+            ))
+        }
+        (provisioner, drop) => provisioner.as_ref().filter(|_| drop),
+    };
     let removed = state.store.delete_tenant(&id).await?;
     let router = &state.data_path.router;
     router.invalidate_domains(&removed.domains).await;
-    tracing::info!(tenant = %id, "tenant deleted");
+    if let Some(provisioner) = provisioner {
+        provisioner.drop_storage(&removed.tenant).await?;
+    }
+    tracing::info!(tenant = %id, dropped = query.drop, "tenant deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Subcommand;
 use tenant_gateway::admin::import;
-use tenant_gateway::store::SqliteStore;
+use tenant_gateway::store;
 use tenant_gateway::tenant::spec::SpecRules;
 
 use super::ConfigArgs;
@@ -42,15 +42,17 @@ fn import_file(file: &PathBuf, args: &ConfigArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let report = runtime.block_on(async {
-        let store = SqliteStore::open(&config.store.path)
-            .with_context(|| format!("cannot open the store {}", config.store.path.display()))?;
+        let store = store::open(&config.store)
+            .await
+            .with_context(|| format!("cannot open the store {}", store::describe(&config.store)))?
+            .store;
         let pools: Vec<String> = config.pools.keys().cloned().collect();
         let rules = SpecRules {
             strip_www: config.routing.strip_www,
-            pools: &pools,
+            pools,
         };
         let started = Instant::now();
-        let report = import::import(&store, &text, &rules)
+        let report = import::import(store.as_ref(), &text, &rules)
             .await
             .context("import failed")?;
         anyhow::Ok((report, started.elapsed()))

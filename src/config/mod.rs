@@ -46,6 +46,7 @@ pub struct Config {
     pub workers: usize,
     pub admin: AdminConfig,
     pub store: StoreConfig,
+    pub provisioning: ProvisioningConfig,
     pub cache: CacheConfig,
     pub routing: RoutingConfig,
     pub headers: HeaderNamesConfig,
@@ -67,6 +68,7 @@ impl Default for Config {
             workers: 0,
             admin: AdminConfig::default(),
             store: StoreConfig::default(),
+            provisioning: ProvisioningConfig::default(),
             cache: CacheConfig::default(),
             routing: RoutingConfig::default(),
             headers: HeaderNamesConfig::default(),
@@ -104,6 +106,32 @@ pub enum StoreKind {
     /// The embedded single-file store.
     #[default]
     Sqlite,
+    /// A PostgreSQL database (`url`), which also enables provisioning.
+    Postgres,
+}
+
+/// Which tables a PostgreSQL store reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreLayout {
+    /// The gateway's own tables, created on start.
+    #[default]
+    Native,
+    /// An existing django-tenants deployment's client and domain tables.
+    DjangoTenants,
+}
+
+impl std::str::FromStr for StoreLayout {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "native" => Ok(StoreLayout::Native),
+            "django-tenants" => Ok(StoreLayout::DjangoTenants),
+            _ => Err(format!(
+                "invalid store layout '{s}': valid options are native, django-tenants"
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,6 +140,18 @@ pub struct StoreConfig {
     pub kind: StoreKind,
     /// The embedded store's file.
     pub path: PathBuf,
+    /// PostgreSQL connection URL (`postgres://user@host:port/db`).
+    pub url: Option<String>,
+    /// Connections kept by the PostgreSQL pool.
+    pub pool_size: u32,
+    /// How long to wait for a pooled connection before answering "unavailable".
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Server-side limit on any one registry statement.
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
+    pub layout: StoreLayout,
+    pub django: DjangoLayoutConfig,
 }
 
 impl Default for StoreConfig {
@@ -119,6 +159,61 @@ impl Default for StoreConfig {
         StoreConfig {
             kind: StoreKind::Sqlite,
             path: PathBuf::from("./tenant-gateway.db"),
+            url: None,
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(5),
+            layout: StoreLayout::Native,
+            django: DjangoLayoutConfig::default(),
+        }
+    }
+}
+
+/// Table and column names of a django-tenants deployment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DjangoLayoutConfig {
+    pub tenant_table: String,
+    pub domain_table: String,
+    /// The tenant column sent to the app as the tenant id.
+    pub tenant_id_column: String,
+    /// A tenant column holding the display name (written on create).
+    pub name_column: Option<String>,
+}
+
+impl Default for DjangoLayoutConfig {
+    fn default() -> Self {
+        DjangoLayoutConfig {
+            tenant_table: "customers_client".into(),
+            domain_table: "customers_domain".into(),
+            tenant_id_column: "schema_name".into(),
+            name_column: None,
+        }
+    }
+}
+
+/// How new tenants get their place in the database (PostgreSQL store only).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProvisioningConfig {
+    /// Directory of ordered `NNNN_name.sql` migrations (schema and database isolation).
+    pub migrations: Option<PathBuf>,
+    /// SQL template loaded after the migrations (schema and database isolation).
+    pub content: Option<PathBuf>,
+    /// SQL template loaded for table isolation (shared tables, tenant id bound).
+    pub table_content: Option<PathBuf>,
+    /// Server-side limit on each provisioning statement.
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
+}
+
+impl Default for ProvisioningConfig {
+    fn default() -> Self {
+        ProvisioningConfig {
+            migrations: None,
+            content: None,
+            table_content: None,
+            statement_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -257,8 +352,130 @@ impl Default for UpstreamConfig {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct PoolConfig {
-    /// Backend base URLs, e.g. `http://127.0.0.1:8000`.
-    pub backends: Vec<String>,
+    /// Backends: `http://host:port`, or `{url: http://host:port, weight: 3}`.
+    pub backends: Vec<BackendConfig>,
+    #[serde(default)]
+    pub balance: Balance,
+    /// Active HTTP checks; none unless configured.
+    pub health_check: Option<HealthCheckConfig>,
+    #[serde(default)]
+    pub outlier: OutlierConfig,
+    #[serde(default)]
+    pub retries: RetryConfig,
+    /// Per-pool overrides of `upstream.connect_timeout` / `response_timeout`,
+    /// and a `total` deadline for all attempts together.
+    #[serde(default)]
+    pub timeouts: PoolTimeouts,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum BackendConfig {
+    Url(String),
+    Weighted { url: String, weight: u32 },
+}
+
+impl BackendConfig {
+    pub fn url(&self) -> &str {
+        match self {
+            BackendConfig::Url(url) | BackendConfig::Weighted { url, .. } => url,
+        }
+    }
+
+    pub fn weight(&self) -> u32 {
+        match self {
+            BackendConfig::Url(_) => 1,
+            BackendConfig::Weighted { weight, .. } => *weight,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    /// Weighted round robin.
+    #[default]
+    RoundRobin,
+    /// The backend with the fewest in-flight requests (per weight).
+    LeastRequests,
+    /// Consistent hashing on the tenant id, with bounded load.
+    TenantAffinity,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthCheckConfig {
+    pub path: String,
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Consecutive passes that put a backend back.
+    pub healthy_threshold: u32,
+    /// Consecutive failures that take a backend out.
+    pub unhealthy_threshold: u32,
+}
+
+impl Default for HealthCheckConfig {
+    fn default() -> Self {
+        HealthCheckConfig {
+            path: "/healthz".into(),
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+            healthy_threshold: 2,
+            unhealthy_threshold: 2,
+        }
+    }
+}
+
+/// Passive outlier detection: consecutive connect errors or 5xx eject a
+/// backend for a while (never the pool's last available one).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutlierConfig {
+    /// 0 turns passive ejection off.
+    pub consecutive_failures: u32,
+    #[serde(with = "humantime_serde")]
+    pub ejection: Duration,
+}
+
+impl Default for OutlierConfig {
+    fn default() -> Self {
+        OutlierConfig {
+            consecutive_failures: 5,
+            ejection: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Further attempts on another backend after a connect failure (or, for
+    /// idempotent bodiless requests, a reset before any response).
+    pub attempts: u32,
+    /// Retries may add at most this share of the pool's requests.
+    pub budget_percent: u32,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            attempts: 2,
+            budget_percent: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolTimeouts {
+    #[serde(with = "humantime_serde")]
+    pub connect: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    pub response_header: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    pub total: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -329,6 +546,11 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub admin_listen: Option<SocketAddr>,
     pub data: Option<PathBuf>,
+    /// `sqlite:PATH` or `postgres://…`; wins over `data`.
+    pub store: Option<String>,
+    pub store_layout: Option<StoreLayout>,
+    pub migrations: Option<PathBuf>,
+    pub content: Option<PathBuf>,
     pub default_backends: Vec<String>,
     pub workers: Option<usize>,
 }
@@ -386,9 +608,34 @@ impl Config {
         if let Some(data) = &overrides.data {
             self.store.path = data.clone();
         }
+        if let Some(store) = &overrides.store {
+            match store.strip_prefix("sqlite:") {
+                Some(path) => {
+                    self.store.kind = StoreKind::Sqlite;
+                    self.store.path = PathBuf::from(path);
+                }
+                None => {
+                    self.store.kind = StoreKind::Postgres;
+                    self.store.url = Some(store.clone());
+                }
+            }
+        }
+        if let Some(layout) = overrides.store_layout {
+            self.store.layout = layout;
+        }
+        if let Some(dir) = &overrides.migrations {
+            self.provisioning.migrations = Some(dir.clone());
+        }
+        if let Some(file) = &overrides.content {
+            self.provisioning.content = Some(file.clone());
+        }
         if !overrides.default_backends.is_empty() {
-            self.pools.entry("default".into()).or_default().backends =
-                overrides.default_backends.clone();
+            self.pools.entry("default".into()).or_default().backends = overrides
+                .default_backends
+                .iter()
+                .cloned()
+                .map(BackendConfig::Url)
+                .collect();
         }
         if let Some(workers) = overrides.workers {
             self.workers = workers;

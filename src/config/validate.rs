@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{Config, ConfigError, UnknownHostAction};
+use super::{Config, ConfigError, StoreKind, StoreLayout, UnknownHostAction};
 use crate::tenant::spec::SpecRules;
 use crate::upstream::BackendAddr;
 
@@ -38,6 +38,8 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
             format!("{} is also the data path's listen address", config.listen),
         );
     }
+
+    store_problems(config, &mut bad);
 
     if config.cache.max_entries == 0 {
         bad("cache.max_entries".into(), "must be at least 1".into());
@@ -126,17 +128,55 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
                 "a pool needs at least one backend".into(),
             );
         }
-        for (i, url) in pool.backends.iter().enumerate() {
-            if let Err(reason) = BackendAddr::parse(url) {
+        for (i, backend) in pool.backends.iter().enumerate() {
+            if let Err(reason) = BackendAddr::parse(backend.url()) {
                 bad(format!("pools.{name}.backends[{i}]"), reason);
             }
+            if !(1..=1000).contains(&backend.weight()) {
+                bad(
+                    format!("pools.{name}.backends[{i}].weight"),
+                    "must be between 1 and 1000".into(),
+                );
+            }
+        }
+        if let Some(check) = &pool.health_check {
+            if !check.path.starts_with('/') {
+                bad(
+                    format!("pools.{name}.health_check.path"),
+                    format!("'{}' must start with '/'", check.path),
+                );
+            }
+            if check.interval.is_zero() || check.timeout.is_zero() {
+                bad(
+                    format!("pools.{name}.health_check"),
+                    "interval and timeout must be longer than 0s".into(),
+                );
+            }
+            if check.healthy_threshold == 0 || check.unhealthy_threshold == 0 {
+                bad(
+                    format!("pools.{name}.health_check"),
+                    "thresholds must be at least 1".into(),
+                );
+            }
+        }
+        if pool.retries.attempts > 10 {
+            bad(
+                format!("pools.{name}.retries.attempts"),
+                "at most 10".into(),
+            );
+        }
+        if pool.retries.budget_percent > 100 {
+            bad(
+                format!("pools.{name}.retries.budget_percent"),
+                "at most 100".into(),
+            );
         }
     }
 
     let pool_names: Vec<String> = config.pools.keys().cloned().collect();
     let rules = SpecRules {
         strip_www: config.routing.strip_www,
-        pools: &pool_names,
+        pools: pool_names,
     };
     let mut ids = HashSet::new();
     let mut domains = HashSet::new();
@@ -162,6 +202,79 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
         }
     }
     out
+}
+
+/// The PostgreSQL store's url, pool and django-tenants names.
+fn store_problems(config: &Config, bad: &mut impl FnMut(String, String)) {
+    let store = &config.store;
+    if store.kind == StoreKind::Postgres {
+        match store.url.as_deref() {
+            None => bad(
+                "store.url".into(),
+                "required when store.kind is postgres (or pass --store postgres://…)".into(),
+            ),
+            Some(url) => {
+                if let Err(e) = url.parse::<tokio_postgres::Config>() {
+                    bad("store.url".into(), format!("not a PostgreSQL URL: {e}"));
+                }
+            }
+        }
+        if store.pool_size == 0 {
+            bad("store.pool_size".into(), "must be at least 1".into());
+        }
+        if store.connect_timeout.is_zero() {
+            bad(
+                "store.connect_timeout".into(),
+                "must be longer than 0s".into(),
+            );
+        }
+    } else if store.layout != StoreLayout::Native {
+        bad(
+            "store.layout".into(),
+            "django-tenants needs store.kind postgres".into(),
+        );
+    }
+    let d = &store.django;
+    for (key, value) in [
+        ("store.django.tenant_table", Some(&d.tenant_table)),
+        ("store.django.domain_table", Some(&d.domain_table)),
+        ("store.django.tenant_id_column", Some(&d.tenant_id_column)),
+        ("store.django.name_column", d.name_column.as_ref()),
+    ] {
+        let valid = |s: &str| {
+            s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && s.len() <= 63
+                && s.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+        };
+        if let Some(value) = value.filter(|v| !valid(v)) {
+            bad(
+                key.into(),
+                format!("'{value}' is not a plain lowercase SQL name"),
+            );
+        }
+    }
+    let p = &config.provisioning;
+    if p.migrations.is_some() && store.kind != StoreKind::Postgres {
+        bad(
+            "provisioning.migrations".into(),
+            "provisioning needs store.kind postgres".into(),
+        );
+    }
+    if let Some(dir) = p.migrations.as_ref().filter(|d| !d.is_dir()) {
+        bad(
+            "provisioning.migrations".into(),
+            format!("{} is not a directory", dir.display()),
+        );
+    }
+    for (key, file) in [
+        ("provisioning.content", &p.content),
+        ("provisioning.table_content", &p.table_content),
+    ] {
+        if let Some(file) = file.as_ref().filter(|f| !f.is_file()) {
+            bad(key.into(), format!("{} is not a file", file.display()));
+        }
+    }
 }
 
 #[cfg(test)]

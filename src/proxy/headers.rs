@@ -84,6 +84,26 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// The protocol of an HTTP/1.1 upgrade request (`Connection: upgrade` plus
+/// `Upgrade: websocket`), read before hop-by-hop headers are dropped.
+pub fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
+    let wants_upgrade = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    wants_upgrade
+        .then(|| headers.get(UPGRADE).cloned())
+        .flatten()
+}
+
+/// Puts back the two hop-by-hop headers an upgrade needs on the next hop.
+pub fn keep_upgrade(headers: &mut HeaderMap, protocol: &HeaderValue) {
+    headers.insert(UPGRADE, protocol.clone());
+    headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+}
+
 /// Removes every client-supplied tenant header: the configured names and any
 /// `X-Tenant-*`. This is the boundary the app trusts.
 pub fn strip_tenant_headers(headers: &mut HeaderMap, names: &HeaderNames) {

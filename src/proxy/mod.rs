@@ -16,15 +16,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use http::header::{CONTENT_LENGTH, HOST, LOCATION};
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
-use http_body_util::Limited;
 use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
 
 use crate::metrics::{Metrics, Outcome};
 use crate::routing::host::HostBuf;
 use crate::routing::{RoutedTenant, Router};
-use crate::upstream::{Forwarder, Pools, UpstreamError};
+use crate::upstream::{self, Forwarded, InFlight, Pools, UpstreamError};
 use decide::{Decision, Policy};
 use headers::HeaderNames;
 pub use respond::ProxyBody;
@@ -32,7 +34,8 @@ pub use respond::ProxyBody;
 /// What every data-path worker shares.
 pub struct DataPath {
     pub router: Arc<Router>,
-    pub pools: Arc<Pools>,
+    /// Swapped whole on reload; a request keeps the pools it started with.
+    pub pools: ArcSwap<Pools>,
     pub policy: Policy,
     pub names: HeaderNames,
     pub metrics: Arc<Metrics>,
@@ -44,7 +47,8 @@ pub struct DataPath {
 #[derive(Clone)]
 pub struct Proxy {
     shared: Arc<DataPath>,
-    forwarder: Forwarder,
+    /// This worker's index: selects its own backend connection pools.
+    worker: usize,
 }
 
 /// Per-connection facts, computed once per connection rather than per request.
@@ -77,8 +81,8 @@ struct Exchange {
 }
 
 impl Proxy {
-    pub fn new(shared: Arc<DataPath>, forwarder: Forwarder) -> Proxy {
-        Proxy { shared, forwarder }
+    pub fn new(shared: Arc<DataPath>, worker: usize) -> Proxy {
+        Proxy { shared, worker }
     }
 
     /// Serves one request through every phase and never fails: errors become
@@ -167,44 +171,45 @@ impl Proxy {
         }
 
         // 3. prepare
-        ex.request_id = Some(self.prepare(&mut req, &tenant, conn));
+        let upgrade = headers::upgrade_protocol(req.headers());
+        ex.request_id = Some(self.prepare(&mut req, &tenant, conn, upgrade.as_ref()));
+        let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
 
-        // 4. pick
+        // 4. pick + 5. forward (the pool picks again for each retry)
+        let pools = self.shared.pools.load_full();
         let pool_name = tenant.tenant.pool.as_deref();
-        let Some(backend) = self
-            .shared
-            .pools
-            .get(pool_name)
-            .and_then(|pool| pool.pick())
-        else {
+        let Some(pool) = pools.get(pool_name) else {
             ex.outcome = Some(Outcome::UpstreamError);
-            let err = UpstreamError::NoBackend(
-                pool_name
-                    .unwrap_or(crate::upstream::DEFAULT_POOL)
-                    .to_owned(),
-            );
-            return respond::upstream_error(&err);
+            let name = pool_name
+                .unwrap_or(crate::upstream::DEFAULT_POOL)
+                .to_owned();
+            return respond::upstream_error(&UpstreamError::NoBackend(name));
         };
-        if self.shared.access_log {
-            ex.backend = Some(backend.to_string());
-        }
-
-        // 5. forward
         let upstream_started = Instant::now();
         let limit = usize::try_from(self.shared.max_request_body).unwrap_or(usize::MAX);
-        let result = self
-            .forwarder
-            .send(backend, req.map(|body| Limited::new(body, limit)))
-            .await;
+        let result = upstream::forward(pool, self.worker, &tenant.tenant.id, req, limit).await;
         self.shared
             .metrics
             .upstream_seconds
             .observe(upstream_started.elapsed().as_secs_f64());
         match result {
-            Ok(mut response) => {
+            Ok(Forwarded {
+                mut response,
+                in_flight,
+            }) => {
                 ex.outcome = Some(Outcome::Routed);
+                if self.shared.access_log {
+                    ex.backend = Some(in_flight.backend().addr.to_string());
+                }
+                if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                    if let Some(client_upgrade) = client_upgrade {
+                        let upstream_upgrade = hyper::upgrade::on(&mut response);
+                        tokio::spawn(tunnel(client_upgrade, upstream_upgrade, in_flight));
+                        return response.map(|_| respond::empty());
+                    }
+                }
                 headers::remove_hop_by_hop(response.headers_mut());
-                response.map(respond::streamed)
+                response.map(|body| respond::streamed(body, in_flight))
             }
             Err(e) => {
                 ex.outcome = Some(if matches!(e, UpstreamError::BodyTooLarge) {
@@ -238,6 +243,7 @@ impl Proxy {
         req: &mut Request<Incoming>,
         tenant: &RoutedTenant,
         conn: &ConnInfo,
+        upgrade: Option<&HeaderValue>,
     ) -> HeaderValue {
         let names = &self.shared.names;
         let authority = req.uri().authority().cloned();
@@ -248,6 +254,9 @@ impl Proxy {
         *req.version_mut() = Version::HTTP_11;
         let headers = req.headers_mut();
         headers::remove_hop_by_hop(headers);
+        if let Some(protocol) = upgrade {
+            headers::keep_upgrade(headers, protocol);
+        }
         headers::strip_tenant_headers(headers, names);
         headers::inject_tenant(headers, names, tenant);
         headers::ensure_host(headers, authority.as_ref());
@@ -286,6 +295,20 @@ impl Proxy {
                 request_id = ex.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-"),
             );
         }
+    }
+}
+
+/// Copies bytes both ways between an upgraded client connection (e.g. a
+/// WebSocket) and the backend until either side closes.
+async fn tunnel(client: OnUpgrade, upstream: OnUpgrade, _in_flight: InFlight) {
+    match tokio::try_join!(client, upstream) {
+        Ok((client, upstream)) => {
+            let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+            if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+                tracing::debug!(error = %e, "upgraded connection ended");
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "upgrade failed"),
     }
 }
 

@@ -1,19 +1,57 @@
 //! The data path's own short answers (400, 404, 403, 502, 504, …) and the
 //! response body type that carries either those or a streamed backend body.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 
-use crate::upstream::UpstreamError;
+use crate::upstream::{InFlight, UpstreamError};
 
 /// A backend's streamed body, or a short body of our own.
-pub type ProxyBody = Either<Incoming, Full<Bytes>>;
+pub type ProxyBody = Either<Streamed, Full<Bytes>>;
 
-pub fn streamed(body: Incoming) -> ProxyBody {
-    Either::Left(body)
+/// A backend's body, streamed through; the backend counts the request as in
+/// flight until the body is done (or the client goes away).
+pub struct Streamed {
+    body: Incoming,
+    _in_flight: InFlight,
+}
+
+impl Body for Streamed {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+pub fn streamed(body: Incoming, in_flight: InFlight) -> ProxyBody {
+    Either::Left(Streamed {
+        body,
+        _in_flight: in_flight,
+    })
+}
+
+pub fn empty() -> ProxyBody {
+    Either::Right(Full::new(Bytes::new()))
 }
 
 pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<ProxyBody> {
@@ -37,9 +75,9 @@ pub fn upstream_error(err: &UpstreamError) -> Response<ProxyBody> {
         ),
         UpstreamError::NoBackend(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "service unavailable: no backend for this tenant\n",
+            "service unavailable: no healthy backend for this tenant\n",
         ),
-        UpstreamError::Connect(_) | UpstreamError::Failed(..) => (
+        UpstreamError::Connect(_) | UpstreamError::Reset(..) => (
             StatusCode::BAD_GATEWAY,
             "bad gateway: the backend could not be reached\n",
         ),

@@ -1,11 +1,17 @@
 //! The tenant and domain registry behind one async trait, so the data path and
 //! the control plane do not care whether it is the embedded file or PostgreSQL.
 
+pub mod postgres;
 mod sqlite;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+
+use crate::config::{StoreConfig, StoreKind};
 
 use crate::tenant::{Domain, NewTenant, Tenant, TenantPatch, TenantRecord};
 
@@ -83,4 +89,44 @@ pub trait Store: Send + Sync + 'static {
     /// Removes a domain; if it was primary, the tenant's oldest other domain
     /// becomes primary.
     async fn remove_domain(&self, domain: &str) -> Result<Domain, StoreError>;
+}
+
+/// An opened store: the trait object everyone uses, and the PostgreSQL store
+/// itself when it is one (provisioning needs its connections).
+pub struct OpenedStore {
+    pub store: Arc<dyn Store>,
+    pub postgres: Option<PgStore>,
+}
+
+/// Opens the configured store (the one function the server and the CLI use).
+pub async fn open(config: &StoreConfig) -> Result<OpenedStore, StoreError> {
+    match config.kind {
+        StoreKind::Sqlite => Ok(OpenedStore {
+            store: Arc::new(SqliteStore::open(&config.path)?),
+            postgres: None,
+        }),
+        StoreKind::Postgres => {
+            let pg = PgStore::open(config).await?;
+            Ok(OpenedStore {
+                store: Arc::new(pg.clone()),
+                postgres: Some(pg),
+            })
+        }
+    }
+}
+
+/// The store as the ready line names it: the file, or the server and database
+/// (never the password).
+pub fn describe(config: &StoreConfig) -> String {
+    match (config.kind, config.url.as_deref()) {
+        (StoreKind::Postgres, Some(url)) => match url.parse::<tokio_postgres::Config>() {
+            Ok(pg) => format!(
+                "postgres {:?}/{}",
+                pg.get_hosts().first(),
+                pg.get_dbname().unwrap_or("")
+            ),
+            Err(_) => "postgres".into(),
+        },
+        _ => config.path.display().to_string(),
+    }
 }

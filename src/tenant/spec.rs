@@ -24,13 +24,16 @@ pub struct TenantSpec {
     pub pool: Option<String>,
     #[serde(default)]
     pub domains: Vec<String>,
+    /// `false`: only register (the schema or database already exists). With
+    /// a PostgreSQL store a new tenant is provisioned unless this says no.
+    pub provision: Option<bool>,
 }
 
 /// What validation needs to know beyond the spec itself.
-pub struct SpecRules<'a> {
+pub struct SpecRules {
     pub strip_www: bool,
     /// Names of the configured backend pools.
-    pub pools: &'a [String],
+    pub pools: Vec<String>,
 }
 
 /// Why a spec was refused; the message says what to fix.
@@ -38,7 +41,7 @@ pub struct SpecRules<'a> {
 #[error("{0}")]
 pub struct SpecError(pub String);
 
-impl SpecRules<'_> {
+impl SpecRules {
     pub fn check_pool(&self, pool: Option<&str>) -> Result<(), SpecError> {
         match pool {
             Some(pool) if !self.pools.iter().any(|p| p == pool) => Err(SpecError(format!(
@@ -58,7 +61,7 @@ impl SpecRules<'_> {
 impl TenantSpec {
     /// Checks every field; the name defaults to the id and the schema is
     /// derived from the id when absent.
-    pub fn validate(self, rules: &SpecRules<'_>) -> Result<NewTenant, SpecError> {
+    pub fn validate(self, rules: &SpecRules) -> Result<NewTenant, SpecError> {
         validate_tenant_id(&self.id).map_err(|e| SpecError(e.to_string()))?;
         let name = self.name.unwrap_or_else(|| self.id.clone());
         if name.trim().is_empty() {
@@ -105,7 +108,7 @@ mod tests {
         let pools = vec!["default".to_string()];
         let rules = SpecRules {
             strip_www: true,
-            pools: &pools,
+            pools,
         };
         let spec = TenantSpec {
             id: "42-shop".into(),

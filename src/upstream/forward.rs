@@ -1,81 +1,166 @@
-//! Forward phase: one pooled keep-alive hyper client per data-path worker
-//! (no pool lock shared across threads), with connect and response-header
-//! timeouts mapped to 502/504-worthy errors.
+//! Forward phase: send the prepared request to a backend of the pool, retry
+//! on another backend when that is safe and the budget allows, and map
+//! failures to errors the proxy answers with 502 / 503 / 504 / 413.
 
 use std::error::Error as StdError;
-use std::time::Duration;
+use std::time::Instant;
 
+use bytes::Bytes;
 use http::{Request, Response, Uri};
-use http_body_util::Limited;
+use http_body::Body as _;
+use http_body_util::{Either, Empty, Limited};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use super::BackendAddr;
-use crate::config::UpstreamConfig;
+use super::{BackendAddr, InFlight, Pool};
 
-/// The request body sent upstream: the client's body, capped in size.
-pub type UpstreamRequestBody = Limited<Incoming>;
+/// The request body sent upstream: the client's body (capped in size), or
+/// nothing when a bodiless request is replayed on another backend.
+pub type UpstreamRequestBody = Either<Limited<Incoming>, Empty<Bytes>>;
 
 /// Why a request could not be forwarded.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
-    #[error("no backend available in pool '{0}'")]
+    #[error("no healthy backend in pool '{0}'")]
     NoBackend(String),
-    #[error("backend {0} refused or dropped the connection")]
+    #[error("backend {0} refused the connection")]
     Connect(String),
     #[error("backend {0} did not answer in time")]
     Timeout(String),
     #[error("request body larger than the limit")]
     BodyTooLarge,
-    #[error("backend {0} failed: {1}")]
-    Failed(String, String),
+    /// The connection broke before a response (reset, closed): safe to
+    /// replay for idempotent requests.
+    #[error("backend {0} dropped the connection: {1}")]
+    Reset(String, String),
 }
 
-/// Sends requests to backends over pooled keep-alive connections.
-#[derive(Clone)]
-pub struct Forwarder {
-    client: Client<HttpConnector, UpstreamRequestBody>,
-    response_timeout: Duration,
+/// A backend's response, with the in-flight count it holds until the
+/// response body is done.
+pub struct Forwarded {
+    pub response: Response<Incoming>,
+    pub in_flight: InFlight,
 }
 
-impl Forwarder {
-    pub fn new(config: &UpstreamConfig) -> Forwarder {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_keepalive(Some(Duration::from_secs(60)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(config.idle_timeout)
-            .pool_max_idle_per_host(config.max_idle_per_backend)
-            .build(connector);
-        Forwarder {
-            client,
-            response_timeout: config.response_timeout,
+/// Sends `req` (whose URI holds only path and query) to a backend of `pool`.
+pub async fn forward(
+    pool: &Pool,
+    worker: usize,
+    tenant: &str,
+    req: Request<Incoming>,
+    max_body: usize,
+) -> Result<Forwarded, UpstreamError> {
+    match pool.total_timeout {
+        Some(total) => tokio::time::timeout(total, attempts(pool, worker, tenant, req, max_body))
+            .await
+            .unwrap_or_else(|_| Err(UpstreamError::Timeout(format!("pool {}", pool.name)))),
+        None => attempts(pool, worker, tenant, req, max_body).await,
+    }
+}
+
+async fn attempts(
+    pool: &Pool,
+    worker: usize,
+    tenant: &str,
+    req: Request<Incoming>,
+    max_body: usize,
+) -> Result<Forwarded, UpstreamError> {
+    pool.budget.deposit();
+    let (parts, body) = req.into_parts();
+    // Only a request without a body can be sent again: a streamed body is gone once sent.
+    let replay = body.is_end_stream().then(|| {
+        (
+            parts.method.clone(),
+            parts.uri.clone(),
+            parts.version,
+            parts.headers.clone(),
+        )
+    });
+    let idempotent = parts.method.is_idempotent();
+    let mut first = Some(Request::from_parts(
+        parts,
+        Either::Left(Limited::new(body, max_body)),
+    ));
+    let mut tried = 0u64;
+    let mut retries = 0;
+    let mut last_error = None;
+    loop {
+        let Some(index) = pool.pick(tenant, tried) else {
+            // After a failed attempt, its error says more than "nothing left to try".
+            return Err(last_error.unwrap_or_else(|| UpstreamError::NoBackend(pool.name.clone())));
+        };
+        let backend = &pool.backends[index];
+        let req = match (first.take(), &replay) {
+            (Some(req), _) => req,
+            (None, Some((method, uri, version, headers))) => {
+                let mut req = Request::new(Either::Right(Empty::new()));
+                *req.method_mut() = method.clone();
+                *req.uri_mut() = uri.clone();
+                *req.version_mut() = *version;
+                *req.headers_mut() = headers.clone();
+                req
+            }
+            (None, None) => unreachable!("retries only happen with a replayable request"),
+        };
+        let in_flight = backend.start();
+        let started = Instant::now();
+        let result = send(pool, worker, &backend.addr, req).await;
+        backend
+            .series
+            .response_seconds
+            .observe(started.elapsed().as_secs_f64());
+        match result {
+            Ok(response) => {
+                if response.status().is_server_error() {
+                    pool.record_failure(index);
+                } else {
+                    backend.record_success();
+                }
+                return Ok(Forwarded {
+                    response,
+                    in_flight,
+                });
+            }
+            Err(e) => {
+                if !matches!(e, UpstreamError::BodyTooLarge) {
+                    pool.record_failure(index);
+                }
+                let safe = match e {
+                    UpstreamError::Connect(_) => true,
+                    UpstreamError::Reset(..) => idempotent,
+                    _ => false,
+                };
+                if !(safe && replay.is_some() && retries < pool.retries && pool.retry_allowed()) {
+                    return Err(e);
+                }
+                tracing::debug!(pool = %pool.name, backend = %backend.addr, error = %e, "retrying on another backend");
+                retries += 1;
+                if index < 64 {
+                    tried |= 1 << index;
+                }
+                last_error = Some(e);
+            }
         }
     }
+}
 
-    /// Sends `req` (whose URI holds only path and query) to `backend`.
-    pub async fn send(
-        &self,
-        backend: &BackendAddr,
-        mut req: Request<UpstreamRequestBody>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
-        let mut parts = req.uri().clone().into_parts();
-        parts.scheme = Some(backend.scheme.clone());
-        parts.authority = Some(backend.authority.clone());
-        if parts.path_and_query.is_none() {
-            parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
-        }
-        *req.uri_mut() = Uri::from_parts(parts)
-            .map_err(|e| UpstreamError::Failed(backend.to_string(), e.to_string()))?;
-        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
-            Err(_) => Err(UpstreamError::Timeout(backend.to_string())),
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) => Err(classify(backend, &e)),
-        }
+async fn send(
+    pool: &Pool,
+    worker: usize,
+    backend: &BackendAddr,
+    mut req: Request<super::UpstreamRequestBody>,
+) -> Result<Response<Incoming>, UpstreamError> {
+    let mut parts = req.uri().clone().into_parts();
+    parts.scheme = Some(backend.scheme.clone());
+    parts.authority = Some(backend.authority.clone());
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    }
+    *req.uri_mut() = Uri::from_parts(parts)
+        .map_err(|e| UpstreamError::Reset(backend.to_string(), e.to_string()))?;
+    match tokio::time::timeout(pool.response_timeout, pool.client(worker).request(req)).await {
+        Err(_) => Err(UpstreamError::Timeout(backend.to_string())),
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(e)) => Err(classify(backend, &e)),
     }
 }
 
@@ -95,6 +180,6 @@ fn classify(backend: &BackendAddr, err: &hyper_util::client::legacy::Error) -> U
     if err.is_connect() {
         UpstreamError::Connect(backend.to_string())
     } else {
-        UpstreamError::Failed(backend.to_string(), err.to_string())
+        UpstreamError::Reset(backend.to_string(), err.to_string())
     }
 }

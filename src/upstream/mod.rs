@@ -1,17 +1,30 @@
-//! Pick-backend and forward phases: named pools of backends, round-robin
-//! choice within a pool, and the pooled keep-alive client that sends the
-//! prepared request and streams the answer back.
+//! Pick-backend and forward phases: named pools of backends with live health
+//! (active checks, passive ejection), a balancer per pool, retries under a
+//! budget, and per-pool timeouts. Pools are rebuilt on reload; in-flight
+//! requests keep the pool they started with.
 
+mod backend;
+mod balance;
 mod forward;
+pub mod health;
 
-pub use forward::{Forwarder, UpstreamError};
+pub use backend::{now_ms, Backend, InFlight};
+pub use forward::{forward, Forwarded, UpstreamError, UpstreamRequestBody};
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use prometheus::IntCounter;
 
-use crate::config::PoolConfig;
+use crate::config::{HealthCheckConfig, OutlierConfig, PoolConfig, UpstreamConfig};
+use crate::metrics::Metrics;
+use balance::Balancer;
 
 /// Pool used by tenants that name none.
 pub const DEFAULT_POOL: &str = "default";
@@ -61,50 +74,155 @@ impl std::fmt::Display for BackendAddr {
     }
 }
 
-/// A named set of interchangeable backends.
-#[derive(Debug)]
+pub type UpstreamClient = Client<HttpConnector, UpstreamRequestBody>;
+
+/// Retries earn tokens from ordinary requests, so a failing pool is not
+/// hammered: at most `budget_percent` extra load, plus a small burst.
+struct RetryBudget {
+    milli_tokens: AtomicI64,
+    deposit: i64,
+}
+
+const RETRY_BURST_MILLI: i64 = 10_000;
+
+impl RetryBudget {
+    fn deposit(&self) {
+        if self.milli_tokens.load(Ordering::Relaxed) < RETRY_BURST_MILLI {
+            self.milli_tokens.fetch_add(self.deposit, Ordering::Relaxed);
+        }
+    }
+
+    fn withdraw(&self) -> bool {
+        self.milli_tokens
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                (t >= 1000).then_some(t - 1000)
+            })
+            .is_ok()
+    }
+}
+
+/// A named set of interchangeable backends and how to use them.
 pub struct Pool {
     pub name: String,
-    pub backends: Vec<BackendAddr>,
-    next: AtomicUsize,
+    pub backends: Vec<Arc<Backend>>,
+    balancer: Balancer,
+    pub retries: u32,
+    budget: RetryBudget,
+    outlier: OutlierConfig,
+    pub response_timeout: Duration,
+    pub total_timeout: Option<Duration>,
+    pub health_check: Option<HealthCheckConfig>,
+    /// One keep-alive client per data-path worker, so workers share no pool lock.
+    clients: Box<[UpstreamClient]>,
+    retries_total: IntCounter,
 }
 
 impl Pool {
-    /// Round robin; `None` for an empty pool.
-    pub fn pick(&self) -> Option<&BackendAddr> {
-        if self.backends.is_empty() {
-            return None;
+    /// A usable backend not yet tried by this request (`tried` is a bitmask).
+    pub fn pick(&self, tenant: &str, tried: u64) -> Option<usize> {
+        let now = now_ms();
+        let untried = |i: usize| i >= 64 || tried & (1 << i) == 0;
+        self.balancer.pick(&self.backends, tenant, |i| {
+            untried(i) && self.backends[i].is_available(now)
+        })
+    }
+
+    pub fn client(&self, worker: usize) -> &UpstreamClient {
+        &self.clients[worker % self.clients.len()]
+    }
+
+    /// Counts a failed attempt and ejects a backend on a failure streak,
+    /// unless it is the last one still taking traffic.
+    pub fn record_failure(&self, index: usize) {
+        let backend = &self.backends[index];
+        let streak = backend.record_failure();
+        let threshold = self.outlier.consecutive_failures;
+        if threshold == 0 || streak < threshold {
+            return;
         }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.backends.len();
-        self.backends.get(i)
+        let now = now_ms();
+        let others_available = self
+            .backends
+            .iter()
+            .enumerate()
+            .any(|(i, b)| i != index && b.is_available(now));
+        if others_available {
+            backend.eject(self.outlier.ejection);
+            tracing::warn!(pool = %self.name, backend = %backend.addr, streak, ejection = ?self.outlier.ejection, "backend ejected");
+        }
+    }
+
+    fn retry_allowed(&self) -> bool {
+        let allowed = self.budget.withdraw();
+        if allowed {
+            self.retries_total.inc();
+        }
+        allowed
     }
 }
 
 /// All pools by name.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Pools {
     pools: HashMap<String, Pool>,
 }
 
 impl Pools {
-    /// Builds pools from validated config (invalid URLs were refused by validation).
-    pub fn from_config(config: &BTreeMap<String, PoolConfig>) -> Pools {
+    /// Builds pools from validated config. Backends that existed in
+    /// `previous` (same pool, same address) keep their health state.
+    pub fn build(
+        config: &BTreeMap<String, PoolConfig>,
+        upstream: &UpstreamConfig,
+        workers: usize,
+        metrics: &Metrics,
+        previous: Option<&Pools>,
+    ) -> Pools {
         let pools = config
             .iter()
             .map(|(name, pool)| {
-                let backends = pool
+                let backends: Vec<Arc<Backend>> = pool
                     .backends
                     .iter()
-                    .filter_map(|u| BackendAddr::parse(u).ok())
+                    .filter_map(|b| {
+                        BackendAddr::parse(b.url())
+                            .ok()
+                            .map(|addr| (addr, b.weight()))
+                    })
+                    .map(|(addr, weight)| {
+                        let backend = Backend::new(name, addr, weight, metrics);
+                        let old = previous
+                            .and_then(|p| p.pools.get(name))
+                            .and_then(|p| p.backends.iter().find(|o| o.addr == backend.addr));
+                        if let Some(old) = old {
+                            backend.inherit(old);
+                        }
+                        Arc::new(backend)
+                    })
                     .collect();
-                (
-                    name.clone(),
-                    Pool {
-                        name: name.clone(),
-                        backends,
-                        next: AtomicUsize::new(0),
+                let connect_timeout = pool.timeouts.connect.unwrap_or(upstream.connect_timeout);
+                let clients = (0..workers.max(1))
+                    .map(|_| new_client(connect_timeout, upstream))
+                    .collect();
+                let built = Pool {
+                    name: name.clone(),
+                    balancer: Balancer::new(pool.balance, &backends),
+                    backends,
+                    retries: pool.retries.attempts,
+                    budget: RetryBudget {
+                        milli_tokens: AtomicI64::new(RETRY_BURST_MILLI),
+                        deposit: i64::from(pool.retries.budget_percent) * 10,
                     },
-                )
+                    outlier: pool.outlier.clone(),
+                    response_timeout: pool
+                        .timeouts
+                        .response_header
+                        .unwrap_or(upstream.response_timeout),
+                    total_timeout: pool.timeouts.total,
+                    health_check: pool.health_check.clone(),
+                    clients,
+                    retries_total: metrics.backends.retries.with_label_values(&[name]),
+                };
+                (name.clone(), built)
             })
             .collect();
         Pools { pools }
@@ -119,14 +237,33 @@ impl Pools {
         self.pools.contains_key(name)
     }
 
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.pools.keys().map(String::as_str)
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.pools.keys().cloned().collect();
+        names.sort();
+        names
     }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Pool> {
+        self.pools.values()
+    }
+}
+
+fn new_client(connect_timeout: Duration, config: &UpstreamConfig) -> UpstreamClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(connect_timeout));
+    connector.set_keepalive(Some(Duration::from_secs(60)));
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(config.idle_timeout)
+        .pool_max_idle_per_host(config.max_idle_per_backend)
+        .build(connector)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::BackendConfig;
 
     #[test]
     fn backend_urls_are_checked() {
@@ -146,21 +283,82 @@ mod tests {
             .contains("not supported"));
     }
 
+    fn pools(urls: &[&str], failures: u32) -> Pools {
+        let mut config = BTreeMap::new();
+        let mut pool = PoolConfig {
+            backends: urls
+                .iter()
+                .map(|u| BackendConfig::Url(u.to_string()))
+                .collect(),
+            ..PoolConfig::default()
+        };
+        pool.outlier.consecutive_failures = failures;
+        config.insert("default".to_string(), pool);
+        let metrics = Metrics::new(false, 0);
+        Pools::build(&config, &UpstreamConfig::default(), 1, &metrics, None)
+    }
+
     #[test]
-    fn round_robin_visits_every_backend() {
+    fn a_failure_streak_ejects_but_never_the_last_backend() {
+        let pools = pools(&["http://a:1", "http://b:2"], 3);
+        let pool = pools.get(None).unwrap();
+        for _ in 0..3 {
+            pool.record_failure(0);
+        }
+        assert!(!pool.backends[0].is_available(now_ms()));
+        for _ in 0..10 {
+            assert_eq!(pool.pick("t", 0), Some(1));
+        }
+        for _ in 0..5 {
+            pool.record_failure(1);
+        }
+        assert!(
+            pool.backends[1].is_available(now_ms()),
+            "the last available backend stays"
+        );
+    }
+
+    #[tokio::test]
+    async fn reload_keeps_the_health_of_unchanged_backends() {
+        let old = pools(&["http://a:1", "http://b:2"], 5);
+        old.get(None).unwrap().backends[0].set_healthy(false);
         let mut config = BTreeMap::new();
         config.insert(
             "default".to_string(),
             PoolConfig {
-                backends: vec!["http://a:1".into(), "http://b:2".into()],
+                backends: vec![
+                    BackendConfig::Url("http://a:1".into()),
+                    BackendConfig::Url("http://c:3".into()),
+                ],
+                ..PoolConfig::default()
             },
         );
-        let pools = Pools::from_config(&config);
+        let new = Pools::build(
+            &config,
+            &UpstreamConfig::default(),
+            1,
+            &Metrics::new(false, 0),
+            Some(&old),
+        );
+        let pool = new.get(None).unwrap();
+        assert!(!pool.backends[0].is_healthy());
+        assert!(pool.backends[1].is_healthy());
+        assert_eq!(pool.pick("t", 0), Some(1));
+    }
+
+    #[test]
+    fn the_retry_budget_runs_dry() {
+        let pools = pools(&["http://a:1"], 5);
         let pool = pools.get(None).unwrap();
-        let picks: Vec<String> = (0..4).map(|_| pool.pick().unwrap().to_string()).collect();
+        let granted = (0..100).filter(|_| pool.retry_allowed()).count();
+        assert_eq!(granted, 10, "the burst allowance");
+        for _ in 0..50 {
+            pool.budget.deposit();
+        }
         assert_eq!(
-            picks,
-            ["http://a:1", "http://b:2", "http://a:1", "http://b:2"]
+            (0..100).filter(|_| pool.retry_allowed()).count(),
+            10,
+            "20% of 50 requests"
         );
     }
 }

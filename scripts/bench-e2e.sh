@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# End-to-end load test on loopback: a backend (nginx if installed, else the
+# echo example), the gateway with N domains bulk-imported, and wrk rotating
+# Host headers over the domains. Prints import time, start-up time, req/s,
+# p50/p99 latency, and the gateway's resident memory per cached domain.
+#
+#   scripts/bench-e2e.sh [--domains N] [--duration S] [--conns C] [--workers W] [--warm-all]
+#
+# --warm-all first requests every one of the N domains once, so the memory
+# figure covers a cache holding all of them. Needs wrk (Debian package wrk).
+set -euo pipefail
+N=1000; DUR=10; CONNS=64; WORKERS=1; WARM_ALL=0
+while [ $# -gt 0 ]; do case "$1" in
+  --domains) N=$2; shift 2;; --duration) DUR=$2; shift 2;; --conns) CONNS=$2; shift 2;;
+  --workers) WORKERS=$2; shift 2;; --warm-all) WARM_ALL=1; shift;;
+  *) echo "unknown arg $1" >&2; exit 2;; esac; done
+cd "$(dirname "$0")/.."
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+cargo build --release --quiet --bin tenant-gateway --example echo_backend
+BIN=$PWD/target/release/tenant-gateway
+WORK=$(mktemp -d /tmp/tg-bench.XXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+BE_PORT=28080; GW_PORT=28081; ADMIN_PORT=29091
+
+if command -v nginx >/dev/null; then
+  mkdir -p "$WORK/be"
+  cat > "$WORK/be.conf" <<CONF
+worker_processes 1; daemon off; pid $WORK/be/pid; error_log $WORK/be/err.log;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  server { listen 127.0.0.1:$BE_PORT reuseport backlog=4096; location / { return 200 "hello from backend\n"; } } }
+CONF
+  nginx -c "$WORK/be.conf" -p "$WORK/be" & PIDS+=($!); BACKEND=nginx
+else
+  target/release/examples/echo_backend --listen 127.0.0.1:$BE_PORT >/dev/null & PIDS+=($!); BACKEND=echo_backend
+fi
+
+python3 - "$N" "$WORK" <<'PY'
+import sys
+n, work = int(sys.argv[1]), sys.argv[2]
+with open(f"{work}/tenants.csv", "w") as f:
+    f.write("id,schema,domain\n")
+    for i in range(n):
+        f.write(f"tenant{i},t_{i},t{i}.example.test\n")
+def lua(path, count):
+    with open(path, "w") as f:
+        f.write("local n = %d\nlocal i = 0\nrequest = function()\n  i = i %% n + 1\n" % count)
+        f.write('  wrk.headers["Host"] = "t" .. (i - 1) .. ".example.test"\n  return wrk.format("GET", "/")\nend\n')
+lua(f"{work}/hosts.lua", min(n, 10000))
+lua(f"{work}/all.lua", n)
+PY
+
+t0=$(date +%s.%N)
+"$BIN" tenants import "$WORK/tenants.csv" --data "$WORK/gw.db" >/dev/null
+t1=$(date +%s.%N)
+"$BIN" serve --listen 127.0.0.1:$GW_PORT --admin-listen 127.0.0.1:$ADMIN_PORT --data "$WORK/gw.db" \
+  --default-backend http://127.0.0.1:$BE_PORT --workers "$WORKERS" --no-access-log >"$WORK/gw.out" 2>"$WORK/gw.err" & GW=$!; PIDS+=($GW)
+until curl -s -o /dev/null "http://127.0.0.1:$GW_PORT/" 2>/dev/null; do sleep 0.02; done
+t2=$(date +%s.%N)
+rss() { awk '/VmRSS/ {print $2}' "/proc/$GW/status"; }
+RSS0=$(rss)
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: t1.example.test' "http://127.0.0.1:$GW_PORT/")
+[ "$code" = 200 ] || { echo "gateway answered $code for a registered host" >&2; cat "$WORK/gw.err" >&2; exit 1; }
+if [ "$WARM_ALL" = 1 ]; then
+  # Each host at least once: N requests at a few tens of thousands per second.
+  secs=$(( N / 20000 + 2 ))
+  wrk -t1 -c"$CONNS" -d"${secs}s" -s "$WORK/all.lua" "http://127.0.0.1:$GW_PORT/" >/dev/null
+fi
+out=$(wrk -t1 -c"$CONNS" -d"${DUR}s" --latency -s "$WORK/hosts.lua" "http://127.0.0.1:$GW_PORT/")
+RSS1=$(rss)
+cached=$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '/^tenant_gateway_cache_entries / {print $2}')
+rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+p50=$(echo "$out" | awk '$1=="50%" {print $2}'); p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {printf "%s ", $0}')
+printf "domains=%s workers=%s conns=%s backend=%s\n" "$N" "$WORKERS" "$CONNS" "$BACKEND"
+printf "import_s=%.2f startup_s=%.2f\n" "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1" | bc)"
+printf "req_per_s=%s p50=%s p99=%s errors=%s\n" "$rps" "$p50" "$p99" "${errs:-0}"
+printf "rss_start_kib=%s rss_end_kib=%s cached_hosts=%s bytes_per_cached_host=%s\n" "$RSS0" "$RSS1" "$cached" \
+  "$( [ "${cached:-0}" -gt 0 ] && echo $(( (RSS1 - RSS0) * 1024 / cached )) || echo -)"

@@ -1,0 +1,87 @@
+//! Configuration reload (SIGHUP or `POST /v1/reload`): re-reads the config
+//! file and swaps in new backend pools. In-flight requests finish on the pools
+//! they started with; backends present before and after keep their health.
+//! Other settings take effect on restart.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ConfigErrors, Overrides};
+use crate::proxy::DataPath;
+use crate::upstream::{health, Pools};
+
+/// Where the configuration came from, so it can be read again.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    pub path: Option<PathBuf>,
+    pub overrides: Overrides,
+}
+
+pub struct Reloader {
+    source: ConfigSource,
+    data_path: Arc<DataPath>,
+    workers: usize,
+    /// Stops the current pools' health checks.
+    health_stop: Mutex<CancellationToken>,
+}
+
+/// What a reload put in place.
+#[derive(Debug, Serialize)]
+pub struct Reloaded {
+    pub pools: Vec<String>,
+    pub backends: usize,
+}
+
+impl Reloader {
+    /// Starts the health checks of the pools already in `data_path`.
+    /// Must run inside the control runtime.
+    pub fn start(source: ConfigSource, data_path: Arc<DataPath>, workers: usize) -> Reloader {
+        let stop = CancellationToken::new();
+        health::spawn_checks(&data_path.pools.load(), &stop);
+        Reloader {
+            source,
+            data_path,
+            workers,
+            health_stop: Mutex::new(stop),
+        }
+    }
+
+    /// Reads the configuration again and swaps in its pools. A config with
+    /// problems changes nothing and returns them.
+    pub fn reload(&self) -> Result<Reloaded, ConfigErrors> {
+        let config = Config::load(self.source.path.as_deref(), &self.source.overrides)?;
+        let old = self.data_path.pools.load_full();
+        let new = Pools::build(
+            &config.pools,
+            &config.upstream,
+            self.workers,
+            &self.data_path.metrics,
+            Some(&old),
+        );
+        let stop = CancellationToken::new();
+        health::spawn_checks(&new, &stop);
+        let reloaded = Reloaded {
+            pools: new.names(),
+            backends: new.iter().map(|p| p.backends.len()).sum(),
+        };
+        self.data_path.pools.store(Arc::new(new));
+        let previous = std::mem::replace(
+            &mut *self.health_stop.lock().unwrap_or_else(|p| p.into_inner()),
+            stop,
+        );
+        previous.cancel();
+        tracing::info!(pools = ?reloaded.pools, backends = reloaded.backends, "configuration reloaded");
+        Ok(reloaded)
+    }
+
+    /// Stops the health checks (at shutdown).
+    pub fn stop(&self) {
+        self.health_stop
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .cancel();
+    }
+}

@@ -1,0 +1,276 @@
+//! The SQL of the PostgreSQL store, built once at start for one table layout:
+//! the gateway's own tables (created and versioned here) or an existing
+//! django-tenants deployment's `customers_client` / `customers_domain`.
+//!
+//! Both layouts have the same shape (a tenant table with an integer key, a
+//! domain table pointing at it), so every query is one template with the
+//! table and column names filled in.
+
+use crate::config::{DjangoLayoutConfig, StoreLayout};
+
+/// The gateway's own registry schema, one entry per version. Applied in
+/// order under an advisory lock, each step recorded in `gateway_store_version`.
+pub(super) const NATIVE_MIGRATIONS: &[&str] = &["
+CREATE TABLE gateway_tenants (
+    pk          bigserial PRIMARY KEY,
+    id          text NOT NULL CONSTRAINT gateway_tenants_id_key UNIQUE,
+    name        text NOT NULL,
+    schema_name text NOT NULL,
+    isolation   text NOT NULL,
+    status      text NOT NULL,
+    pool        text,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX gateway_tenants_owned_schema ON gateway_tenants (schema_name)
+    WHERE isolation IN ('schema', 'database');
+CREATE TABLE gateway_domains (
+    pk         bigserial PRIMARY KEY,
+    domain     text NOT NULL CONSTRAINT gateway_domains_domain_key UNIQUE,
+    tenant_pk  bigint NOT NULL REFERENCES gateway_tenants (pk),
+    is_primary boolean NOT NULL
+);
+CREATE INDEX gateway_domains_tenant ON gateway_domains (tenant_pk);
+CREATE UNIQUE INDEX gateway_domains_one_primary ON gateway_domains (tenant_pk) WHERE is_primary;
+"];
+
+/// The unique index that makes an owned schema name a conflict.
+pub(super) const OWNED_SCHEMA_CONSTRAINT: &str = "gateway_tenants_owned_schema";
+
+/// A tenant field written on create, in the order of `Sql::insert_tenant`'s parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Field {
+    Id,
+    Name,
+    Schema,
+    Isolation,
+    Status,
+    Pool,
+}
+
+/// Every statement the store runs, for one layout.
+#[derive(Debug, Clone)]
+pub(super) struct Sql {
+    pub layout: StoreLayout,
+    /// Quoted tenant and domain table names (for existence checks and errors).
+    pub tenant_table: String,
+    pub domain_table: String,
+    /// Columns 0..7 are the tenant (see `tenant_from_row`), 7 its key.
+    pub get_tenant: String,
+    pub lock_tenant: String,
+    pub list_tenants: String,
+    pub resolve_host: String,
+    pub domains_of: String,
+    pub domains_of_many: String,
+    pub domain_owner: String,
+    pub insert_tenant: String,
+    pub insert_fields: Vec<Field>,
+    pub insert_domain: String,
+    pub clear_primary: String,
+    pub delete_domain: String,
+    pub promote_oldest: String,
+    pub delete_domains_of: String,
+    pub delete_tenant: String,
+    /// `UPDATE … SET name, status, pool`; `None` for django-tenants, where
+    /// only the mapped name column can change.
+    pub update_tenant: Option<String>,
+    pub update_name: Option<String>,
+}
+
+fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+struct Names {
+    tenant_table: String,
+    t_pk: String,
+    t_id: String,
+    t_schema: String,
+    name_expr: String,
+    isolation_expr: String,
+    status_expr: String,
+    pool_expr: String,
+    created_expr: String,
+    domain_table: String,
+    d_pk: String,
+    d_domain: String,
+    d_fk: String,
+    d_primary: String,
+}
+
+impl Sql {
+    pub fn new(layout: StoreLayout, django: &DjangoLayoutConfig) -> Sql {
+        let names = match layout {
+            StoreLayout::Native => Names {
+                tenant_table: "gateway_tenants".into(),
+                t_pk: "pk".into(),
+                t_id: "id".into(),
+                t_schema: "schema_name".into(),
+                name_expr: "t.name".into(),
+                isolation_expr: "t.isolation".into(),
+                status_expr: "t.status".into(),
+                pool_expr: "t.pool".into(),
+                created_expr:
+                    "to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+                        .into(),
+                domain_table: "gateway_domains".into(),
+                d_pk: "pk".into(),
+                d_domain: "domain".into(),
+                d_fk: "tenant_pk".into(),
+                d_primary: "is_primary".into(),
+            },
+            StoreLayout::DjangoTenants => {
+                let t_id = quote(&django.tenant_id_column);
+                Names {
+                    tenant_table: quote(&django.tenant_table),
+                    t_pk: "id".into(),
+                    name_expr: match &django.name_column {
+                        Some(col) => format!("t.{}::text", quote(col)),
+                        None => format!("t.{t_id}::text"),
+                    },
+                    t_id,
+                    t_schema: quote("schema_name"),
+                    isolation_expr: "'schema'".into(),
+                    status_expr: "'active'".into(),
+                    pool_expr: "NULL::text".into(),
+                    created_expr: "''".into(),
+                    domain_table: quote(&django.domain_table),
+                    d_pk: "id".into(),
+                    d_domain: "domain".into(),
+                    d_fk: "tenant_id".into(),
+                    d_primary: "is_primary".into(),
+                }
+            }
+        };
+        let Names {
+            tenant_table: tt,
+            t_pk,
+            t_id,
+            t_schema,
+            name_expr,
+            isolation_expr,
+            status_expr,
+            pool_expr,
+            created_expr,
+            domain_table: dt,
+            d_pk,
+            d_domain,
+            d_fk,
+            d_primary,
+        } = names;
+        let cols = format!(
+            "t.{t_id}::text, {name_expr}, t.{t_schema}::text, {isolation_expr}, {status_expr}, \
+             {pool_expr}, {created_expr}, t.{t_pk}::int8"
+        );
+        let (insert_tenant, insert_fields) = match layout {
+            StoreLayout::Native => (
+                format!(
+                    "INSERT INTO {tt} (id, name, schema_name, isolation, status, pool) \
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING pk"
+                ),
+                vec![
+                    Field::Id,
+                    Field::Name,
+                    Field::Schema,
+                    Field::Isolation,
+                    Field::Status,
+                    Field::Pool,
+                ],
+            ),
+            StoreLayout::DjangoTenants => {
+                let mut columns = vec![(t_schema.clone(), Field::Schema)];
+                if t_id != t_schema {
+                    columns.push((t_id.clone(), Field::Id));
+                }
+                if let Some(name) = &django.name_column {
+                    columns.push((quote(name), Field::Name));
+                }
+                let names: Vec<&str> = columns.iter().map(|(c, _)| c.as_str()).collect();
+                let params: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+                (
+                    format!(
+                        "INSERT INTO {tt} ({}) VALUES ({}) RETURNING {t_pk}::int8",
+                        names.join(", "),
+                        params.join(", ")
+                    ),
+                    columns.into_iter().map(|(_, f)| f).collect(),
+                )
+            }
+        };
+        Sql {
+            layout,
+            get_tenant: format!("SELECT {cols} FROM {tt} t WHERE t.{t_id} = $1"),
+            lock_tenant: format!(
+                "SELECT t.{t_pk}::int8 FROM {tt} t WHERE t.{t_id} = $1 FOR UPDATE"
+            ),
+            list_tenants: format!(
+                "SELECT {cols} FROM {tt} t WHERE t.{t_id} > $1 ORDER BY t.{t_id} LIMIT $2"
+            ),
+            resolve_host: format!(
+                "SELECT {cols}, d.{d_domain}::text FROM {dt} d JOIN {tt} t ON t.{t_pk} = d.{d_fk} \
+                 WHERE d.{d_domain} IN ($1, $2) ORDER BY (d.{d_domain} = $1) DESC LIMIT 1"
+            ),
+            domains_of: format!(
+                "SELECT {d_domain}::text, {d_primary} FROM {dt} WHERE {d_fk} = $1 \
+                 ORDER BY {d_primary} DESC, {d_pk}"
+            ),
+            domains_of_many: format!(
+                "SELECT {d_fk}::int8, {d_domain}::text, {d_primary} FROM {dt} \
+                 WHERE {d_fk} = ANY($1) ORDER BY {d_primary} DESC, {d_pk}"
+            ),
+            domain_owner: format!(
+                "SELECT t.{t_id}::text, d.{d_fk}::int8, d.{d_primary} FROM {dt} d \
+                 JOIN {tt} t ON t.{t_pk} = d.{d_fk} WHERE d.{d_domain} = $1"
+            ),
+            insert_tenant,
+            insert_fields,
+            // django-tenants has no database default for is_primary: always write it.
+            insert_domain: format!(
+                "INSERT INTO {dt} ({d_domain}, {d_fk}, {d_primary}) VALUES ($1, $2, $3)"
+            ),
+            clear_primary: format!(
+                "UPDATE {dt} SET {d_primary} = false WHERE {d_fk} = $1 AND {d_primary}"
+            ),
+            delete_domain: format!("DELETE FROM {dt} WHERE {d_domain} = $1"),
+            promote_oldest: format!(
+                "UPDATE {dt} SET {d_primary} = true WHERE {d_pk} = \
+                 (SELECT {d_pk} FROM {dt} WHERE {d_fk} = $1 ORDER BY {d_pk} LIMIT 1)"
+            ),
+            delete_domains_of: format!("DELETE FROM {dt} WHERE {d_fk} = $1"),
+            delete_tenant: format!("DELETE FROM {tt} WHERE {t_pk} = $1"),
+            update_tenant: (layout == StoreLayout::Native).then(|| {
+                format!("UPDATE {tt} SET name = $2, status = $3, pool = $4 WHERE pk = $1")
+            }),
+            update_name: match (layout, &django.name_column) {
+                (StoreLayout::DjangoTenants, Some(col)) => Some(format!(
+                    "UPDATE {tt} SET {} = $2 WHERE {t_pk} = $1",
+                    quote(col)
+                )),
+                _ => None,
+            },
+            tenant_table: tt,
+            domain_table: dt,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn django_layout_writes_is_primary_and_maps_the_id_column() {
+        let sql = Sql::new(StoreLayout::DjangoTenants, &DjangoLayoutConfig::default());
+        assert!(sql.insert_domain.contains("\"customers_domain\""));
+        assert!(sql.insert_domain.contains("is_primary"));
+        assert_eq!(sql.insert_fields, [Field::Schema]);
+        assert!(sql.resolve_host.contains("t.\"schema_name\"::text"));
+        let custom = DjangoLayoutConfig {
+            tenant_id_column: "slug".into(),
+            name_column: Some("name".into()),
+            ..Default::default()
+        };
+        let sql = Sql::new(StoreLayout::DjangoTenants, &custom);
+        assert_eq!(sql.insert_fields, [Field::Schema, Field::Id, Field::Name]);
+        assert!(sql.update_name.is_some() && sql.update_tenant.is_none());
+    }
+}

@@ -1,0 +1,391 @@
+//! The PostgreSQL store: the registry in a database shared by every gateway
+//! process, over a bb8 pool of tokio-postgres connections. It owns the
+//! connection settings (timeouts, so an outage is an error, never a hang),
+//! the versioned creation of its own tables, and the error mapping.
+//! The queries live in `layout`, the writes in `write`.
+
+mod layout;
+mod write;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bb8::{Pool, PooledConnection, RunError};
+use bb8_postgres::PostgresConnectionManager;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{GenericClient, NoTls, Row};
+
+use self::layout::{Sql, NATIVE_MIGRATIONS};
+use super::{HostMatch, Store, StoreError};
+use crate::config::{StoreConfig, StoreLayout};
+use crate::routing::host::wildcard_parent;
+use crate::tenant::{Domain, DomainEntry, NewTenant, Tenant, TenantPatch, TenantRecord};
+
+type Manager = PostgresConnectionManager<NoTls>;
+/// A pooled connection to the registry database.
+pub type PgConn = PooledConnection<'static, Manager>;
+
+/// The PostgreSQL registry. Cloning shares the pool.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool<Manager>,
+    sql: std::sync::Arc<Sql>,
+    config: tokio_postgres::Config,
+    connect_timeout: Duration,
+}
+
+impl PgStore {
+    /// Connects, then creates or upgrades the gateway's tables (native
+    /// layout) or checks that the django-tenants tables exist.
+    pub async fn open(store: &StoreConfig) -> Result<PgStore, StoreError> {
+        let url = store
+            .url
+            .as_deref()
+            .ok_or_else(|| StoreError::Backend("store.url is not set".into()))?;
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        config.connect_timeout(store.connect_timeout);
+        let options = format!(
+            "{} -c statement_timeout={}",
+            config.get_options().unwrap_or_default(),
+            store.statement_timeout.as_millis()
+        );
+        config.options(options.trim());
+        let pool = Pool::builder()
+            .max_size(store.pool_size)
+            .connection_timeout(store.connect_timeout)
+            // A dead server fails a checkout at once instead of after the timeout.
+            .retry_connection(false)
+            // Broken connections are dropped (`is_closed`); skipping the check
+            // keeps a lookup to one round trip.
+            .test_on_check_out(false)
+            .build_unchecked(PostgresConnectionManager::new(config.clone(), NoTls));
+        let store = PgStore {
+            pool,
+            sql: std::sync::Arc::new(Sql::new(store.layout, &store.django)),
+            config,
+            connect_timeout: store.connect_timeout,
+        };
+        store.prepare_tables().await?;
+        Ok(store)
+    }
+
+    /// A connection from the pool; "unavailable" when none comes in time.
+    pub async fn conn(&self) -> Result<PgConn, StoreError> {
+        self.pool.get_owned().await.map_err(|e| match e {
+            RunError::User(e) => StoreError::Unavailable(format!(
+                "cannot connect to the database server: {}",
+                pg_message(&e)
+            )),
+            RunError::TimedOut => StoreError::Unavailable(format!(
+                "cannot connect to the database server: no connection within {:?}",
+                self.connect_timeout
+            )),
+        })
+    }
+
+    /// The connection settings of the registry database (provisioning opens
+    /// connections to other databases of the same server with them).
+    pub fn connect_config(&self) -> &tokio_postgres::Config {
+        &self.config
+    }
+
+    pub fn layout(&self) -> StoreLayout {
+        self.sql.layout
+    }
+
+    async fn prepare_tables(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        if self.sql.layout == StoreLayout::DjangoTenants {
+            for table in [&self.sql.tenant_table, &self.sql.domain_table] {
+                let found: Option<String> = conn
+                    .query_one("SELECT to_regclass($1)::text", &[table])
+                    .await
+                    .map_err(pg_error)?
+                    .get(0);
+                if found.is_none() {
+                    return Err(StoreError::Backend(format!(
+                        "django-tenants table {table} not found (store.django.*)"
+                    )));
+                }
+            }
+            return Ok(());
+        }
+        let tx = conn.transaction().await.map_err(pg_error)?;
+        // One gateway upgrades at a time; the others wait, then see it done.
+        tx.batch_execute(
+            "SELECT pg_advisory_xact_lock(7417265436352);
+             CREATE TABLE IF NOT EXISTS gateway_store_version (version int NOT NULL)",
+        )
+        .await
+        .map_err(pg_error)?;
+        let version: i32 = tx
+            .query_one(
+                "SELECT coalesce(max(version), 0) FROM gateway_store_version",
+                &[],
+            )
+            .await
+            .map_err(pg_error)?
+            .get(0);
+        if version as usize > NATIVE_MIGRATIONS.len() {
+            return Err(StoreError::Backend(format!(
+                "the store has version {version}, newer than this gateway's {}",
+                NATIVE_MIGRATIONS.len()
+            )));
+        }
+        for (i, step) in NATIVE_MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.batch_execute(step).await.map_err(pg_error)?;
+            tx.execute(
+                "INSERT INTO gateway_store_version (version) VALUES ($1)",
+                &[&(i as i32 + 1)],
+            )
+            .await
+            .map_err(pg_error)?;
+        }
+        tx.commit().await.map_err(pg_error)
+    }
+
+    /// The tenant `id` with its domains, read through `client`.
+    pub async fn record_on(
+        &self,
+        client: &impl GenericClient,
+        id: &str,
+    ) -> Result<Option<TenantRecord>, StoreError> {
+        let Some(row) = query_opt(client, &self.sql.get_tenant, &[(&id, Type::TEXT)]).await? else {
+            return Ok(None);
+        };
+        let tenant = tenant_from_row(&row)?;
+        let pk: i64 = row.get(7);
+        let domains = query(client, &self.sql.domains_of, &[(&pk, Type::INT8)])
+            .await?
+            .iter()
+            .map(|r| DomainEntry {
+                domain: r.get(0),
+                is_primary: r.get(1),
+            })
+            .collect();
+        Ok(Some(TenantRecord { tenant, domains }))
+    }
+}
+
+/// A message for a PostgreSQL error: the server's text when it sent one.
+pub fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_owned(),
+        },
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// Lost connections, refused connections and timeouts are "unavailable"
+/// (retry later); everything else is a backend failure.
+pub fn pg_error(e: tokio_postgres::Error) -> StoreError {
+    let unavailable = e.is_closed()
+        || match e.code() {
+            None => e.as_db_error().is_none(),
+            Some(code) => {
+                code.code().starts_with("08")
+                    || [
+                        SqlState::QUERY_CANCELED,
+                        SqlState::ADMIN_SHUTDOWN,
+                        SqlState::CRASH_SHUTDOWN,
+                        SqlState::CANNOT_CONNECT_NOW,
+                        SqlState::TOO_MANY_CONNECTIONS,
+                    ]
+                    .contains(code)
+            }
+        };
+    if unavailable {
+        StoreError::Unavailable(format!("database server: {}", pg_message(&e)))
+    } else {
+        StoreError::Backend(pg_message(&e))
+    }
+}
+
+type Param<'a> = (&'a (dyn ToSql + Sync), Type);
+
+/// One round trip (parse, bind and execute together) with typed parameters.
+async fn query(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[Param<'_>],
+) -> Result<Vec<Row>, StoreError> {
+    client.query_typed(sql, params).await.map_err(pg_error)
+}
+
+async fn query_opt(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[Param<'_>],
+) -> Result<Option<Row>, StoreError> {
+    Ok(query(client, sql, params).await?.into_iter().next())
+}
+
+/// Columns 0..7 of the layout's tenant select.
+fn tenant_from_row(row: &Row) -> Result<Tenant, StoreError> {
+    let bad = |e: String| StoreError::Backend(format!("bad tenant row: {e}"));
+    Ok(Tenant {
+        id: row.get(0),
+        name: row.get(1),
+        schema: row.get(2),
+        isolation: row.get::<_, String>(3).parse().map_err(bad)?,
+        status: row.get::<_, String>(4).parse().map_err(bad)?,
+        pool: row.get(5),
+        created_at: row.get(6),
+    })
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        let conn = self.conn().await?;
+        conn.simple_query("SELECT 1").await.map_err(pg_error)?;
+        Ok(())
+    }
+
+    async fn resolve_host(&self, host: &str) -> Result<Option<HostMatch>, StoreError> {
+        let wildcard = wildcard_parent(host).unwrap_or_default();
+        let conn = self.conn().await?;
+        let row = query_opt(
+            &*conn,
+            &self.sql.resolve_host,
+            &[(&host, Type::TEXT), (&wildcard, Type::TEXT)],
+        )
+        .await?;
+        row.map(|row| {
+            Ok(HostMatch {
+                tenant: tenant_from_row(&row)?,
+                domain: row.get(8),
+            })
+        })
+        .transpose()
+    }
+
+    async fn create_tenant(&self, tenant: NewTenant) -> Result<TenantRecord, StoreError> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(pg_error)?;
+        self.insert_tenant(&tx, &tenant).await?;
+        let record = self.existing_record(&tx, &tenant.id).await?;
+        tx.commit().await.map_err(pg_error)?;
+        Ok(record)
+    }
+
+    async fn import_tenants(
+        &self,
+        batch: Vec<NewTenant>,
+    ) -> Result<Vec<(usize, StoreError)>, StoreError> {
+        let mut conn = self.conn().await?;
+        let mut tx = conn.transaction().await.map_err(pg_error)?;
+        let mut rejected = Vec::new();
+        for (i, tenant) in batch.iter().enumerate() {
+            // A savepoint per row: a conflict undoes that row only.
+            let row = tx.transaction().await.map_err(pg_error)?;
+            match self.insert_tenant(&row, tenant).await {
+                Ok(_) => row.commit().await.map_err(pg_error)?,
+                Err(e @ StoreError::Conflict { .. }) => {
+                    row.rollback().await.map_err(pg_error)?;
+                    rejected.push((i, e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        tx.commit().await.map_err(pg_error)?;
+        Ok(rejected)
+    }
+
+    async fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
+        let conn = self.conn().await?;
+        self.record_on(&*conn, id).await
+    }
+
+    async fn list_tenants(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<TenantRecord>, StoreError> {
+        let conn = self.conn().await?;
+        let after = after.unwrap_or_default();
+        let limit = limit as i64;
+        let rows = query(
+            &*conn,
+            &self.sql.list_tenants,
+            &[(&after, Type::TEXT), (&limit, Type::INT8)],
+        )
+        .await?;
+        let keys: Vec<i64> = rows.iter().map(|r| r.get(7)).collect();
+        let mut records = rows
+            .iter()
+            .map(|r| {
+                Ok(TenantRecord {
+                    tenant: tenant_from_row(r)?,
+                    domains: Vec::new(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        for row in query(
+            &*conn,
+            &self.sql.domains_of_many,
+            &[(&keys, Type::INT8_ARRAY)],
+        )
+        .await?
+        {
+            let pk: i64 = row.get(0);
+            if let Some(i) = keys.iter().position(|k| *k == pk) {
+                records[i].domains.push(DomainEntry {
+                    domain: row.get(1),
+                    is_primary: row.get(2),
+                });
+            }
+        }
+        Ok(records)
+    }
+
+    async fn update_tenant(
+        &self,
+        id: &str,
+        patch: TenantPatch,
+    ) -> Result<TenantRecord, StoreError> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(pg_error)?;
+        self.apply_patch(&tx, id, patch).await?;
+        let record = self.existing_record(&tx, id).await?;
+        tx.commit().await.map_err(pg_error)?;
+        Ok(record)
+    }
+
+    async fn delete_tenant(&self, id: &str) -> Result<TenantRecord, StoreError> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(pg_error)?;
+        let removed = self.remove_tenant(&tx, id).await?;
+        tx.commit().await.map_err(pg_error)?;
+        Ok(removed)
+    }
+
+    async fn add_domain(
+        &self,
+        tenant_id: &str,
+        domain: String,
+        primary: bool,
+    ) -> Result<Domain, StoreError> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(pg_error)?;
+        let added = self.insert_domain(&tx, tenant_id, domain, primary).await?;
+        tx.commit().await.map_err(pg_error)?;
+        Ok(added)
+    }
+
+    async fn remove_domain(&self, domain: &str) -> Result<Domain, StoreError> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(pg_error)?;
+        let removed = self.delete_domain(&tx, domain).await?;
+        tx.commit().await.map_err(pg_error)?;
+        Ok(removed)
+    }
+}

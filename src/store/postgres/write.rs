@@ -1,0 +1,214 @@
+//! The PostgreSQL store's writes, each on a caller's transaction so that
+//! provisioning can put the registry rows and the tenant's schema in one.
+//! Uniqueness is left to the database's constraints (so two concurrent
+//! creates cannot both win) and a violation is reported as `Conflict`.
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::GenericClient;
+
+use super::layout::{Field, OWNED_SCHEMA_CONSTRAINT};
+use super::{pg_error, query, query_opt, PgStore};
+use crate::store::StoreError;
+use crate::tenant::{Domain, NewTenant, TenantPatch, TenantRecord};
+
+/// Maps a unique violation to the conflict it means; other errors as usual.
+fn conflict_or(e: tokio_postgres::Error, what: &'static str, key: &str) -> StoreError {
+    match e.as_db_error() {
+        Some(db) if db.code() == &SqlState::UNIQUE_VIOLATION => StoreError::Conflict {
+            what,
+            key: key.to_owned(),
+        },
+        _ => pg_error(e),
+    }
+}
+
+impl PgStore {
+    /// Inserts a tenant and its domains (the first primary) on `tx`.
+    pub async fn insert_tenant(
+        &self,
+        tx: &impl GenericClient,
+        t: &NewTenant,
+    ) -> Result<i64, StoreError> {
+        let isolation = t.isolation.as_str();
+        let status = t.status.as_str();
+        let params: Vec<(&(dyn ToSql + Sync), Type)> = self
+            .sql
+            .insert_fields
+            .iter()
+            .map(|field| -> (&(dyn ToSql + Sync), Type) {
+                match field {
+                    Field::Id => (&t.id, Type::TEXT),
+                    Field::Name => (&t.name, Type::TEXT),
+                    Field::Schema => (&t.schema, Type::TEXT),
+                    Field::Isolation => (&isolation, Type::TEXT),
+                    Field::Status => (&status, Type::TEXT),
+                    Field::Pool => (&t.pool, Type::TEXT),
+                }
+            })
+            .collect();
+        let row = tx
+            .query_typed(&self.sql.insert_tenant, &params)
+            .await
+            .map_err(|e| {
+                let schema = e
+                    .as_db_error()
+                    .and_then(|db| db.constraint())
+                    .is_some_and(|c| c == OWNED_SCHEMA_CONSTRAINT);
+                if schema {
+                    conflict_or(e, "schema", &t.schema)
+                } else {
+                    conflict_or(e, "tenant", &t.id)
+                }
+            })?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Backend("insert returned no key".into()))?;
+        let pk: i64 = row.get(0);
+        for (i, domain) in t.domains.iter().enumerate() {
+            let primary = i == 0;
+            tx.query_typed(
+                &self.sql.insert_domain,
+                &[
+                    (domain, Type::TEXT),
+                    (&pk, Type::INT8),
+                    (&primary, Type::BOOL),
+                ],
+            )
+            .await
+            .map_err(|e| conflict_or(e, "domain", domain))?;
+        }
+        Ok(pk)
+    }
+
+    pub(super) async fn existing_record(
+        &self,
+        client: &impl GenericClient,
+        id: &str,
+    ) -> Result<TenantRecord, StoreError> {
+        self.record_on(client, id)
+            .await?
+            .ok_or_else(|| not_found("tenant", id))
+    }
+
+    /// Locks the tenant's row for the rest of `tx`; returns its key.
+    async fn lock_tenant(&self, tx: &impl GenericClient, id: &str) -> Result<i64, StoreError> {
+        query_opt(tx, &self.sql.lock_tenant, &[(&id, Type::TEXT)])
+            .await?
+            .map(|r| r.get(0))
+            .ok_or_else(|| not_found("tenant", id))
+    }
+
+    pub(super) async fn apply_patch(
+        &self,
+        tx: &impl GenericClient,
+        id: &str,
+        patch: TenantPatch,
+    ) -> Result<(), StoreError> {
+        let pk = self.lock_tenant(tx, id).await?;
+        let current = self.existing_record(tx, id).await?.tenant;
+        match (&self.sql.update_tenant, &self.sql.update_name) {
+            (Some(sql), _) => {
+                let name = patch.name.unwrap_or(current.name);
+                let status = patch.status.unwrap_or(current.status).as_str();
+                let pool = patch.pool.unwrap_or(current.pool);
+                query(
+                    tx,
+                    sql,
+                    &[
+                        (&pk, Type::INT8),
+                        (&name, Type::TEXT),
+                        (&status, Type::TEXT),
+                        (&pool, Type::TEXT),
+                    ],
+                )
+                .await?;
+            }
+            (None, name_sql) => {
+                if patch.status.is_some() || patch.pool.is_some() {
+                    return Err(StoreError::Backend(
+                        "the django-tenants layout has no status or pool columns".into(),
+                    ));
+                }
+                if let (Some(sql), Some(name)) = (name_sql, &patch.name) {
+                    query(tx, sql, &[(&pk, Type::INT8), (name, Type::TEXT)]).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the tenant's domains, then the tenant (django-tenants' order).
+    pub async fn remove_tenant(
+        &self,
+        tx: &impl GenericClient,
+        id: &str,
+    ) -> Result<TenantRecord, StoreError> {
+        let pk = self.lock_tenant(tx, id).await?;
+        let removed = self.existing_record(tx, id).await?;
+        query(tx, &self.sql.delete_domains_of, &[(&pk, Type::INT8)]).await?;
+        query(tx, &self.sql.delete_tenant, &[(&pk, Type::INT8)]).await?;
+        Ok(removed)
+    }
+
+    pub(super) async fn insert_domain(
+        &self,
+        tx: &impl GenericClient,
+        tenant_id: &str,
+        domain: String,
+        primary: bool,
+    ) -> Result<Domain, StoreError> {
+        let pk = self.lock_tenant(tx, tenant_id).await?;
+        let has_domains = !query(tx, &self.sql.domains_of, &[(&pk, Type::INT8)])
+            .await?
+            .is_empty();
+        let is_primary = primary || !has_domains;
+        if is_primary {
+            query(tx, &self.sql.clear_primary, &[(&pk, Type::INT8)]).await?;
+        }
+        tx.query_typed(
+            &self.sql.insert_domain,
+            &[
+                (&domain, Type::TEXT),
+                (&pk, Type::INT8),
+                (&is_primary, Type::BOOL),
+            ],
+        )
+        .await
+        .map_err(|e| conflict_or(e, "domain", &domain))?;
+        Ok(Domain {
+            domain,
+            tenant_id: tenant_id.to_owned(),
+            is_primary,
+        })
+    }
+
+    pub(super) async fn delete_domain(
+        &self,
+        tx: &impl GenericClient,
+        domain: &str,
+    ) -> Result<Domain, StoreError> {
+        let owner = query_opt(tx, &self.sql.domain_owner, &[(&domain, Type::TEXT)])
+            .await?
+            .ok_or_else(|| not_found("domain", domain))?;
+        let tenant_id: String = owner.get(0);
+        let pk = self.lock_tenant(tx, &tenant_id).await?;
+        let is_primary: bool = owner.get(2);
+        query(tx, &self.sql.delete_domain, &[(&domain, Type::TEXT)]).await?;
+        if is_primary {
+            query(tx, &self.sql.promote_oldest, &[(&pk, Type::INT8)]).await?;
+        }
+        Ok(Domain {
+            domain: domain.to_owned(),
+            tenant_id,
+            is_primary,
+        })
+    }
+}
+
+fn not_found(what: &'static str, key: &str) -> StoreError {
+    StoreError::NotFound {
+        what,
+        key: key.to_owned(),
+    }
+}

@@ -1,0 +1,147 @@
+//! One backend's live state: active-health verdict, passive ejection,
+//! in-flight count, and its metric series. All atomics: the data path reads
+//! them on every pick without a lock.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use prometheus::{Histogram, IntCounter, IntGauge};
+
+use super::BackendAddr;
+use crate::metrics::Metrics;
+
+/// Milliseconds since the first call: a cheap monotonic clock for ejections.
+pub fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// A backend's metric series, resolved once.
+pub struct BackendSeries {
+    pub requests: IntCounter,
+    pub errors: IntCounter,
+    pub ejections: IntCounter,
+    pub healthy: IntGauge,
+    pub response_seconds: Histogram,
+}
+
+pub struct Backend {
+    pub addr: BackendAddr,
+    pub weight: u32,
+    /// The active health check's verdict (true until a check says otherwise).
+    healthy: AtomicBool,
+    /// Passive ejection: out of rotation until this time (`now_ms`).
+    ejected_until_ms: AtomicU64,
+    consecutive_failures: AtomicU32,
+    in_flight: AtomicUsize,
+    pub series: BackendSeries,
+}
+
+impl Backend {
+    pub fn new(pool: &str, addr: BackendAddr, weight: u32, metrics: &Metrics) -> Backend {
+        let labels = [pool, &addr.to_string()];
+        let v = &metrics.backends;
+        let series = BackendSeries {
+            requests: v.requests.with_label_values(&labels),
+            errors: v.errors.with_label_values(&labels),
+            ejections: v.ejections.with_label_values(&labels),
+            healthy: v.healthy.with_label_values(&labels),
+            response_seconds: v.response_seconds.with_label_values(&labels),
+        };
+        series.healthy.set(1);
+        Backend {
+            addr,
+            weight: weight.max(1),
+            healthy: AtomicBool::new(true),
+            ejected_until_ms: AtomicU64::new(0),
+            consecutive_failures: AtomicU32::new(0),
+            in_flight: AtomicUsize::new(0),
+            series,
+        }
+    }
+
+    /// Takes traffic: healthy and not ejected.
+    pub fn is_available(&self, now_ms: u64) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+            && self.ejected_until_ms.load(Ordering::Relaxed) <= now_ms
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Sets the active-check verdict; returns whether it changed.
+    pub fn set_healthy(&self, healthy: bool) -> bool {
+        let changed = self.healthy.swap(healthy, Ordering::Relaxed) != healthy;
+        if changed {
+            self.refresh_gauge();
+        }
+        changed
+    }
+
+    fn refresh_gauge(&self) {
+        self.series
+            .healthy
+            .set(i64::from(self.is_available(now_ms())));
+    }
+
+    /// Counts a request as in flight until the guard is dropped.
+    pub fn start(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.series.requests.inc();
+        InFlight(self.clone())
+    }
+
+    pub fn record_success(&self) {
+        if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
+            self.consecutive_failures.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a failure; returns the failure streak so the pool can decide
+    /// whether to eject.
+    pub fn record_failure(&self) -> u32 {
+        self.series.errors.inc();
+        self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn eject(&self, for_how_long: Duration) {
+        let until = now_ms() + for_how_long.as_millis() as u64;
+        self.ejected_until_ms.store(until, Ordering::Relaxed);
+        self.consecutive_failures.store(0, Ordering::Relaxed);
+        self.series.ejections.inc();
+        self.series.healthy.set(0);
+    }
+
+    /// Carries the live state over from the same backend before a reload.
+    pub fn inherit(&self, old: &Backend) {
+        self.healthy
+            .store(old.healthy.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.ejected_until_ms.store(
+            old.ejected_until_ms.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        self.refresh_gauge();
+    }
+}
+
+/// An in-flight request on a backend; dropping it ends the count (keep it
+/// with the response body so streaming responses count too).
+pub struct InFlight(Arc<Backend>);
+
+impl InFlight {
+    pub fn backend(&self) -> &Arc<Backend> {
+        &self.0
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}

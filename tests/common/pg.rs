@@ -1,0 +1,219 @@
+//! A throwaway PostgreSQL server for the tests: started once per test binary
+//! (on first use) in a temporary directory on a free loopback port, and one
+//! fresh database per test.
+//!
+//! Teardown without a destructor: the server is run by a small watchdog
+//! shell whose stdin is a pipe held by this process. When the test binary
+//! exits, however it exits (even SIGKILL), the kernel closes the pipe, the
+//! shell's `read` sees end of file, and it stops PostgreSQL (`pg_ctl stop -m
+//! immediate`) and removes the directory. So no server outlives `cargo test`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The running test server.
+pub struct TestPostgres {
+    pub port: u16,
+    pub dir: PathBuf,
+    bin: PathBuf,
+    /// Held open for the life of the process; see the module comment.
+    _watchdog: Mutex<Child>,
+}
+
+static SERVER: OnceLock<TestPostgres> = OnceLock::new();
+static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
+
+/// The server of this test binary, started on first use.
+pub fn server() -> &'static TestPostgres {
+    SERVER.get_or_init(TestPostgres::start)
+}
+
+/// A new empty database on the test server; returns its URL.
+pub fn fresh_database() -> String {
+    let server = server();
+    let name = format!(
+        "t{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::Relaxed)
+    );
+    server.psql("postgres", &format!("CREATE DATABASE {name}"));
+    server.url(&name)
+}
+
+fn pg_bin() -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is not installed (/usr/lib/postgresql); run ./scripts/test.sh")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("bin"))
+        .filter(|bin| bin.join("initdb").is_file())
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .expect("no /usr/lib/postgresql/*/bin/initdb; run ./scripts/test.sh")
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A command run as the `postgres` user when we are root (PostgreSQL
+/// refuses to run as root).
+fn as_pg_user(program: &Path) -> Command {
+    if is_root() {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--"]).arg(program);
+        cmd
+    } else {
+        Command::new(program)
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    listener.local_addr().expect("port").port()
+}
+
+impl TestPostgres {
+    fn start() -> TestPostgres {
+        let bin = pg_bin();
+        let dir = tempfile::Builder::new()
+            .prefix("tgw-pg-")
+            .tempdir()
+            .expect("temporary directory")
+            .keep();
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .expect("chown");
+            assert!(status.success(), "chown {}", dir.display());
+        }
+        let data = dir.join("data");
+        let out = as_pg_user(&bin.join("initdb"))
+            .args(["-D"])
+            .arg(&data)
+            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"])
+            .output()
+            .expect("run initdb");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        // Durability is pointless for a throwaway server: skip fsync.
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
+             -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+            dir.display()
+        );
+        let pg_ctl = bin.join("pg_ctl");
+        let ctl = |args: &str| {
+            let prefix = if is_root() {
+                "runuser -u postgres -- ".to_string()
+            } else {
+                String::new()
+            };
+            format!("{prefix}{} -D {} {args}", pg_ctl.display(), data.display())
+        };
+        let script = format!(
+            "{start} >{log} 2>&1 </dev/null; echo started; \
+             while read -r _; do :; done; \
+             {stop} >>{log} 2>&1 </dev/null; rm -rf {dir}",
+            start = ctl(&format!(
+                "-w -t 60 -o '{options}' -l {}/server.log start",
+                dir.display()
+            )),
+            stop = ctl("-m immediate -w stop"),
+            log = dir.join("pg_ctl.log").display(),
+            dir = dir.display(),
+        );
+        let mut watchdog = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the PostgreSQL watchdog");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(watchdog.stdout.take().expect("watchdog stdout")),
+            &mut line,
+        )
+        .expect("watchdog output");
+        let server = TestPostgres {
+            port,
+            dir: dir.clone(),
+            bin,
+            _watchdog: Mutex::new(watchdog),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !server.try_psql("postgres", "SELECT 1") {
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL did not start: {}",
+                std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    fn try_psql(&self, database: &str, sql: &str) -> bool {
+        self.psql_output(database, sql).is_ok()
+    }
+
+    fn psql_output(&self, database: &str, sql: &str) -> Result<String, String> {
+        let mut child = Command::new(self.bin.join("psql"))
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"])
+            .arg(self.url(database))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        child
+            .stdin
+            .take()
+            .expect("psql stdin")
+            .write_all(sql.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// Runs SQL in `database` with psql and returns its unaligned output
+    /// (one row a line, columns separated by `|`); panics on failure.
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        self.psql_output(database, sql)
+            .unwrap_or_else(|e| panic!("psql {database}: {sql}\n{e}"))
+    }
+}
+
+/// The database name of a URL made by [`fresh_database`].
+pub fn database_of(url: &str) -> &str {
+    url.rsplit('/').next().unwrap_or(url)
+}
+
+/// Runs SQL in the database of `url`; see [`TestPostgres::psql`].
+pub fn psql(url: &str, sql: &str) -> String {
+    server().psql(database_of(url), sql)
+}
