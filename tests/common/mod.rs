@@ -20,6 +20,7 @@ mod command;
 mod data_path;
 mod echo;
 mod gateway;
+pub mod pg;
 
 // Likewise, each binary leaves some of these re-exports unused.
 #[allow(unused_imports)]
