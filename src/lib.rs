@@ -6,6 +6,7 @@
 //! [`routing::Router`] (look up, invalidate).
 
 pub mod admin;
+pub mod clock;
 pub mod config;
 pub mod metrics;
 pub mod provision;

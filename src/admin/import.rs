@@ -60,7 +60,7 @@ pub async fn import(
     };
     let mut batch: Vec<(usize, NewTenant)> = Vec::with_capacity(BATCH);
     for (line, parsed) in parse(text) {
-        match parsed.and_then(|spec| spec.validate(rules).map_err(|e| e.0)) {
+        match parsed.and_then(|spec| spec.validate(rules).map_err(|e| e.message)) {
             Ok(tenant) => batch.push((line, tenant)),
             Err(message) => report.reject(line, message),
         }

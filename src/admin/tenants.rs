@@ -29,7 +29,7 @@ impl AdminState {
 
 impl From<SpecError> for ApiError {
     fn from(e: SpecError) -> ApiError {
-        ApiError::BadRequest(e.0)
+        ApiError::BadRequest(e.message)
     }
 }
 

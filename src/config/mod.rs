@@ -368,11 +368,47 @@ pub struct PoolConfig {
     pub timeouts: PoolTimeouts,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum BackendConfig {
     Url(String),
     Weighted { url: String, weight: u32 },
+}
+
+/// A URL string, or a map `{url, weight}` whose unknown keys are named.
+impl<'de> Deserialize<'de> for BackendConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Weighted {
+            url: String,
+            #[serde(default = "one")]
+            weight: u32,
+        }
+        fn one() -> u32 {
+            1
+        }
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = BackendConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a backend URL like http://127.0.0.1:8000, or {url, weight}")
+            }
+            fn visit_str<E: serde::de::Error>(self, url: &str) -> Result<BackendConfig, E> {
+                Ok(BackendConfig::Url(url.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<BackendConfig, A::Error> {
+                let w = Weighted::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(BackendConfig::Weighted {
+                    url: w.url,
+                    weight: w.weight,
+                })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl BackendConfig {

@@ -182,7 +182,7 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
     let mut domains = HashSet::new();
     for (i, spec) in config.tenants.iter().enumerate() {
         match spec.clone().validate(&rules) {
-            Err(e) => bad(format!("tenants[{i}]"), e.to_string()),
+            Err(e) => bad(format!("tenants[{i}].{}", e.field), e.message),
             Ok(tenant) => {
                 if !ids.insert(tenant.id.clone()) {
                     bad(
@@ -303,6 +303,20 @@ mod tests {
             "{}",
             err.0[0].reason
         );
+        let err = Config::from_yaml(
+            "pools:\n  default:\n    backends: [{url: \"http://a:1\", wieght: 2}]\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.0[0].key.starts_with("pools.default.backends[0]"),
+            "{:?}",
+            err.0[0]
+        );
+        assert!(
+            err.0[0].reason.contains("unknown field `wieght`"),
+            "{}",
+            err.0[0].reason
+        );
     }
 
     #[test]
@@ -338,10 +352,10 @@ tenants:
             "headers.tenant_id",
             "pools.default.backends[0]",
             "pools.empty.backends",
-            "tenants[0]",
-            "tenants[1]",
-            "tenants[2]",
-            "tenants[3]",
+            "tenants[0].id",
+            "tenants[1].schema",
+            "tenants[2].pool",
+            "tenants[3].domains",
             "tenants[5].domains",
         ] {
             assert!(

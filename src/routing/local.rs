@@ -11,7 +11,6 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use super::host::wildcard_covers;
 use super::Cached;
@@ -20,7 +19,7 @@ use super::Cached;
 const CAPACITY: usize = 1 << 16;
 /// Entries older than this are re-read from the shared cache, so the shared
 /// cache's TTL still bounds how stale a route can be.
-const LOCAL_TTL: Duration = Duration::from_secs(1);
+const LOCAL_TTL_MS: u64 = 1000;
 /// Changes remembered; a worker further behind than this clears its table.
 const LOG_CAPACITY: usize = 4096;
 
@@ -56,7 +55,8 @@ impl InvalidationLog {
 
 struct Entry {
     value: Cached,
-    expires: Instant,
+    /// `clock::now_ms` deadline.
+    expires_ms: u64,
 }
 
 struct LocalTable {
@@ -116,7 +116,7 @@ impl LocalTable {
 pub(super) fn get(owner: usize, log: &InvalidationLog, host: &str) -> Option<Cached> {
     with_table(owner, log, |table| {
         let entry = table.map.get(host)?;
-        (entry.expires > Instant::now()).then(|| entry.value.clone())
+        (entry.expires_ms > crate::clock::now_ms()).then(|| entry.value.clone())
     })
 }
 
@@ -129,7 +129,7 @@ pub(super) fn put(owner: usize, log: &InvalidationLog, host: &str, value: Cached
             host.into(),
             Entry {
                 value,
-                expires: Instant::now() + LOCAL_TTL,
+                expires_ms: crate::clock::now_ms() + LOCAL_TTL_MS,
             },
         );
     })

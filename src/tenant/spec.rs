@@ -36,25 +36,40 @@ pub struct SpecRules {
     pub pools: Vec<String>,
 }
 
-/// Why a spec was refused; the message says what to fix.
+/// Why a spec was refused: the field at fault and what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct SpecError(pub String);
+#[error("{message}")]
+pub struct SpecError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl SpecError {
+    fn new(field: &'static str, message: impl Into<String>) -> SpecError {
+        SpecError {
+            field,
+            message: message.into(),
+        }
+    }
+}
 
 impl SpecRules {
     pub fn check_pool(&self, pool: Option<&str>) -> Result<(), SpecError> {
         match pool {
-            Some(pool) if !self.pools.iter().any(|p| p == pool) => Err(SpecError(format!(
-                "unknown pool '{pool}': configured pools are {:?}",
-                self.pools
-            ))),
+            Some(pool) if !self.pools.iter().any(|p| p == pool) => Err(SpecError::new(
+                "pool",
+                format!(
+                    "unknown pool '{pool}': configured pools are {:?}",
+                    self.pools
+                ),
+            )),
             _ => Ok(()),
         }
     }
 
     pub fn normalize_domain(&self, domain: &str) -> Result<String, SpecError> {
         normalize_domain(domain, self.strip_www)
-            .map_err(|e| SpecError(format!("invalid domain '{domain}': {e}")))
+            .map_err(|e| SpecError::new("domains", format!("invalid domain '{domain}': {e}")))
     }
 }
 
@@ -62,19 +77,23 @@ impl TenantSpec {
     /// Checks every field; the name defaults to the id and the schema is
     /// derived from the id when absent.
     pub fn validate(self, rules: &SpecRules) -> Result<NewTenant, SpecError> {
-        validate_tenant_id(&self.id).map_err(|e| SpecError(e.to_string()))?;
+        validate_tenant_id(&self.id).map_err(|e| SpecError::new("id", e.to_string()))?;
         let name = self.name.unwrap_or_else(|| self.id.clone());
         if name.trim().is_empty() {
-            return Err(SpecError("name must not be empty".into()));
+            return Err(SpecError::new("name", "name must not be empty"));
         }
         let schema = self.schema.unwrap_or_else(|| derive_schema(&self.id));
-        validate_schema(&schema, &self.id).map_err(|e| SpecError(e.to_string()))?;
+        validate_schema(&schema, &self.id).map_err(|e| SpecError::new("schema", e.to_string()))?;
         let isolation = match self.isolation.as_deref() {
-            Some(text) => text.parse::<Isolation>().map_err(SpecError)?,
+            Some(text) => text
+                .parse::<Isolation>()
+                .map_err(|e| SpecError::new("isolation", e))?,
             None => Isolation::default(),
         };
         let status = match self.status.as_deref() {
-            Some(text) => text.parse::<TenantStatus>().map_err(SpecError)?,
+            Some(text) => text
+                .parse::<TenantStatus>()
+                .map_err(|e| SpecError::new("status", e))?,
             None => TenantStatus::Active,
         };
         rules.check_pool(self.pool.as_deref())?;
@@ -83,7 +102,10 @@ impl TenantSpec {
         for raw in &self.domains {
             let domain = rules.normalize_domain(raw)?;
             if !seen.insert(domain.clone()) {
-                return Err(SpecError(format!("domain '{domain}' is listed twice")));
+                return Err(SpecError::new(
+                    "domains",
+                    format!("domain '{domain}' is listed twice"),
+                ));
             }
             domains.push(domain);
         }
@@ -127,16 +149,18 @@ mod tests {
             domains: vec!["x.test".into(), "X.test".into()],
             ..Default::default()
         };
-        assert!(dup.validate(&rules).unwrap_err().0.contains("listed twice"));
+        assert!(dup
+            .validate(&rules)
+            .unwrap_err()
+            .message
+            .contains("listed twice"));
         let pool = TenantSpec {
             id: "a".into(),
             pool: Some("gold".into()),
             ..Default::default()
         };
-        assert!(pool
-            .validate(&rules)
-            .unwrap_err()
-            .0
-            .contains("unknown pool 'gold'"));
+        let err = pool.validate(&rules).unwrap_err();
+        assert_eq!(err.field, "pool");
+        assert!(err.message.contains("unknown pool 'gold'"));
     }
 }

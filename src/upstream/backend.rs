@@ -3,19 +3,15 @@
 //! them on every pick without a lock.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus::{Histogram, IntCounter, IntGauge};
 
 use super::BackendAddr;
 use crate::metrics::Metrics;
 
-/// Milliseconds since the first call: a cheap monotonic clock for ejections.
-pub fn now_ms() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
-}
+pub use crate::clock::now_ms;
 
 /// A backend's metric series, resolved once.
 pub struct BackendSeries {
@@ -100,6 +96,11 @@ impl Backend {
     pub fn record_success(&self) {
         if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
             self.consecutive_failures.store(0, Ordering::Relaxed);
+        }
+        // An ejection runs out silently: the first answer after it puts the
+        // gauge back to 1 (one relaxed load per request otherwise).
+        if self.series.healthy.get() == 0 {
+            self.refresh_gauge();
         }
     }
 
