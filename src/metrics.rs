@@ -57,6 +57,8 @@ pub struct Metrics {
     cache_entries: IntGauge,
     pub store_lookup_seconds: Histogram,
     pub store_errors: IntCounter,
+    /// Routes served past their TTL because the store could not refresh them.
+    pub stale_served: IntCounter,
     pub in_flight: IntGauge,
     admin_requests: IntCounterVec,
     tenant_requests: Option<TenantSeries>,
@@ -224,6 +226,10 @@ impl Metrics {
                 "Store lookups on cache misses",
             ),
             store_errors: counter("tenant_gateway_store_errors_total", "Failed store lookups"),
+            stale_served: counter(
+                "tenant_gateway_stale_routes_served_total",
+                "Routes served past their TTL while the store was unavailable",
+            ),
             in_flight: gauge(
                 "tenant_gateway_in_flight_requests",
                 "Data-path requests being served",

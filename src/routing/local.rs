@@ -120,7 +120,8 @@ pub(super) fn get(owner: usize, log: &InvalidationLog, host: &str) -> Option<Cac
     })
 }
 
-pub(super) fn put(owner: usize, log: &InvalidationLog, host: &str, value: Cached) {
+/// Keeps `value` for at most `ttl_ms` (and never past `LOCAL_TTL_MS`).
+pub(super) fn put(owner: usize, log: &InvalidationLog, host: &str, value: Cached, ttl_ms: u64) {
     with_table(owner, log, |table| {
         if table.map.len() >= CAPACITY {
             table.map.clear();
@@ -129,7 +130,7 @@ pub(super) fn put(owner: usize, log: &InvalidationLog, host: &str, value: Cached
             host.into(),
             Entry {
                 value,
-                expires_ms: crate::clock::now_ms() + LOCAL_TTL_MS,
+                expires_ms: crate::clock::now_ms() + ttl_ms.min(LOCAL_TTL_MS),
             },
         );
     })

@@ -6,7 +6,7 @@
 pub mod host;
 mod local;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,7 @@ use http::HeaderValue;
 use moka::future::Cache;
 use moka::Expiry;
 
+use crate::clock;
 use crate::config::CacheConfig;
 use crate::metrics::Metrics;
 use crate::store::{HostMatch, Store, StoreError};
@@ -74,23 +75,49 @@ pub struct RoutingError(pub Arc<StoreError>);
 /// `None` caches "no tenant for this host".
 pub(crate) type Cached = Option<Arc<RoutedTenant>>;
 
-struct RouteExpiry {
-    ttl: Duration,
-    negative_ttl: Duration,
+/// A shared-cache entry: the route and when the store said so. Past its TTL
+/// it is still served while one request refreshes it, and while the store is
+/// down (stale-while-revalidate, stale-if-error).
+struct SharedEntry {
+    route: Cached,
+    fetched_ms: u64,
+    /// No refresh before this time (`clock::now_ms`): backoff after a failed one.
+    next_refresh_ms: AtomicU64,
+    refreshing: AtomicBool,
 }
 
-impl Expiry<String, Cached> for RouteExpiry {
+impl SharedEntry {
+    fn new(route: Cached) -> Arc<SharedEntry> {
+        Arc::new(SharedEntry {
+            route,
+            fetched_ms: clock::now_ms(),
+            next_refresh_ms: AtomicU64::new(0),
+            refreshing: AtomicBool::new(false),
+        })
+    }
+}
+
+/// How long a failed refresh waits before the next try, so a down store is
+/// not asked once per request.
+const REFRESH_BACKOFF_MS: u64 = 1000;
+
+/// Entries leave moka only by capacity, invalidation, or (for unknown hosts,
+/// so junk does not linger) this many negative TTLs; freshness is checked on
+/// read so stale routes can still be served while the store is down.
+const NEGATIVE_KEEP_FACTOR: u32 = 12;
+
+struct RouteExpiry {
+    negative_keep: Duration,
+}
+
+impl Expiry<String, Arc<SharedEntry>> for RouteExpiry {
     fn expire_after_create(
         &self,
         _host: &String,
-        value: &Cached,
+        entry: &Arc<SharedEntry>,
         _now: Instant,
     ) -> Option<Duration> {
-        Some(if value.is_some() {
-            self.ttl
-        } else {
-            self.negative_ttl
-        })
+        entry.route.is_none().then_some(self.negative_keep)
     }
 }
 
@@ -100,7 +127,11 @@ pub struct Router {
     /// Tells this router's per-worker tables from another router's.
     id: usize,
     invalidations: local::InvalidationLog,
-    cache: Cache<String, Cached, foldhash::fast::RandomState>,
+    cache: Cache<String, Arc<SharedEntry>, foldhash::fast::RandomState>,
+    ttl_ms: u64,
+    negative_ttl_ms: u64,
+    /// Last "serving stale" warning, so an outage logs once per interval.
+    last_stale_warning_ms: AtomicU64,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     strip_www: bool,
@@ -109,15 +140,14 @@ pub struct Router {
 impl Router {
     pub fn new(
         store: Arc<dyn Store>,
-        cache: &CacheConfig,
+        config: &CacheConfig,
         strip_www: bool,
         metrics: Arc<Metrics>,
     ) -> Router {
         let cache = Cache::builder()
-            .max_capacity(cache.max_entries)
+            .max_capacity(config.max_entries)
             .expire_after(RouteExpiry {
-                ttl: cache.ttl,
-                negative_ttl: cache.negative_ttl,
+                negative_keep: config.negative_ttl * NEGATIVE_KEEP_FACTOR,
             })
             .support_invalidation_closures()
             .build_with_hasher(foldhash::fast::RandomState::default());
@@ -126,6 +156,9 @@ impl Router {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             invalidations: local::InvalidationLog::new(),
             cache,
+            ttl_ms: config.ttl.as_millis() as u64,
+            negative_ttl_ms: config.negative_ttl.as_millis() as u64,
+            last_stale_warning_ms: AtomicU64::new(0),
             store,
             metrics,
             strip_www,
@@ -148,20 +181,66 @@ impl Router {
             return Ok(into_resolution(cached));
         }
         let cached = match self.cache.get(host).await {
-            Some(cached) => {
+            Some(entry) => {
                 self.metrics.cache_hits.inc();
-                cached
+                self.fresh_or_stale(host, entry).await
             }
             None => {
                 self.metrics.cache_misses.inc();
-                self.cache
-                    .try_get_with_by_ref(host, self.load(host))
-                    .await
-                    .map_err(RoutingError)?
+                let loaded = self.cache.try_get_with_by_ref(host, async {
+                    self.load(host).await.map(SharedEntry::new)
+                });
+                loaded.await.map_err(RoutingError)?.route.clone()
             }
         };
-        local::put(self.id, &self.invalidations, host, cached.clone());
+        let ttl_ms = if cached.is_some() { self.ttl_ms } else { self.negative_ttl_ms };
+        local::put(self.id, &self.invalidations, host, cached.clone(), ttl_ms);
         Ok(into_resolution(cached))
+    }
+
+    /// A fresh entry as it is; a stale one is refreshed by one request at a
+    /// time while the others (and every request, if the store is down) get
+    /// the stale route.
+    async fn fresh_or_stale(&self, host: &str, entry: Arc<SharedEntry>) -> Cached {
+        let now = clock::now_ms();
+        let ttl = if entry.route.is_some() {
+            self.ttl_ms
+        } else {
+            self.negative_ttl_ms
+        };
+        if now < entry.fetched_ms + ttl {
+            return entry.route.clone();
+        }
+        if now < entry.next_refresh_ms.load(Ordering::Relaxed)
+            || entry.refreshing.swap(true, Ordering::AcqRel)
+        {
+            return entry.route.clone();
+        }
+        match self.load(host).await {
+            Ok(route) => {
+                self.cache
+                    .insert(host.to_owned(), SharedEntry::new(route.clone()))
+                    .await;
+                route
+            }
+            Err(e) => {
+                entry
+                    .next_refresh_ms
+                    .store(now + REFRESH_BACKOFF_MS, Ordering::Relaxed);
+                entry.refreshing.store(false, Ordering::Release);
+                self.metrics.stale_served.inc();
+                let last = self.last_stale_warning_ms.load(Ordering::Relaxed);
+                if now >= last + 10_000
+                    && self
+                        .last_stale_warning_ms
+                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    tracing::warn!(error = %e, %host, "store unavailable: serving cached routes past their TTL");
+                }
+                entry.route.clone()
+            }
+        }
     }
 
     async fn load(&self, host: &str) -> Result<Cached, StoreError> {
@@ -222,5 +301,97 @@ fn into_resolution(cached: Cached) -> Resolution {
     match cached {
         Some(tenant) => Resolution::Tenant(tenant),
         None => Resolution::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqliteStore;
+    use crate::tenant::{Domain, NewTenant, TenantPatch, TenantRecord, TenantStatus};
+    use async_trait::async_trait;
+    use std::sync::atomic::AtomicBool;
+
+    /// The embedded store with an off switch, to play a store outage.
+    struct Switchable {
+        inner: SqliteStore,
+        down: AtomicBool,
+    }
+
+    #[async_trait]
+    impl Store for Switchable {
+        async fn ping(&self) -> Result<(), StoreError> {
+            self.inner.ping().await
+        }
+        async fn resolve_host(&self, host: &str) -> Result<Option<HostMatch>, StoreError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("switched off".into()));
+            }
+            self.inner.resolve_host(host).await
+        }
+        async fn create_tenant(&self, t: NewTenant) -> Result<TenantRecord, StoreError> {
+            self.inner.create_tenant(t).await
+        }
+        async fn import_tenants(&self, b: Vec<NewTenant>) -> Result<Vec<(usize, StoreError)>, StoreError> {
+            self.inner.import_tenants(b).await
+        }
+        async fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
+            self.inner.get_tenant(id).await
+        }
+        async fn list_tenants(&self, after: Option<String>, limit: usize) -> Result<Vec<TenantRecord>, StoreError> {
+            self.inner.list_tenants(after, limit).await
+        }
+        async fn update_tenant(&self, id: &str, p: TenantPatch) -> Result<TenantRecord, StoreError> {
+            self.inner.update_tenant(id, p).await
+        }
+        async fn delete_tenant(&self, id: &str) -> Result<TenantRecord, StoreError> {
+            self.inner.delete_tenant(id).await
+        }
+        async fn add_domain(&self, t: &str, d: String, p: bool) -> Result<Domain, StoreError> {
+            self.inner.add_domain(t, d, p).await
+        }
+        async fn remove_domain(&self, d: &str) -> Result<Domain, StoreError> {
+            self.inner.remove_domain(d).await
+        }
+    }
+
+    #[tokio::test]
+    async fn cached_routes_outlive_their_ttl_while_the_store_is_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = SqliteStore::open(&dir.path().join("gw.db")).unwrap();
+        inner
+            .create_tenant(NewTenant {
+                id: "acme".into(),
+                name: "Acme".into(),
+                schema: "acme".into(),
+                isolation: Isolation::Schema,
+                status: TenantStatus::Active,
+                pool: None,
+                domains: vec!["acme.test".into()],
+            })
+            .await
+            .unwrap();
+        let store = Arc::new(Switchable { inner, down: AtomicBool::new(false) });
+        let config = CacheConfig {
+            ttl: Duration::from_millis(50),
+            negative_ttl: Duration::from_millis(50),
+            max_entries: 100,
+        };
+        let metrics = Arc::new(Metrics::new(false, 0));
+        let router = Router::new(store.clone(), &config, true, metrics.clone());
+        let is_acme = |r: Result<Resolution, RoutingError>| matches!(r, Ok(Resolution::Tenant(t)) if t.tenant.id == "acme");
+
+        assert!(is_acme(router.resolve("acme.test").await));
+        store.down.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(is_acme(router.resolve("acme.test").await), "stale route served during the outage");
+        assert!(is_acme(router.resolve("acme.test").await));
+        assert!(metrics.stale_served.get() >= 1);
+        assert!(router.resolve("never-seen.test").await.is_err(), "an uncached host cannot be answered");
+
+        store.down.store(false, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(REFRESH_BACKOFF_MS + 100)).await;
+        assert!(is_acme(router.resolve("acme.test").await));
+        assert!(matches!(router.resolve("never-seen.test").await, Ok(Resolution::Unknown)), "recovers by itself");
     }
 }
