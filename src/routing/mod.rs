@@ -193,7 +193,11 @@ impl Router {
                 loaded.await.map_err(RoutingError)?.route.clone()
             }
         };
-        let ttl_ms = if cached.is_some() { self.ttl_ms } else { self.negative_ttl_ms };
+        let ttl_ms = if cached.is_some() {
+            self.ttl_ms
+        } else {
+            self.negative_ttl_ms
+        };
         local::put(self.id, &self.invalidations, host, cached.clone(), ttl_ms);
         Ok(into_resolution(cached))
     }
@@ -332,16 +336,27 @@ mod tests {
         async fn create_tenant(&self, t: NewTenant) -> Result<TenantRecord, StoreError> {
             self.inner.create_tenant(t).await
         }
-        async fn import_tenants(&self, b: Vec<NewTenant>) -> Result<Vec<(usize, StoreError)>, StoreError> {
+        async fn import_tenants(
+            &self,
+            b: Vec<NewTenant>,
+        ) -> Result<Vec<(usize, StoreError)>, StoreError> {
             self.inner.import_tenants(b).await
         }
         async fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
             self.inner.get_tenant(id).await
         }
-        async fn list_tenants(&self, after: Option<String>, limit: usize) -> Result<Vec<TenantRecord>, StoreError> {
+        async fn list_tenants(
+            &self,
+            after: Option<String>,
+            limit: usize,
+        ) -> Result<Vec<TenantRecord>, StoreError> {
             self.inner.list_tenants(after, limit).await
         }
-        async fn update_tenant(&self, id: &str, p: TenantPatch) -> Result<TenantRecord, StoreError> {
+        async fn update_tenant(
+            &self,
+            id: &str,
+            p: TenantPatch,
+        ) -> Result<TenantRecord, StoreError> {
             self.inner.update_tenant(id, p).await
         }
         async fn delete_tenant(&self, id: &str) -> Result<TenantRecord, StoreError> {
@@ -371,7 +386,10 @@ mod tests {
             })
             .await
             .unwrap();
-        let store = Arc::new(Switchable { inner, down: AtomicBool::new(false) });
+        let store = Arc::new(Switchable {
+            inner,
+            down: AtomicBool::new(false),
+        });
         let config = CacheConfig {
             ttl: Duration::from_millis(50),
             negative_ttl: Duration::from_millis(50),
@@ -384,14 +402,26 @@ mod tests {
         assert!(is_acme(router.resolve("acme.test").await));
         store.down.store(true, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(120)).await;
-        assert!(is_acme(router.resolve("acme.test").await), "stale route served during the outage");
+        assert!(
+            is_acme(router.resolve("acme.test").await),
+            "stale route served during the outage"
+        );
         assert!(is_acme(router.resolve("acme.test").await));
         assert!(metrics.stale_served.get() >= 1);
-        assert!(router.resolve("never-seen.test").await.is_err(), "an uncached host cannot be answered");
+        assert!(
+            router.resolve("never-seen.test").await.is_err(),
+            "an uncached host cannot be answered"
+        );
 
         store.down.store(false, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(REFRESH_BACKOFF_MS + 100)).await;
         assert!(is_acme(router.resolve("acme.test").await));
-        assert!(matches!(router.resolve("never-seen.test").await, Ok(Resolution::Unknown)), "recovers by itself");
+        assert!(
+            matches!(
+                router.resolve("never-seen.test").await,
+                Ok(Resolution::Unknown)
+            ),
+            "recovers by itself"
+        );
     }
 }
