@@ -111,12 +111,23 @@ impl Backend {
         self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    pub fn eject(&self, for_how_long: Duration) {
-        let until = now_ms() + for_how_long.as_millis() as u64;
-        self.ejected_until_ms.store(until, Ordering::Relaxed);
+    /// Ejects the backend unless it already is; returns whether this call
+    /// did, so requests failing together count (and log) one ejection.
+    pub fn eject(&self, for_how_long: Duration) -> bool {
+        let now = now_ms();
+        let until = now + for_how_long.as_millis() as u64;
+        let ejected = self
+            .ejected_until_ms
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |current| {
+                (current <= now).then_some(until)
+            })
+            .is_ok();
         self.consecutive_failures.store(0, Ordering::Relaxed);
-        self.series.ejections.inc();
-        self.series.healthy.set(0);
+        if ejected {
+            self.series.ejections.inc();
+            self.series.healthy.set(0);
+        }
+        ejected
     }
 
     /// Carries the live state over from the same backend before a reload.

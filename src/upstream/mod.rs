@@ -146,8 +146,7 @@ impl Pool {
             .iter()
             .enumerate()
             .any(|(i, b)| i != index && b.is_available(now));
-        if others_available {
-            backend.eject(self.outlier.ejection);
+        if others_available && backend.eject(self.outlier.ejection) {
             tracing::warn!(pool = %self.name, backend = %backend.addr, streak, ejection = ?self.outlier.ejection, "backend ejected");
         }
     }
@@ -306,6 +305,11 @@ mod tests {
             pool.record_failure(0);
         }
         assert!(!pool.backends[0].is_available(now_ms()));
+        // Requests that were in flight fail too: still one ejection.
+        for _ in 0..6 {
+            pool.record_failure(0);
+        }
+        assert_eq!(pool.backends[0].series.ejections.get(), 1);
         for _ in 0..10 {
             assert_eq!(pool.pick("t", 0), Some(1));
         }
