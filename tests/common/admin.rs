@@ -103,6 +103,11 @@ impl Gateway {
         assert_eq!(code, StatusCode::OK, "setting {id} {status}: {body}");
     }
 
+    /// `POST /v1/reload`: the gateway re-reads its config file.
+    pub async fn reload(&self) -> (StatusCode, Value) {
+        self.admin(Method::POST, "/v1/reload", None).await
+    }
+
     /// The value of one Prometheus series, e.g.
     /// `tenant_gateway_requests_total{class="2xx",outcome="routed"}`.
     pub async fn metric(&self, series: &str) -> f64 {
@@ -115,6 +120,15 @@ impl Gateway {
             .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
             .and_then(|value| value.trim().parse().ok())
             .unwrap_or_else(|| panic!("no series {series} in /metrics:\n{text}"))
+    }
+
+    /// A per-backend series of the `default` pool, e.g.
+    /// `backend_metric("tenant_gateway_backend_healthy", &app.url)`.
+    pub async fn backend_metric(&self, name: &str, backend_url: &str) -> f64 {
+        self.metric(&format!(
+            r#"{name}{{backend="{backend_url}",pool="default"}}"#
+        ))
+        .await
     }
 }
 

@@ -1,6 +1,7 @@
 //! A real `tenant-gateway serve` process: started on free ports with its own
-//! temporary directory (store file, config, log), stopped with SIGTERM,
-//! restarted on the same store, killed on drop.
+//! temporary directory (store file, config, log), reloaded with SIGHUP after
+//! a config rewrite, stopped with SIGTERM, restarted on the same store,
+//! killed on drop.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -80,6 +81,22 @@ impl GatewayOptions {
     }
 }
 
+/// A config with one `default` pool of `backends` (YAML flow items: a URL,
+/// or `{url: U, weight: N}`) and further pool `settings` (one `key: value`
+/// line each, e.g. `balance: least_requests`), and a tenant `acme` on
+/// `acme.test`.
+pub fn pool_config(backends: &[String], settings: &[&str]) -> String {
+    let mut yaml = format!(
+        "pools:\n  default:\n    backends: [{}]\n",
+        backends.join(", ")
+    );
+    for line in settings {
+        yaml.push_str(&format!("    {line}\n"));
+    }
+    yaml.push_str("tenants:\n  - {id: acme, domains: [acme.test]}\n");
+    yaml
+}
+
 /// A running `tenant-gateway serve` with its own temporary directory (store
 /// file, config, log). Killed on drop.
 pub struct Gateway {
@@ -129,12 +146,27 @@ impl Gateway {
 
     /// Sends SIGTERM, as an orchestrator would.
     pub fn sigterm(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends SIGHUP: the gateway re-reads its config file.
+    pub fn sighup(&self) {
+        self.signal("HUP");
+    }
+
+    fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .arg("-TERM")
+            .arg(format!("-{name}"))
             .arg(self.pid().to_string())
             .status()
             .expect("run kill");
-        assert!(status.success(), "kill -TERM {} failed", self.pid());
+        assert!(status.success(), "kill -{name} {} failed", self.pid());
+    }
+
+    /// Replaces the config file (for a reload, or the next restart).
+    pub fn rewrite_config(&mut self, yaml: &str) {
+        std::fs::write(self.dir.path().join("config.yaml"), yaml).expect("rewrite config");
+        self.options.yaml_config = Some(yaml.to_owned());
     }
 
     /// Waits for the process to exit (without blocking the test's runtime,

@@ -5,10 +5,12 @@
 //! drop, so each test reads as "given these tenants, this request gets that
 //! answer".
 //!
-//! - `backend`: echo backends, and a URL nobody listens on
+//! - `backend`: echo backends (killed and restarted at will), and a URL
+//!   nobody listens on
 //! - `gateway`: start, SIGTERM, restart and wait for a gateway process
 //! - `data_path`: requests with raw Host control, and what the backend saw
-//! - `admin`: admin API calls and `/metrics` reads
+//! - `admin`: admin API calls, reloads and `/metrics` reads
+//! - `load`: a client loop recording every answer, for changes under load
 //! - `command`: one-shot commands such as `check-config`
 
 // Each test binary uses a different part of the harness.
@@ -20,6 +22,7 @@ mod command;
 mod data_path;
 mod echo;
 mod gateway;
+mod load;
 pub mod pg;
 
 // Likewise, each binary leaves some of these re-exports unused.
@@ -30,7 +33,8 @@ pub use {
     command::{run_command, Finished},
     data_path::{Call, RawReply, Reply, Seen},
     echo::serve_echo,
-    gateway::{Gateway, GatewayOptions},
+    gateway::{pool_config, Gateway, GatewayOptions},
+    load::{Load, Outcome},
 };
 
 use std::time::{Duration, Instant};
