@@ -66,8 +66,10 @@ async fn attempts(
 ) -> Result<Forwarded, UpstreamError> {
     pool.budget.deposit();
     let (parts, body) = req.into_parts();
-    // Only a request without a body can be sent again: a streamed body is gone once sent.
-    let replay = body.is_end_stream().then(|| {
+    // Only a request without a body can be sent again (a streamed body is gone
+    // once sent), and the copy is only worth taking when another backend exists.
+    let can_retry = pool.retries > 0 && pool.backends.len() > 1;
+    let replay = (can_retry && body.is_end_stream()).then(|| {
         (
             parts.method.clone(),
             parts.uri.clone(),
