@@ -16,4 +16,5 @@ pub mod routing;
 pub mod server;
 pub mod store;
 pub mod tenant;
+pub mod tls;
 pub mod upstream;

@@ -19,16 +19,23 @@ pub enum Outcome {
     UpstreamError,
     BadRequest,
     StoreError,
+    /// The Host belongs to another tenant than the connection's SNI name (421).
+    Misdirected,
+    /// A plain-HTTP request answered with a redirect to HTTPS, or an ACME
+    /// challenge answer.
+    HttpsRedirect,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 6] = [
+    const ALL: [Outcome; 8] = [
         Outcome::Routed,
         Outcome::UnknownHost,
         Outcome::Suspended,
         Outcome::UpstreamError,
         Outcome::BadRequest,
         Outcome::StoreError,
+        Outcome::Misdirected,
+        Outcome::HttpsRedirect,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +46,8 @@ impl Outcome {
             Outcome::UpstreamError => "upstream_error",
             Outcome::BadRequest => "bad_request",
             Outcome::StoreError => "store_error",
+            Outcome::Misdirected => "misdirected",
+            Outcome::HttpsRedirect => "https_redirect",
         }
     }
 }
@@ -64,6 +73,18 @@ pub struct Metrics {
     tenant_requests: Option<TenantSeries>,
     /// Per-backend series, labelled `{pool, backend}` (bounded by config).
     pub backends: BackendVecs,
+}
+
+impl BackendVecs {
+    /// Drops a backend's series (after a reload removed it).
+    pub fn forget(&self, pool: &str, backend: &str) {
+        let labels = [pool, backend];
+        let _ = self.requests.remove_label_values(&labels);
+        let _ = self.errors.remove_label_values(&labels);
+        let _ = self.ejections.remove_label_values(&labels);
+        let _ = self.healthy.remove_label_values(&labels);
+        let _ = self.response_seconds.remove_label_values(&labels);
+    }
 }
 
 /// Label families for backends; each `Backend` keeps its own children.

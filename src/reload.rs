@@ -67,6 +67,17 @@ impl Reloader {
             pools: new.names(),
             backends: new.iter().map(|p| p.backends.len()).sum(),
         };
+        for pool in old.iter() {
+            let kept = new.get(Some(&pool.name));
+            for backend in &pool.backends {
+                if !kept.is_some_and(|p| p.backends.iter().any(|b| b.addr == backend.addr)) {
+                    self.data_path
+                        .metrics
+                        .backends
+                        .forget(&pool.name, &backend.addr.to_string());
+                }
+            }
+        }
         self.data_path.pools.store(Arc::new(new));
         let previous = std::mem::replace(
             &mut *self.health_stop.lock().unwrap_or_else(|p| p.into_inner()),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminState};
-use crate::config::Config;
+use crate::config::{Config, TlsConfig};
 use crate::metrics::Metrics;
 use crate::provision::Provisioner;
 use crate::proxy::decide::Policy;
@@ -19,6 +19,7 @@ use crate::reload::{ConfigSource, Reloader};
 use crate::routing::Router;
 use crate::store::{self, Store, StoreError};
 use crate::tenant::spec::SpecRules;
+use crate::tls::TlsFront;
 use crate::upstream::Pools;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,8 @@ pub enum ServerError {
     },
     #[error("cannot start the runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[source] crate::tls::TlsError),
 }
 
 /// Runs the gateway until a shutdown signal, then drains and returns.
@@ -78,6 +81,11 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
     if pools.get(None).is_none() {
         tracing::warn!("no `default` pool configured: tenants without a pool will get 503 (use --default-backend)");
     }
+    let workers_tls = match &config.tls {
+        Some(tls) => Some(bind_tls(tls, &config, workers)?),
+        None => None,
+    };
+    let tls_front = workers_tls.as_ref().map(|(front, _)| front.clone());
     let data_path = Arc::new(DataPath {
         router,
         pools: arc_swap::ArcSwap::from_pointee(pools),
@@ -86,6 +94,7 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         metrics,
         max_request_body: config.limits.max_request_body,
         access_log: config.log.access_log,
+        tls: tls_front.clone(),
     });
 
     let reloader = Arc::new(Reloader::start(source, data_path.clone(), workers));
@@ -114,10 +123,16 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         header_read_timeout: config.limits.header_read_timeout,
         drain_timeout: config.shutdown.drain_timeout,
     };
+    let (mut tls_listeners, https_addr) = match workers_tls {
+        Some((_, (listeners, addr))) => (listeners.into_iter().map(Some).collect(), Some(addr)),
+        None => (Vec::new(), None),
+    };
+    tls_listeners.resize_with(workers, || None);
     let mut threads = Vec::with_capacity(workers);
-    for (i, listener) in listeners.into_iter().enumerate() {
+    for ((i, listener), tls_listener) in listeners.into_iter().enumerate().zip(tls_listeners) {
         let data_path = data_path.clone();
         let shutdown = shutdown.clone();
+        let tls_front = tls_front.clone();
         let thread = std::thread::Builder::new()
             .name(format!("worker-{i}"))
             .spawn(move || -> std::io::Result<()> {
@@ -128,7 +143,21 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
                     .build()?;
                 runtime.block_on(async move {
                     let proxy = Proxy::new(data_path, i);
-                    listener::serve(listener, proxy, settings, shutdown).await
+                    let plain =
+                        listener::serve(listener, proxy.clone(), settings, None, shutdown.clone());
+                    match (tls_listener, tls_front) {
+                        (Some(tls_listener), Some(front)) => {
+                            let tls = listener::serve(
+                                tls_listener,
+                                proxy,
+                                settings,
+                                Some(front),
+                                shutdown,
+                            );
+                            tokio::try_join!(plain, tls).map(|_| ())
+                        }
+                        _ => plain.await,
+                    }
                 })
             })
             .map_err(ServerError::Runtime)?;
@@ -149,8 +178,9 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
             .await
     });
 
+    let https = https_addr.map_or(String::new(), |addr| format!(", https://{addr}"));
     println!(
-        "tenant-gateway listening on http://{data_addr} (admin http://{admin_addr}, store {}, {workers} workers)",
+        "tenant-gateway listening on http://{data_addr} (admin http://{admin_addr}{https}, store {}, {workers} workers)",
         store::describe(&config.store)
     );
     tracing::info!(%data_addr, %admin_addr, workers, "ready");
@@ -196,6 +226,22 @@ fn bind_data_listeners(
         );
     }
     Ok(all)
+}
+
+/// The TLS front (static certificates loaded) and one HTTPS listener per worker.
+type TlsListeners = (Arc<TlsFront>, (Vec<std::net::TcpListener>, SocketAddr));
+
+fn bind_tls(tls: &TlsConfig, config: &Config, workers: usize) -> Result<TlsListeners, ServerError> {
+    let mut front = TlsFront::build(tls, config.routing.strip_www).map_err(ServerError::Tls)?;
+    let listeners = bind_data_listeners(tls.listen, workers)?;
+    let addr = listeners[0]
+        .local_addr()
+        .map_err(|source| ServerError::Bind {
+            addr: tls.listen,
+            source,
+        })?;
+    front.https_port = addr.port();
+    Ok((Arc::new(front), (listeners, addr)))
 }
 
 /// Creates static tenants that are missing and adds their missing domains.

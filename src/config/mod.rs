@@ -2,7 +2,10 @@
 //! loading from YAML with the failing key named, and command-line overrides.
 //! Everything else takes these typed values, never raw YAML.
 
+mod tls;
 mod validate;
+
+pub use tls::{AcmeConfig, CertificateFiles, TlsConfig};
 
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
@@ -59,6 +62,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    /// HTTPS listener and certificates; no HTTPS when absent.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for Config {
@@ -79,6 +84,7 @@ impl Default for Config {
             shutdown: ShutdownConfig::default(),
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
+            tls: None,
         }
     }
 }

@@ -40,6 +40,13 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
     }
 
     store_problems(config, &mut bad);
+    if let Some(tls) = &config.tls {
+        let mut tls_problems = Vec::new();
+        super::tls::problems(tls, config.listen, &mut tls_problems);
+        for problem in tls_problems {
+            bad(problem.key, problem.reason);
+        }
+    }
 
     if config.cache.max_entries == 0 {
         bad("cache.max_entries".into(), "must be at least 1".into());

@@ -1,6 +1,7 @@
 //! Accept phase: one `SO_REUSEPORT` listener per worker thread, HTTP/1.1
-//! keep-alive and HTTP/2 cleartext on each connection, a header-read timeout
-//! for slow clients, and a graceful drain on shutdown.
+//! keep-alive and HTTP/2 (cleartext, or over TLS when the listener has a
+//! [`TlsFront`]) on each connection, a header-read timeout for slow clients,
+//! and a graceful drain on shutdown.
 
 use std::convert::Infallible;
 use std::io;
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{ConnInfo, Proxy};
+use crate::tls::TlsFront;
 
 /// Binds a listening socket that other workers can bind too (`SO_REUSEPORT`),
 /// so the kernel spreads connections across workers without a shared accept lock.
@@ -41,10 +43,13 @@ pub struct ListenerSettings {
 
 /// Serves connections until `shutdown` fires, then stops accepting and lets
 /// in-flight requests finish for up to the drain timeout.
+/// With `tls`, each connection first completes a TLS handshake (plain-HTTP
+/// listeners take no TLS branch per request).
 pub async fn serve(
     listener: std::net::TcpListener,
     proxy: Proxy,
     settings: ListenerSettings,
+    tls: Option<Arc<TlsFront>>,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
@@ -73,25 +78,21 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let state = Arc::new((proxy.clone(), ConnInfo::new(peer)));
-        let service = service_fn(move |req| {
-            let state = state.clone();
-            async move { Ok::<_, Infallible>(state.0.handle(req, &state.1).await) }
-        });
         let builder = builder.clone();
         let shutdown = shutdown.clone();
+        let proxy = proxy.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                result = conn.as_mut() => result,
-                () = shutdown.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
+            let Some(tls) = tls else {
+                let conn = ConnInfo::new(peer);
+                return serve_connection(&builder, stream, proxy, conn, shutdown).await;
             };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            match tls.accept(stream).await {
+                Ok((stream, sni)) => {
+                    let conn = ConnInfo::tls(peer, sni);
+                    serve_connection(&builder, stream, proxy, conn, shutdown).await;
+                }
+                Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
             }
         });
     }
@@ -108,4 +109,35 @@ pub async fn serve(
         );
     }
     Ok(())
+}
+
+/// Serves HTTP on one accepted (plain or TLS) connection until it closes or
+/// the drain ends it.
+async fn serve_connection<S>(
+    builder: &auto::Builder<TokioExecutor>,
+    stream: S,
+    proxy: Proxy,
+    conn: ConnInfo,
+    shutdown: CancellationToken,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = conn.peer;
+    let state = Arc::new((proxy, conn));
+    let service = service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(state.0.handle(req, &state.1).await) }
+    });
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        () = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, %peer, "connection ended with an error");
+    }
 }

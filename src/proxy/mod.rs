@@ -11,6 +11,7 @@ pub mod decide;
 pub mod headers;
 pub mod listener;
 mod respond;
+mod tls_front;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,7 +26,8 @@ use hyper_util::rt::TokioIo;
 
 use crate::metrics::{Metrics, Outcome};
 use crate::routing::host::HostBuf;
-use crate::routing::{RoutedTenant, Router};
+use crate::routing::{Resolution, RoutedTenant, Router};
+use crate::tls::TlsFront;
 use crate::upstream::{self, Forwarded, InFlight, Pools, UpstreamError};
 use decide::{Decision, Policy};
 use headers::HeaderNames;
@@ -41,6 +43,9 @@ pub struct DataPath {
     pub metrics: Arc<Metrics>,
     pub max_request_body: u64,
     pub access_log: bool,
+    /// The HTTPS side (certificates, ACME challenges, redirect); `None` keeps
+    /// the plain-HTTP path free of any TLS check.
+    pub tls: Option<Arc<TlsFront>>,
 }
 
 /// One worker's proxy: the shared data path plus the worker's own client pool.
@@ -56,6 +61,8 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     client_ip: HeaderValue,
     proto: &'static str,
+    /// The TLS SNI name, normalised like a Host (TLS connections only).
+    sni: Option<HostBuf>,
 }
 
 impl ConnInfo {
@@ -66,6 +73,16 @@ impl ConnInfo {
             peer,
             client_ip,
             proto: "http",
+            sni: None,
+        }
+    }
+
+    /// A connection that completed a TLS handshake for `sni`.
+    pub fn tls(peer: SocketAddr, sni: Option<HostBuf>) -> ConnInfo {
+        ConnInfo {
+            proto: "https",
+            sni,
+            ..ConnInfo::new(peer)
         }
     }
 }
@@ -113,6 +130,16 @@ impl Proxy {
         conn: &ConnInfo,
         ex: &mut Exchange,
     ) -> Response<ProxyBody> {
+        // 0. plain HTTP beside HTTPS: ACME challenge answers, redirect
+        if let Some(tls) = &self.shared.tls {
+            if conn.proto == "http" {
+                if let Some(response) = tls_front::plain_http(tls, &req) {
+                    ex.outcome = Some(Outcome::HttpsRedirect);
+                    return response;
+                }
+            }
+        }
+
         // 1. resolve
         let host = match self.resolve_host(&req) {
             Ok(host) => host,
@@ -134,6 +161,19 @@ impl Proxy {
                 );
             }
         };
+
+        // SNI and Host must name the same tenant (HTTP/2 coalescing may reuse
+        // a connection for another tenant's host): 421 lets the client retry.
+        if let Some(sni) = &conn.sni {
+            let host = ex.host.as_ref().map(HostBuf::as_str).unwrap_or_default();
+            if sni.as_str() != host && self.misdirected(sni.as_str(), &resolution).await {
+                ex.outcome = Some(Outcome::Misdirected);
+                return respond::text(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    "misdirected request: the Host belongs to another tenant than the TLS name\n",
+                );
+            }
+        }
 
         // 2. decide
         let tenant = match self.shared.policy.decide(&resolution) {
@@ -221,6 +261,21 @@ impl Proxy {
                 respond::upstream_error(&e)
             }
         }
+    }
+
+    /// Whether the tenant of the TLS name differs from the Host's (a store
+    /// failure counts as different: the client retries on a new connection).
+    async fn misdirected(&self, sni: &str, by_host: &Resolution) -> bool {
+        let Ok(by_sni) = self.shared.router.resolve(sni).await else {
+            return true;
+        };
+        fn tenant_id(resolution: &Resolution) -> Option<&str> {
+            match resolution {
+                Resolution::Tenant(routed) => Some(&routed.tenant.id),
+                Resolution::Unknown => None,
+            }
+        }
+        tenant_id(&by_sni) != tenant_id(by_host)
     }
 
     /// Takes the Host header (or the HTTP/2 `:authority`) and normalises it.

@@ -130,6 +130,16 @@ impl Backend {
         ejected
     }
 
+    /// Ends a passive ejection early (a passing active health check proves the
+    /// backend is back); returns whether it was ejected.
+    pub fn lift_ejection(&self) -> bool {
+        let lifted = self.ejected_until_ms.swap(0, Ordering::Relaxed) > now_ms();
+        if lifted {
+            self.refresh_gauge();
+        }
+        lifted
+    }
+
     /// Carries the live state over from the same backend before a reload.
     pub fn inherit(&self, old: &Backend) {
         self.healthy

@@ -68,7 +68,9 @@ async fn check_loop(
         if ok {
             passes += 1;
             failures = 0;
-            if passes >= check.healthy_threshold && backend.set_healthy(true) {
+            if passes >= check.healthy_threshold
+                && (backend.set_healthy(true) | backend.lift_ejection())
+            {
                 tracing::info!(%pool, backend = %backend.addr, "backend passed its health checks, back in rotation");
             }
         } else {

@@ -83,7 +83,9 @@ struct RetryBudget {
     deposit: i64,
 }
 
-const RETRY_BURST_MILLI: i64 = 10_000;
+/// Retries allowed at once before the budget has to be earned: enough for
+/// every request in flight on a backend that dies under load to move.
+const RETRY_BURST_MILLI: i64 = 100_000;
 
 impl RetryBudget {
     fn deposit(&self) {
@@ -354,8 +356,8 @@ mod tests {
     fn the_retry_budget_runs_dry() {
         let pools = pools(&["http://a:1"], 5);
         let pool = pools.get(None).unwrap();
-        let granted = (0..100).filter(|_| pool.retry_allowed()).count();
-        assert_eq!(granted, 10, "the burst allowance");
+        let granted = (0..200).filter(|_| pool.retry_allowed()).count();
+        assert_eq!(granted, 100, "the burst allowance");
         for _ in 0..50 {
             pool.budget.deposit();
         }

@@ -103,6 +103,8 @@ pub struct Gateway {
     /// Data path address.
     pub addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    /// HTTPS data path, when the config has a `tls:` section.
+    pub https_addr: Option<SocketAddr>,
     pub(super) options: GatewayOptions,
     child: Child,
     dir: TempDir,
@@ -116,10 +118,11 @@ impl Gateway {
     /// Starts the gateway and waits for its ready line.
     pub async fn start(options: GatewayOptions) -> Gateway {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let (child, addr, admin_addr) = spawn_gateway(&options, dir.path()).await;
+        let (child, (addr, admin_addr, https_addr)) = spawn_gateway(&options, dir.path()).await;
         Gateway {
             addr,
             admin_addr,
+            https_addr,
             options,
             child,
             dir,
@@ -196,10 +199,12 @@ impl Gateway {
             "gateway exited with {status}\n{}",
             self.log()
         );
-        let (child, addr, admin_addr) = spawn_gateway(&self.options, self.dir.path()).await;
+        let (child, (addr, admin_addr, https_addr)) =
+            spawn_gateway(&self.options, self.dir.path()).await;
         self.child = child;
         self.addr = addr;
         self.admin_addr = admin_addr;
+        self.https_addr = https_addr;
     }
 }
 
@@ -210,9 +215,12 @@ impl Drop for Gateway {
     }
 }
 
+/// The data, admin and (when configured) HTTPS addresses of a ready gateway.
+type Addrs = (SocketAddr, SocketAddr, Option<SocketAddr>);
+
 /// Starts `serve` in `dir` and waits for its ready line; returns the child
-/// and its data and admin addresses.
-async fn spawn_gateway(options: &GatewayOptions, dir: &Path) -> (Child, SocketAddr, SocketAddr) {
+/// and its addresses.
+async fn spawn_gateway(options: &GatewayOptions, dir: &Path) -> (Child, Addrs) {
     let log_path = dir.join("gateway.log");
     let log = File::options()
         .create(true)
@@ -273,7 +281,7 @@ async fn spawn_gateway(options: &GatewayOptions, dir: &Path) -> (Child, SocketAd
         }
     };
     match parse_ready_line(&line) {
-        Some((addr, admin)) => (child, addr, admin),
+        Some(addrs) => (child, addrs),
         None => {
             let _ = child.kill();
             panic!("unexpected ready line {line:?}; stderr:\n{}", log());
@@ -281,10 +289,14 @@ async fn spawn_gateway(options: &GatewayOptions, dir: &Path) -> (Child, SocketAd
     }
 }
 
-/// `tenant-gateway listening on http://A (admin http://B, store …, N workers)`.
-fn parse_ready_line(line: &str) -> Option<(SocketAddr, SocketAddr)> {
+/// `tenant-gateway listening on http://A (admin http://B[, https://C], store …, N workers)`.
+fn parse_ready_line(line: &str) -> Option<Addrs> {
     let rest = line.strip_prefix("tenant-gateway listening on http://")?;
     let (data, rest) = rest.split_once(' ')?;
     let admin = rest.strip_prefix("(admin http://")?.split(',').next()?;
-    Some((data.parse().ok()?, admin.parse().ok()?))
+    let https = match rest.split_once(", https://") {
+        Some((_, tail)) => Some(tail.split(',').next()?.parse().ok()?),
+        None => None,
+    };
+    Some((data.parse().ok()?, admin.parse().ok()?, https))
 }

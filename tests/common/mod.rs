@@ -12,6 +12,7 @@
 //! - `admin`: admin API calls, reloads and `/metrics` reads
 //! - `load`: a client loop recording every answer, for changes under load
 //! - `command`: one-shot commands such as `check-config`
+//! - `tls`: a throwaway CA for certificates, and an HTTPS client with its own SNI
 
 // Each test binary uses a different part of the harness.
 #![allow(dead_code)]
@@ -24,6 +25,7 @@ mod echo;
 mod gateway;
 mod load;
 pub mod pg;
+pub mod tls;
 
 // Likewise, each binary leaves some of these re-exports unused.
 #[allow(unused_imports)]
