@@ -25,17 +25,38 @@ async fn csv_import_routes_good_rows_and_reports_bad_ones_by_line() {
                beta,,beta.test,Beta\n\
                dup,,taken.test,Dup\n\
                gamma,pg_gamma,gamma.test,\n";
-    let reply = gw.admin_raw(None, Method::POST, "/v1/tenants/import", Bytes::from(csv)).await;
+    let reply = gw
+        .admin_raw(None, Method::POST, "/v1/tenants/import", Bytes::from(csv))
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let report: Value = serde_json::from_slice(&reply.body).unwrap();
     assert_eq!(report["imported"], 2, "{report}");
     assert_eq!(report["failed"], 3, "{report}");
-    let lines: Vec<u64> = report["errors"].as_array().unwrap().iter().map(|e| e["line"].as_u64().unwrap()).collect();
-    assert_eq!(lines, [4, 7, 6], "validation errors first, then store conflicts: {report}");
-    assert!(report["errors"][1]["message"].as_str().unwrap().contains("pg_gamma"));
-    assert!(report["errors"][2]["message"].as_str().unwrap().contains("taken.test"));
+    let lines: Vec<u64> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [4, 7, 6],
+        "validation errors first, then store conflicts: {report}"
+    );
+    assert!(report["errors"][1]["message"]
+        .as_str()
+        .unwrap()
+        .contains("pg_gamma"));
+    assert!(report["errors"][2]["message"]
+        .as_str()
+        .unwrap()
+        .contains("taken.test"));
 
-    for (host, tenant, schema) in [("alpha.test", "alpha", "alpha_s"), ("alpha2.test", "alpha", "alpha_s"), ("beta.test", "beta", "beta")] {
+    for (host, tenant, schema) in [
+        ("alpha.test", "alpha", "alpha_s"),
+        ("alpha2.test", "alpha", "alpha_s"),
+        ("beta.test", "beta", "beta"),
+    ] {
         let reply = gw.get(host, "/").await;
         assert_eq!(reply.status, StatusCode::OK, "{host}");
         let seen = reply.seen();
@@ -44,7 +65,10 @@ async fn csv_import_routes_good_rows_and_reports_bad_ones_by_line() {
     }
     let (_, alpha) = gw.admin(Method::GET, "/v1/tenants/alpha", None).await;
     assert_eq!(alpha["name"], "Alpha, Inc.");
-    assert_eq!(gw.get("gamma.test", "/").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        gw.get("gamma.test", "/").await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -53,19 +77,39 @@ async fn ndjson_import_takes_api_bodies_one_per_line() {
     let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
     let body = "{\"id\": \"one\", \"name\": \"One\", \"isolation\": \"table\", \"domains\": [\"one.test\"]}\n\
                 {\"id\": \"two\", \"domains\": [\"two.test\"], \"colour\": \"red\"}\n";
-    let reply = gw.admin_raw(None, Method::POST, "/v1/tenants/import", Bytes::from(body)).await;
+    let reply = gw
+        .admin_raw(None, Method::POST, "/v1/tenants/import", Bytes::from(body))
+        .await;
     let report: Value = serde_json::from_slice(&reply.body).unwrap();
-    assert_eq!((report["imported"].as_u64(), report["failed"].as_u64()), (Some(1), Some(1)), "{report}");
-    assert!(report["errors"][0]["message"].as_str().unwrap().contains("unknown field `colour`"));
+    assert_eq!(
+        (report["imported"].as_u64(), report["failed"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    assert!(report["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("unknown field `colour`"));
     let seen = gw.get("one.test", "/").await.seen();
     assert_eq!(seen.header("x-tenant-id"), Some("one"));
-    assert_eq!(seen.header("x-tenant-schema"), None, "table isolation sends only the id");
+    assert_eq!(
+        seen.header("x-tenant-schema"),
+        None,
+        "table isolation sends only the id"
+    );
 }
 
 #[tokio::test]
 async fn an_empty_import_is_a_json_400() {
     let gw = Gateway::start(GatewayOptions::new()).await;
-    let reply = gw.admin_raw(None, Method::POST, "/v1/tenants/import", Bytes::from("  \n")).await;
+    let reply = gw
+        .admin_raw(
+            None,
+            Method::POST,
+            "/v1/tenants/import",
+            Bytes::from("  \n"),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     let error: Value = serde_json::from_slice(&reply.body).unwrap();
     assert_eq!(error["error"]["code"], "bad_request");
@@ -80,14 +124,28 @@ async fn the_cli_imports_into_the_store_a_running_gateway_reads() {
     std::fs::write(&csv, "cli1,,cli1.test\ncli2,,cli2.test\n-bad,,x.test\n").unwrap();
     let data = gw.data_file();
     let done = run_command(
-        &["tenants", "import", csv.to_str().unwrap(), "--data", data.to_str().unwrap()],
+        &[
+            "tenants",
+            "import",
+            csv.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ],
         "",
         &[],
     )
     .await;
     assert!(!done.status.success(), "a bad row makes the command fail");
-    assert!(done.stdout.contains("imported 2 tenant(s), 1 failed"), "{}", done.stdout);
-    assert!(done.stderr.contains("line 3: invalid tenant id '-bad'"), "{}", done.stderr);
+    assert!(
+        done.stdout.contains("imported 2 tenant(s), 1 failed"),
+        "{}",
+        done.stdout
+    );
+    assert!(
+        done.stderr.contains("line 3: invalid tenant id '-bad'"),
+        "{}",
+        done.stderr
+    );
     for host in ["cli1.test", "cli2.test"] {
         assert_eq!(gw.get(host, "/").await.status, StatusCode::OK, "{host}");
     }
