@@ -1,4 +1,5 @@
-//! The `tenant-gateway` command: `serve` and `check-config`.
+//! The `tenant-gateway` command: `serve`, `check-config`, and the store
+//! commands (`tenants …`, `domains …`, `setup-public`).
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -39,6 +40,21 @@ enum Command {
     Tenants {
         #[command(subcommand)]
         command: cli::tenants::TenantsCommand,
+    },
+    /// Route domains to tenants in the configured store directly.
+    Domains {
+        #[command(subcommand)]
+        command: cli::domains::DomainsCommand,
+    },
+    /// Register the public tenant (schema `public`) for the main domain.
+    SetupPublic {
+        /// The main domain, e.g. example.com.
+        #[arg(long)]
+        domain: String,
+        #[arg(long, default_value = "Public")]
+        name: String,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
 }
 
@@ -161,6 +177,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Tenants { command } => cli::tenants::run(command),
+        Command::Domains { command } => cli::domains::run(command),
+        Command::SetupPublic {
+            domain,
+            name,
+            config,
+        } => cli::domains::setup_public(&config, domain, name),
         Command::Serve(args) => {
             let config = args.load()?;
             init_logging(&config)?;

@@ -7,6 +7,7 @@ mod domains;
 mod error;
 mod extract;
 pub mod import;
+mod migrate;
 mod ops;
 mod tenants;
 
@@ -53,6 +54,9 @@ pub fn app(state: Arc<AdminState>) -> axum::Router {
                 .delete(tenants::remove),
         )
         .route("/tenants/{id}/domains", post(domains::add))
+        .route("/tenants/{id}/migrate", post(migrate::one))
+        .route("/migrate", post(migrate::all))
+        .route("/jobs/{id}", get(migrate::job))
         .route("/domains/{domain}", delete(domains::remove))
         .route("/resolve", get(ops::resolve))
         .route("/reload", post(ops::reload))

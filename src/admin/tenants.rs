@@ -11,6 +11,8 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::import::ImportReport;
 use super::AdminState;
+use crate::provision::{ProvisionError, ProvisionFailure};
+use crate::store::StoreError;
 use crate::tenant::spec::{SpecError, SpecRules, TenantSpec};
 use crate::tenant::{TenantPatch, TenantRecord, TenantStatus};
 
@@ -42,15 +44,42 @@ pub async fn create(
     }
     let provision = spec.provision != Some(false);
     let new = spec.validate(&state.rules())?;
-    let record = match &state.provisioner {
-        Some(provisioner) if provision => provisioner.create(new).await?,
-        _ => state.store.create_tenant(new).await?,
+    let created = match &state.provisioner {
+        Some(provisioner) if provision => provisioner
+            .create(new.clone())
+            .await
+            .map_err(|e| (id_conflict_in(&e), ApiError::from(e))),
+        _ => state
+            .store
+            .create_tenant(new.clone())
+            .await
+            .map_err(|e| (id_conflict(&e), ApiError::from(e))),
+    };
+    let record = match created {
+        Ok(record) => record,
+        // A retry of a create that succeeded: answer with the tenant as it
+        // is (200); a different body for the same id stays a conflict.
+        Err((true, conflict)) => match state.store.get_tenant(&new.id).await? {
+            Some(existing) if new.matches(&existing) => {
+                return Ok((StatusCode::OK, Json(existing)))
+            }
+            _ => return Err(conflict),
+        },
+        Err((false, e)) => return Err(e),
     };
     // Drop negative entries cached before these domains existed.
     let router = &state.data_path.router;
     router.invalidate_domains(&record.domains).await;
     tracing::info!(tenant = %record.tenant.id, domains = record.domains.len(), "tenant created");
     Ok((StatusCode::CREATED, Json(record)))
+}
+
+fn id_conflict(e: &StoreError) -> bool {
+    matches!(e, StoreError::Conflict { what: "tenant", .. })
+}
+
+fn id_conflict_in(e: &ProvisionError) -> bool {
+    matches!(&e.source, ProvisionFailure::Store(s) if id_conflict(s))
 }
 
 /// `POST /v1/tenants/import`: a CSV or NDJSON body (see `admin::import`).

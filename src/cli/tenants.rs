@@ -1,20 +1,75 @@
 //! `tenant-gateway tenants …`: work on the configured store directly, with
-//! no gateway running. A running gateway sees the changes once its cache
-//! entries expire (unknown hosts after `cache.negative_ttl`).
+//! no gateway running, like the seed's management commands. A running
+//! gateway sees the changes once its cache entries expire (unknown hosts
+//! after `cache.negative_ttl`).
 
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Context;
-use clap::Subcommand;
+use anyhow::{anyhow, Context};
+use clap::{Args, Subcommand};
 use tenant_gateway::admin::import;
 use tenant_gateway::store;
-use tenant_gateway::tenant::spec::SpecRules;
+use tenant_gateway::tenant::spec::{SpecRules, TenantSpec};
+use tenant_gateway::tenant::{Isolation, TenantPatch, TenantRecord, TenantStatus};
 
+use super::store::{provision_error, store_error, with_store};
 use super::ConfigArgs;
 
 #[derive(Subcommand)]
 pub enum TenantsCommand {
+    /// Create (and, with a PostgreSQL store, provision) a tenant; prompts for
+    /// missing values when run in a terminal.
+    Create(CreateArgs),
+    /// List every tenant.
+    List {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Show one tenant as JSON.
+    Show {
+        id: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Delete a tenant and its domains; `--drop` also drops its schema or database.
+    Delete {
+        id: String,
+        #[arg(long)]
+        drop: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Stop routing a tenant (the data path answers 403).
+    Suspend {
+        id: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Route a suspended tenant again.
+    Resume {
+        id: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Apply the migrations one tenant has not had yet.
+    Migrate {
+        id: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Migrate every tenant, each in its own transaction, going on past failures.
+    MigrateAll {
+        /// Tenants migrated at once (default `provisioning.migrate_parallel`).
+        #[arg(long)]
+        parallel: Option<usize>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
     /// Import tenants from a CSV (`id,schema,domain[,name,isolation,status,pool]`,
     /// optional header) or NDJSON file, one transaction per batch.
     Import {
@@ -25,10 +80,219 @@ pub enum TenantsCommand {
     },
 }
 
+#[derive(Args)]
+pub struct CreateArgs {
+    /// The tenant id (a slug).
+    #[arg(long)]
+    id: Option<String>,
+    /// The display name (default: the id).
+    #[arg(long)]
+    name: Option<String>,
+    /// A domain routed to the tenant; the first is primary (repeatable).
+    #[arg(long = "domain")]
+    domains: Vec<String>,
+    /// The schema (or database) name (default: derived from the id).
+    #[arg(long)]
+    schema: Option<String>,
+    /// schema, database, table or cache (default schema).
+    #[arg(long)]
+    isolation: Option<String>,
+    /// The backend pool (default: `default`).
+    #[arg(long)]
+    pool: Option<String>,
+    /// Only register: the schema or database already exists.
+    #[arg(long)]
+    no_provision: bool,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
 pub fn run(command: TenantsCommand) -> anyhow::Result<()> {
     match command {
+        TenantsCommand::Create(args) => create(args),
+        TenantsCommand::List { json, config } => list(&config, json),
+        TenantsCommand::Show { id, config } => with_store(&config, |s| async move {
+            let record = s.store.get_tenant(&id).await.map_err(store_error)?;
+            let record = record.ok_or_else(|| anyhow!("Tenant with ID '{id}' does not exist"))?;
+            println!("{}", serde_json::to_string_pretty(&record)?);
+            Ok(())
+        }),
+        TenantsCommand::Delete { id, drop, config } => delete(&config, id, drop),
+        TenantsCommand::Suspend { id, config } => set_status(&config, id, TenantStatus::Suspended),
+        TenantsCommand::Resume { id, config } => set_status(&config, id, TenantStatus::Active),
+        TenantsCommand::Migrate { id, config } => super::migrate::one(&config, id),
+        TenantsCommand::MigrateAll { parallel, config } => super::migrate::all(&config, parallel),
         TenantsCommand::Import { file, config } => import_file(&file, &config),
     }
+}
+
+/// Asks `question` on the terminal; an empty answer gives `default`.
+fn prompt(question: &str, default: Option<&str>) -> anyhow::Result<Option<String>> {
+    match default {
+        Some(d) => eprint!("{question} [{d}]: "),
+        None => eprint!("{question}: "),
+    }
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let answer = line.trim();
+    Ok(if answer.is_empty() {
+        default.map(str::to_owned)
+    } else {
+        Some(answer.to_owned())
+    })
+}
+
+/// Fills in what the flags left out: by asking on a terminal, else an error
+/// for a missing id.
+fn complete(mut args: CreateArgs) -> anyhow::Result<CreateArgs> {
+    if !std::io::stdin().is_terminal() {
+        if args.id.is_none() {
+            anyhow::bail!("--id is required (or run in a terminal to be prompted)");
+        }
+        return Ok(args);
+    }
+    while args.id.is_none() {
+        args.id = prompt("Tenant ID", None)?;
+    }
+    if args.name.is_none() {
+        args.name = prompt("Tenant name", args.id.as_deref())?;
+    }
+    if args.domains.is_empty() {
+        args.domains
+            .extend(prompt("Domain (empty for none)", None)?);
+    }
+    if args.isolation.is_none() {
+        args.isolation = prompt("Isolation (schema, database, table, cache)", Some("schema"))?;
+    }
+    Ok(args)
+}
+
+fn create(args: CreateArgs) -> anyhow::Result<()> {
+    let args = complete(args)?;
+    if let Some(isolation) = &args.isolation {
+        isolation.parse::<Isolation>().map_err(|_| {
+            let valid: Vec<&str> = Isolation::ALL.iter().map(|i| i.as_str()).collect();
+            anyhow!(
+                "Invalid isolation type: valid options are {}",
+                valid.join(", ")
+            )
+        })?;
+    }
+    let spec = TenantSpec {
+        id: args.id.unwrap_or_default(),
+        name: args.name,
+        schema: args.schema,
+        isolation: args.isolation,
+        status: None,
+        pool: args.pool,
+        domains: args.domains,
+        provision: None,
+    };
+    let provision = !args.no_provision;
+    with_store(&args.config, |s| async move {
+        let new = spec.validate(&s.rules()).map_err(|e| anyhow!(e.message))?;
+        let started = Instant::now();
+        let record = match &s.provisioner {
+            Some(p) if provision => p.create(new).await.map_err(provision_error)?,
+            _ => s.store.create_tenant(new).await.map_err(store_error)?,
+        };
+        let t = &record.tenant;
+        println!(
+            "Tenant '{}' created: {} isolation, schema {}, domains [{}] ({} ms)",
+            t.id,
+            t.isolation,
+            t.schema,
+            domains(&record),
+            started.elapsed().as_millis()
+        );
+        Ok(())
+    })
+}
+
+fn domains(record: &TenantRecord) -> String {
+    record
+        .domains
+        .iter()
+        .map(|d| d.domain.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn list(config: &ConfigArgs, json: bool) -> anyhow::Result<()> {
+    with_store(config, |s| async move {
+        let mut after = None;
+        let mut out = std::io::stdout().lock();
+        if !json {
+            writeln!(
+                out,
+                "{:<24} {:<24} {:<9} {:<10} DOMAINS",
+                "ID", "SCHEMA", "ISOLATION", "STATUS"
+            )?;
+        }
+        loop {
+            let page = s
+                .store
+                .list_tenants(after.take(), 1000)
+                .await
+                .map_err(store_error)?;
+            for r in &page {
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(r)?)?;
+                } else {
+                    let t = &r.tenant;
+                    writeln!(
+                        out,
+                        "{:<24} {:<24} {:<9} {:<10} {}",
+                        t.id,
+                        t.schema,
+                        t.isolation.as_str(),
+                        t.status.as_str(),
+                        domains(r)
+                    )?;
+                }
+            }
+            if page.len() < 1000 {
+                return Ok(());
+            }
+            after = page.last().map(|r| r.tenant.id.clone());
+        }
+    })
+}
+
+fn delete(config: &ConfigArgs, id: String, drop: bool) -> anyhow::Result<()> {
+    with_store(config, |s| async move {
+        if drop {
+            s.provisioner("--drop")?;
+        }
+        let removed = s.store.delete_tenant(&id).await.map_err(store_error)?;
+        if let Some(p) = s.provisioner.as_ref().filter(|_| drop) {
+            p.drop_storage(&removed.tenant)
+                .await
+                .map_err(provision_error)?;
+        }
+        let kept = if drop { "dropped" } else { "kept" };
+        println!(
+            "Tenant '{id}' deleted (its {} {} was {kept})",
+            removed.tenant.isolation, removed.tenant.schema
+        );
+        Ok(())
+    })
+}
+
+fn set_status(config: &ConfigArgs, id: String, status: TenantStatus) -> anyhow::Result<()> {
+    with_store(config, |s| async move {
+        let patch = TenantPatch {
+            status: Some(status),
+            ..TenantPatch::default()
+        };
+        s.store
+            .update_tenant(&id, patch)
+            .await
+            .map_err(store_error)?;
+        println!("Tenant '{id}' is {}", status.as_str());
+        Ok(())
+    })
 }
 
 fn import_file(file: &PathBuf, args: &ConfigArgs) -> anyhow::Result<()> {

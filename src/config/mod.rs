@@ -211,6 +211,11 @@ pub struct ProvisioningConfig {
     /// Server-side limit on each provisioning statement.
     #[serde(with = "humantime_serde")]
     pub statement_timeout: Duration,
+    /// How many tenants `POST /v1/migrate` and `tenants migrate-all` migrate at once.
+    pub migrate_parallel: usize,
+    /// A schema kept fully migrated; new schema tenants are cloned from it
+    /// instead of replaying the migrations (the fast path).
+    pub template_schema: Option<String>,
 }
 
 impl Default for ProvisioningConfig {
@@ -220,6 +225,8 @@ impl Default for ProvisioningConfig {
             content: None,
             table_content: None,
             statement_timeout: Duration::from_secs(120),
+            migrate_parallel: 4,
+            template_schema: None,
         }
     }
 }

@@ -274,6 +274,20 @@ fn store_problems(config: &Config, bad: &mut impl FnMut(String, String)) {
             format!("{} is not a directory", dir.display()),
         );
     }
+    if p.migrate_parallel == 0 {
+        bad(
+            "provisioning.migrate_parallel".into(),
+            "must be at least 1".into(),
+        );
+    }
+    if let Some(t) = &p.template_schema {
+        if crate::tenant::validate_schema(t, "").is_err() || t == "public" {
+            bad(
+                "provisioning.template_schema".into(),
+                format!("'{t}' is not a usable schema name"),
+            );
+        }
+    }
     for (key, file) in [
         ("provisioning.content", &p.content),
         ("provisioning.table_content", &p.table_content),

@@ -8,6 +8,8 @@
 //!   last, and on any failure the database is dropped again.
 //! - table: the table-content template with the tenant id bound; cache: nothing.
 
+pub mod jobs;
+pub mod migrate;
 pub mod migrations;
 pub mod template;
 
@@ -57,7 +59,7 @@ pub(crate) fn sql_failed(step: &str, e: tokio_postgres::Error) -> ProvisionError
     }
 }
 
-fn store_failed(step: &str) -> impl FnOnce(StoreError) -> ProvisionError + '_ {
+pub(crate) fn store_failed(step: &str) -> impl FnOnce(StoreError) -> ProvisionError + '_ {
     move |e| ProvisionError {
         step: step.to_owned(),
         source: ProvisionFailure::Store(e),
@@ -71,6 +73,10 @@ pub struct Provisioner {
     content: Vec<Statement>,
     table_content: Vec<Statement>,
     statement_timeout: Duration,
+    /// Tenants migrated at once by `POST /v1/migrate`.
+    pub migrate_parallel: usize,
+    /// Background work (`POST /v1/migrate`) and its progress.
+    pub jobs: jobs::Jobs,
 }
 
 impl Provisioner {
@@ -99,6 +105,8 @@ impl Provisioner {
             table_content: read(&config.table_content)?,
             statement_timeout: config.statement_timeout,
             store,
+            jobs: jobs::Jobs::default(),
+            migrate_parallel: config.migrate_parallel,
         })
     }
 
@@ -113,12 +121,7 @@ impl Provisioner {
             .transaction()
             .await
             .map_err(|e| sql_failed("begin", e))?;
-        tx.batch_execute(&format!(
-            "SET LOCAL statement_timeout = {}",
-            self.statement_timeout.as_millis()
-        ))
-        .await
-        .map_err(|e| sql_failed("begin", e))?;
+        self.limit_statements(&tx).await?;
         // The registry rows first: a concurrent create of the same id or
         // domain waits here on the unique index, then gets a conflict.
         self.store
@@ -167,6 +170,21 @@ impl Provisioner {
             .ok_or_else(|| store_failed("commit")(StoreError::Backend("tenant vanished".into())))?;
         tx.commit().await.map_err(|e| sql_failed("commit", e))?;
         Ok(record)
+    }
+
+    /// The store this provisioner writes its registry rows to.
+    pub fn store(&self) -> &PgStore {
+        &self.store
+    }
+
+    /// `provisioning.statement_timeout` for the rest of `tx`.
+    async fn limit_statements(&self, tx: &Transaction<'_>) -> Result<(), ProvisionError> {
+        tx.batch_execute(&format!(
+            "SET LOCAL statement_timeout = {}",
+            self.statement_timeout.as_millis()
+        ))
+        .await
+        .map_err(|e| sql_failed("begin", e))
     }
 
     /// `CREATE SCHEMA`, the migrations and the default content, on `tx`.

@@ -144,6 +144,31 @@ pub struct NewTenant {
     pub domains: Vec<String>,
 }
 
+impl NewTenant {
+    /// Whether `record` is what creating this tenant would have made (same
+    /// fields, same domains, same primary): a retried create.
+    pub fn matches(&self, record: &TenantRecord) -> bool {
+        let t = &record.tenant;
+        let mut have: Vec<&str> = record.domains.iter().map(|d| d.domain.as_str()).collect();
+        let mut want: Vec<&str> = self.domains.iter().map(String::as_str).collect();
+        let primary = record
+            .domains
+            .iter()
+            .find(|d| d.is_primary)
+            .map(|d| d.domain.as_str());
+        have.sort_unstable();
+        want.sort_unstable();
+        t.id == self.id
+            && t.name == self.name
+            && t.schema == self.schema
+            && t.isolation == self.isolation
+            && t.status == self.status
+            && t.pool == self.pool
+            && have == want
+            && primary == self.domains.first().map(String::as_str)
+    }
+}
+
 /// A validated change to a tenant; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TenantPatch {

@@ -1,0 +1,96 @@
+//! `tenants migrate ID` and `tenants migrate-all [--parallel N]`, with a
+//! progress bar on a terminal (a line per tenant otherwise).
+
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+use anyhow::anyhow;
+use tenant_gateway::provision::migrate::Progress;
+
+use super::store::{provision_error, store_error, with_store};
+use super::ConfigArgs;
+
+pub fn one(config: &ConfigArgs, id: String) -> anyhow::Result<()> {
+    with_store(config, |s| async move {
+        let provisioner = s.provisioner("migrate")?;
+        let record = s.store.get_tenant(&id).await.map_err(store_error)?;
+        let record = record.ok_or_else(|| anyhow!("Tenant with ID '{id}' does not exist"))?;
+        let applied = provisioner
+            .migrate(&record.tenant)
+            .await
+            .map_err(provision_error)?;
+        if applied.is_empty() {
+            println!("Tenant '{id}' is up to date");
+        } else {
+            println!("Tenant '{id}': applied {}", applied.join(", "));
+        }
+        Ok(())
+    })
+}
+
+pub fn all(config: &ConfigArgs, parallel: Option<usize>) -> anyhow::Result<()> {
+    with_store(config, |s| async move {
+        let provisioner = s.provisioner("migrate-all")?.clone();
+        let parallel = parallel.unwrap_or(s.config.provisioning.migrate_parallel);
+        let started = Instant::now();
+        let results = provisioner
+            .migrate_all(s.store.as_ref(), parallel, show_progress)
+            .await
+            .map_err(provision_error)?;
+        if std::io::stderr().is_terminal() {
+            eprintln!();
+        }
+        let mut failed = 0;
+        let mut migrated = 0;
+        for r in &results {
+            match &r.error {
+                Some(e) => {
+                    failed += 1;
+                    eprintln!("tenant {}: FAILED: {e}", r.tenant);
+                }
+                None if !r.applied.is_empty() => {
+                    migrated += 1;
+                    println!("tenant {}: applied {}", r.tenant, r.applied.join(", "));
+                }
+                None => {}
+            }
+        }
+        println!(
+            "{} tenant(s): {migrated} migrated, {} up to date, {failed} failed, in {:.1} s",
+            results.len(),
+            results.len() - migrated - failed,
+            started.elapsed().as_secs_f64()
+        );
+        if failed > 0 {
+            anyhow::bail!(
+                "{failed} tenant(s) failed; fix them and run migrate-all again to resume"
+            );
+        }
+        Ok(())
+    })
+}
+
+/// A bar redrawn in place on a terminal; a plain line per tenant elsewhere.
+fn show_progress(p: Progress) {
+    let mut err = std::io::stderr().lock();
+    if err.is_terminal() {
+        const WIDTH: usize = 30;
+        let filled = (p.done * WIDTH).checked_div(p.total).unwrap_or(WIDTH);
+        let _ = write!(
+            err,
+            "\r[{}{}] {}/{} ({} failed)",
+            "#".repeat(filled),
+            " ".repeat(WIDTH - filled),
+            p.done,
+            p.total,
+            p.failed
+        );
+        let _ = err.flush();
+    } else if p.done > 0 {
+        let _ = writeln!(
+            err,
+            "progress: {}/{} ({} failed)",
+            p.done, p.total, p.failed
+        );
+    }
+}
