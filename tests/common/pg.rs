@@ -1,6 +1,7 @@
 //! A throwaway PostgreSQL server for the tests: started once per test binary
 //! (on first use) in a temporary directory on a free loopback port, and one
-//! fresh database per test.
+//! fresh database per test. A test that stops and restarts PostgreSQL gets
+//! a server of its own ([`private_server`]), so the others are not disturbed.
 //!
 //! Teardown without a destructor: the server is run by a small watchdog
 //! shell whose stdin is a pipe held by this process. When the test binary
@@ -20,6 +21,9 @@ pub struct TestPostgres {
     pub port: u16,
     pub dir: PathBuf,
     bin: PathBuf,
+    /// `pg_ctl start` and `pg_ctl stop` for this server, as shell commands.
+    start_cmd: String,
+    stop_cmd: String,
     /// Held open for the life of the process; see the module comment.
     _watchdog: Mutex<Child>,
 }
@@ -34,14 +38,13 @@ pub fn server() -> &'static TestPostgres {
 
 /// A new empty database on the test server; returns its URL.
 pub fn fresh_database() -> String {
-    let server = server();
-    let name = format!(
-        "t{}_{}",
-        std::process::id(),
-        NEXT_DB.fetch_add(1, Ordering::Relaxed)
-    );
-    server.psql("postgres", &format!("CREATE DATABASE {name}"));
-    server.url(&name)
+    server().fresh_database()
+}
+
+/// A server for this test alone (to stop and restart); it is stopped and
+/// removed when dropped.
+pub fn private_server() -> TestPostgres {
+    TestPostgres::start()
 }
 
 fn pg_bin() -> PathBuf {
@@ -126,16 +129,24 @@ impl TestPostgres {
             };
             format!("{prefix}{} -D {} {args}", pg_ctl.display(), data.display())
         };
-        let script = format!(
-            "{start} >{log} 2>&1 </dev/null; echo started; \
-             while read -r _; do :; done; \
-             {stop} >>{log} 2>&1 </dev/null; rm -rf {dir}",
-            start = ctl(&format!(
+        let log = dir.join("pg_ctl.log");
+        let start_cmd = format!(
+            "{} >>{} 2>&1 </dev/null",
+            ctl(&format!(
                 "-w -t 60 -o '{options}' -l {}/server.log start",
                 dir.display()
             )),
-            stop = ctl("-m immediate -w stop"),
-            log = dir.join("pg_ctl.log").display(),
+            log.display()
+        );
+        let stop_cmd = format!(
+            "{} >>{} 2>&1 </dev/null",
+            ctl("-m immediate -w stop"),
+            log.display()
+        );
+        let script = format!(
+            "{start_cmd}; echo started; \
+             while read -r _; do :; done; \
+             {stop_cmd}; rm -rf {dir}",
             dir = dir.display(),
         );
         let mut watchdog = Command::new("sh")
@@ -155,6 +166,8 @@ impl TestPostgres {
             port,
             dir: dir.clone(),
             bin,
+            start_cmd,
+            stop_cmd,
             _watchdog: Mutex::new(watchdog),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -167,6 +180,35 @@ impl TestPostgres {
             std::thread::sleep(Duration::from_millis(50));
         }
         server
+    }
+
+    /// A new empty database on this server; returns its URL.
+    pub fn fresh_database(&self) -> String {
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            NEXT_DB.fetch_add(1, Ordering::Relaxed)
+        );
+        self.psql("postgres", &format!("CREATE DATABASE {name}"));
+        self.url(&name)
+    }
+
+    /// Stops the server at once (as a crash would), keeping its data.
+    pub fn stop(&self) {
+        let status = Command::new("sh")
+            .args(["-c", &self.stop_cmd])
+            .status()
+            .expect("pg_ctl stop");
+        assert!(status.success(), "pg_ctl stop failed");
+    }
+
+    /// Starts a stopped server again on the same port and data.
+    pub fn restart(&self) {
+        let status = Command::new("sh")
+            .args(["-c", &self.start_cmd])
+            .status()
+            .expect("pg_ctl start");
+        assert!(status.success(), "pg_ctl start failed");
     }
 
     pub fn url(&self, database: &str) -> String {

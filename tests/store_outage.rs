@@ -1,0 +1,52 @@
+//! A PostgreSQL outage behind a running gateway: hosts it has cached keep
+//! being served (stale past their TTL), an unknown host gets a clear 503,
+//! and once PostgreSQL is back the gateway recovers by itself.
+
+mod common;
+
+use std::time::Duration;
+
+use common::pg::private_server;
+use common::{eventually, Backend, Gateway, GatewayOptions};
+use hyper::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn cached_hosts_survive_a_store_outage_and_the_gateway_recovers() {
+    let pg = private_server();
+    let db = pg.fresh_database();
+    let backend = Backend::start("app").await;
+    let mut options = GatewayOptions::new()
+        .backend(&backend)
+        .config("cache:\n  ttl: 200ms\n  negative_ttl: 200ms\nstore:\n  connect_timeout: 500ms\n");
+    options.extra_args = vec!["--store".into(), db.clone()];
+    let gw = Gateway::start(options).await;
+    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
+        .await;
+    assert_eq!(gw.get("acme.test", "/").await.status, StatusCode::OK);
+
+    pg.stop();
+    tokio::time::sleep(Duration::from_millis(300)).await; // past the TTL
+    for _ in 0..3 {
+        let reply = gw.get("acme.test", "/").await;
+        assert_eq!(reply.status, StatusCode::OK, "stale route served");
+        assert_eq!(reply.seen().header("x-tenant-id"), Some("acme"));
+    }
+    let unknown = gw.get("nobody.test", "/").await;
+    assert_eq!(unknown.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        unknown.text().contains("tenant lookup unavailable"),
+        "{}",
+        unknown.text()
+    );
+
+    pg.restart();
+    eventually(Duration::from_secs(15), "the store is back", || async {
+        gw.get("nobody.test", "/").await.status == StatusCode::NOT_FOUND
+    })
+    .await;
+    gw.create_tenant(json!({"id": "globex", "name": "Globex", "domains": ["globex.test"]}))
+        .await;
+    assert_eq!(gw.get("globex.test", "/").await.status, StatusCode::OK);
+    assert_eq!(gw.get("acme.test", "/").await.status, StatusCode::OK);
+}
