@@ -1,6 +1,7 @@
 //! Picks the certificate for a handshake by its SNI name: static
 //! certificates first (exact name, then the wildcard one label above), then
-//! certificates obtained by ACME. No match fails the handshake.
+//! certificates obtained by ACME. No match fails the handshake; a client
+//! sending no SNI name (e.g. connecting by IP) gets the first static one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -18,6 +19,8 @@ pub struct CertResolver {
     static_exact: HashMap<String, Arc<CertifiedKey>>,
     /// `*.app.example.com` is stored as `app.example.com`.
     static_wildcard: HashMap<String, Arc<CertifiedKey>>,
+    /// The first static certificate, for handshakes without SNI.
+    default: Option<Arc<CertifiedKey>>,
     dynamic: RwLock<HashMap<String, DynamicCert>>,
 }
 
@@ -32,7 +35,10 @@ impl CertResolver {
     /// Indexes static certificates by every DNS name they carry; the first
     /// certificate listed wins a name.
     pub fn with_static(certs: Vec<LoadedCert>) -> CertResolver {
-        let mut resolver = CertResolver::default();
+        let mut resolver = CertResolver {
+            default: certs.first().map(|cert| cert.key.clone()),
+            ..CertResolver::default()
+        };
         for cert in certs {
             for name in &cert.names {
                 let (map, key) = match name.strip_prefix("*.") {
@@ -81,7 +87,10 @@ impl CertResolver {
 
 impl ResolvesServerCert for CertResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let name = hello.server_name()?.to_ascii_lowercase();
+        let Some(name) = hello.server_name() else {
+            return self.default.clone();
+        };
+        let name = name.to_ascii_lowercase();
         let name = name.trim_end_matches('.');
         self.static_for(name)
             .or_else(|| self.dynamic_for(name).map(|cert| cert.key))
