@@ -8,6 +8,7 @@
 //!   last, and on any failure the database is dropped again.
 //! - table: the table-content template with the tenant id bound; cache: nothing.
 
+mod clone;
 pub mod jobs;
 pub mod migrate;
 pub mod migrations;
@@ -73,6 +74,9 @@ pub struct Provisioner {
     content: Vec<Statement>,
     table_content: Vec<Statement>,
     statement_timeout: Duration,
+    /// `provisioning.template_schema`, and what cloning it does (read once).
+    template_schema: Option<String>,
+    recipe: tokio::sync::OnceCell<Option<clone::Recipe>>,
     /// Tenants migrated at once by `POST /v1/migrate`.
     pub migrate_parallel: usize,
     /// Background work (`POST /v1/migrate`) and its progress.
@@ -107,6 +111,8 @@ impl Provisioner {
             store,
             jobs: jobs::Jobs::default(),
             migrate_parallel: config.migrate_parallel,
+            template_schema: config.template_schema.clone(),
+            recipe: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -196,7 +202,9 @@ impl Provisioner {
         tx.batch_execute(&format!("CREATE SCHEMA {}", quote_ident(values.schema)))
             .await
             .map_err(|e| sql_failed("create schema", e))?;
-        migrations::apply(tx, values.schema, &self.migrations).await?;
+        if !self.clone_template(tx, values.schema).await? {
+            migrations::apply(tx, values.schema, &self.migrations).await?;
+        }
         run_template(tx, "default content", &self.content, values).await
     }
 

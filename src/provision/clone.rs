@@ -1,0 +1,255 @@
+//! The template fast path: `provisioning.template_schema` is kept fully
+//! migrated, and a new schema tenant gets copies of its tables (columns,
+//! defaults, identity, storage, comments), sequences (fresh: current values
+//! reset), constraints (foreign keys re-pointed into the new schema) and
+//! indexes, plus its `gateway_migrations` rows, instead of a replay of every
+//! migration. The recipe is read from the catalog once per process.
+//!
+//! Views, functions, triggers and custom types are not cloned: a template
+//! holding any of them makes provisioning fall back to the migrations.
+
+use tokio_postgres::Transaction;
+
+use super::template::quote_ident;
+use super::{migrations, sql_failed, store_failed, ProvisionError, Provisioner};
+
+/// A sequence: name, `AS … START … CACHE … CYCLE` options, and the
+/// `(table, column)` owning it.
+type Sequence = (String, String, Option<(String, String)>);
+
+/// What cloning the template does, read from its catalog.
+#[derive(Debug)]
+pub struct Recipe {
+    /// `quote_ident(template)` as the server writes it in definitions.
+    template_q: String,
+    /// (name, its comment as a quoted literal; `LIKE` copies only column ones).
+    tables: Vec<(String, Option<String>)>,
+    sequences: Vec<Sequence>,
+    /// (table, column, expression printed with the template on `search_path`).
+    defaults: Vec<(String, String, String)>,
+    /// (table, name, definition); foreign keys last.
+    constraints: Vec<(String, String, String)>,
+    /// `CREATE INDEX` statements of indexes that back no constraint.
+    indexes: Vec<String>,
+}
+
+const UNSUPPORTED: &str = "
+SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = $1 AND c.relkind IN ('v', 'm', 'f', 'p'))
+     + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE n.nspname = $1)
+     + (SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND NOT t.tgisinternal)
+     + (SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+         WHERE n.nspname = $1 AND t.typtype IN ('e', 'd', 'r', 'm'))";
+
+const TABLES: &str = "
+SELECT c.relname::text, quote_literal(obj_description(c.oid, 'pg_class'))
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY c.oid";
+
+const SEQUENCES: &str = "
+SELECT c.relname::text,
+       format('AS %s INCREMENT BY %s MINVALUE %s MAXVALUE %s START WITH %s CACHE %s %s',
+              s.seqtypid::regtype, s.seqincrement, s.seqmin, s.seqmax, s.seqstart, s.seqcache,
+              CASE WHEN s.seqcycle THEN 'CYCLE' ELSE 'NO CYCLE' END),
+       t.relname::text, a.attname::text
+  FROM pg_sequence s
+  JOIN pg_class c ON c.oid = s.seqrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_depend d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass
+       AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+  LEFT JOIN pg_class t ON t.oid = d.refobjid
+  LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+ WHERE n.nspname = $1 AND d.deptype IS DISTINCT FROM 'i'
+ ORDER BY c.oid";
+
+const DEFAULTS: &str = "
+SELECT c.relname::text, a.attname::text, pg_get_expr(d.adbin, d.adrelid)
+  FROM pg_attrdef d
+  JOIN pg_class c ON c.oid = d.adrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+ WHERE n.nspname = $1 AND c.relkind = 'r' AND a.attidentity = '' AND a.attgenerated = ''
+ ORDER BY c.oid, a.attnum";
+
+const CONSTRAINTS: &str = "
+SELECT c.relname::text, co.conname::text, pg_get_constraintdef(co.oid)
+  FROM pg_constraint co
+  JOIN pg_class c ON c.oid = co.conrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = $1 AND co.contype IN ('p', 'u', 'x', 'c', 'f')
+ ORDER BY co.contype = 'f', co.oid";
+
+const INDEXES: &str = "
+SELECT pg_get_indexdef(i.indexrelid)
+  FROM pg_index i
+  JOIN pg_class c ON c.oid = i.indrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = $1 AND NOT EXISTS (
+       SELECT 1 FROM pg_constraint co
+        WHERE co.conindid = i.indexrelid AND co.contype IN ('p', 'u', 'x'))
+ ORDER BY i.indexrelid";
+
+impl Recipe {
+    /// Reads the recipe of `template`; `None` if it holds objects the clone
+    /// does not cover.
+    async fn read(tx: &Transaction<'_>, template: &str) -> Result<Option<Recipe>, ProvisionError> {
+        let step = "read the template";
+        let fail = |e| sql_failed(step, e);
+        // Definitions printed with the template on the path name its objects
+        // unqualified, so they resolve into the new schema when replayed.
+        tx.batch_execute(&format!(
+            "SET LOCAL search_path TO {}",
+            quote_ident(template)
+        ))
+        .await
+        .map_err(fail)?;
+        let unsupported: i64 = tx
+            .query_one(UNSUPPORTED, &[&template])
+            .await
+            .map_err(fail)?
+            .get(0);
+        if unsupported > 0 {
+            tracing::warn!(template, "the template holds views, functions, triggers or types: new tenants replay the migrations instead");
+            return Ok(None);
+        }
+        let rows = |sql| async move { tx.query(sql, &[&template]).await.map_err(fail) };
+        let template_q: String = tx
+            .query_one("SELECT quote_ident($1)", &[&template])
+            .await
+            .map_err(fail)?
+            .get(0);
+        Ok(Some(Recipe {
+            template_q,
+            tables: rows(TABLES)
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect(),
+            sequences: rows(SEQUENCES)
+                .await?
+                .iter()
+                .map(|r| {
+                    let owner = r
+                        .get::<_, Option<String>>(2)
+                        .zip(r.get::<_, Option<String>>(3));
+                    (r.get(0), r.get(1), owner)
+                })
+                .collect(),
+            defaults: rows(DEFAULTS)
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect(),
+            constraints: rows(CONSTRAINTS)
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect(),
+            indexes: rows(INDEXES).await?.iter().map(|r| r.get(0)).collect(),
+        }))
+    }
+
+    /// The SQL that creates a copy of the template in `schema` (which exists).
+    fn script(&self, template: &str, schema: &str) -> String {
+        let (t, s) = (quote_ident(template), quote_ident(schema));
+        let mut sql = format!("SET LOCAL search_path TO {s}, public;\n");
+        for (table, comment) in &self.tables {
+            let q = quote_ident(table);
+            sql += &format!(
+                "CREATE TABLE {s}.{q} (LIKE {t}.{q} INCLUDING ALL EXCLUDING INDEXES EXCLUDING CONSTRAINTS);\n"
+            );
+            if let Some(comment) = comment {
+                sql += &format!("COMMENT ON TABLE {s}.{q} IS {comment};\n");
+            }
+        }
+        for (name, options, owner) in &self.sequences {
+            sql += &format!("CREATE SEQUENCE {s}.{} {options};\n", quote_ident(name));
+            if let Some((table, column)) = owner {
+                sql += &format!(
+                    "ALTER SEQUENCE {s}.{} OWNED BY {s}.{}.{};\n",
+                    quote_ident(name),
+                    quote_ident(table),
+                    quote_ident(column)
+                );
+            }
+        }
+        for (table, column, expr) in &self.defaults {
+            sql += &format!(
+                "ALTER TABLE {s}.{} ALTER COLUMN {} SET DEFAULT {expr};\n",
+                quote_ident(table),
+                quote_ident(column)
+            );
+        }
+        for (table, name, def) in &self.constraints {
+            sql += &format!(
+                "ALTER TABLE {s}.{} ADD CONSTRAINT {} {def};\n",
+                quote_ident(table),
+                quote_ident(name)
+            );
+        }
+        let on_template = format!(" ON {}.", self.template_q);
+        for index in &self.indexes {
+            sql += &index.replacen(&on_template, &format!(" ON {s}."), 1);
+            sql += ";\n";
+        }
+        sql +=
+            &format!("INSERT INTO {s}.gateway_migrations SELECT * FROM {t}.gateway_migrations;\n");
+        sql
+    }
+}
+
+impl Provisioner {
+    /// Migrates the template schema (creating it if needed) and reads its
+    /// recipe, once per process; `None`: no template, or one that cannot be
+    /// cloned.
+    async fn recipe(&self) -> Result<Option<&Recipe>, ProvisionError> {
+        let Some(template) = &self.template_schema else {
+            return Ok(None);
+        };
+        self.recipe
+            .get_or_try_init(|| async {
+                let mut conn = self.store.conn().await.map_err(store_failed("template"))?;
+                let tx = conn
+                    .transaction()
+                    .await
+                    .map_err(|e| sql_failed("template", e))?;
+                self.limit_statements(&tx).await?;
+                tx.batch_execute(&format!(
+                    "SELECT pg_advisory_xact_lock(7417265436353); CREATE SCHEMA IF NOT EXISTS {}",
+                    quote_ident(template)
+                ))
+                .await
+                .map_err(|e| sql_failed("template", e))?;
+                let applied = migrations::apply(&tx, template, &self.migrations).await?;
+                let recipe = Recipe::read(&tx, template).await?;
+                tx.commit().await.map_err(|e| sql_failed("template", e))?;
+                tracing::info!(
+                    template,
+                    applied = applied.len(),
+                    cloneable = recipe.is_some(),
+                    "template schema ready"
+                );
+                Ok(recipe)
+            })
+            .await
+            .map(Option::as_ref)
+    }
+
+    /// Fills the new (empty) `schema` from the template; `false` when there
+    /// is no usable template and the caller must migrate instead.
+    pub(super) async fn clone_template(
+        &self,
+        tx: &Transaction<'_>,
+        schema: &str,
+    ) -> Result<bool, ProvisionError> {
+        let (Some(recipe), Some(template)) = (self.recipe().await?, &self.template_schema) else {
+            return Ok(false);
+        };
+        tx.batch_execute(&recipe.script(template, schema))
+            .await
+            .map_err(|e| sql_failed("clone the template", e))?;
+        Ok(true)
+    }
+}
