@@ -76,6 +76,25 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         config.routing.strip_www,
         metrics.clone(),
     ));
+    if config.cache.warm {
+        // In the background: the data path serves at once (routes not yet
+        // loaded come from the store); /readyz waits until the cache is warm.
+        router.start_warming();
+        let (router, max_entries) = (router.clone(), config.cache.max_entries);
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            match router.warm(max_entries).await {
+                Ok(hosts) => {
+                    let elapsed_ms = started.elapsed().as_millis() as u64;
+                    tracing::info!(hosts, elapsed_ms, "routing cache warmed");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot warm the routing cache; routes load on demand")
+                }
+            }
+            router.finish_warming();
+        });
+    }
     let workers = config.worker_threads();
     let pools = Pools::build(&config.pools, &config.upstream, workers, &metrics, None);
     if pools.get(None).is_none() {

@@ -25,6 +25,13 @@ pub async fn readyz(State(state): State<Arc<AdminState>>) -> Result<Json<Value>,
         .ping()
         .await
         .map_err(|e| ApiError::Unavailable(format!("not ready: {e}")))?;
+    let router = &state.data_path.router;
+    if !router.is_warm() {
+        let loaded = router.cached_entries();
+        return Err(ApiError::Unavailable(format!(
+            "not ready: warming the routing cache ({loaded} hosts so far)"
+        )));
+    }
     Ok(Json(json!({ "status": "ready" })))
 }
 

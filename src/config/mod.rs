@@ -241,6 +241,9 @@ pub struct CacheConfig {
     #[serde(with = "humantime_serde")]
     pub negative_ttl: Duration,
     pub max_entries: u64,
+    /// Load the whole domain table into the cache at start, so the first
+    /// requests are hits (stores that cannot page load on demand instead).
+    pub warm: bool,
 }
 
 impl Default for CacheConfig {
@@ -249,6 +252,7 @@ impl Default for CacheConfig {
             ttl: Duration::from_secs(300),
             negative_ttl: Duration::from_secs(5),
             max_entries: 2_000_000,
+            warm: true,
         }
     }
 }

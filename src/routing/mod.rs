@@ -130,6 +130,8 @@ pub struct Router {
     cache: Cache<String, Arc<SharedEntry>, foldhash::fast::RandomState>,
     ttl_ms: u64,
     negative_ttl_ms: u64,
+    /// False while the domain table is being loaded at start (see `warm`).
+    warm: AtomicBool,
     /// Last "serving stale" warning, so an outage logs once per interval.
     last_stale_warning_ms: AtomicU64,
     store: Arc<dyn Store>,
@@ -159,10 +161,46 @@ impl Router {
             ttl_ms: config.ttl.as_millis() as u64,
             negative_ttl_ms: config.negative_ttl.as_millis() as u64,
             last_stale_warning_ms: AtomicU64::new(0),
+            warm: AtomicBool::new(true),
             store,
             metrics,
             strip_www,
         }
+    }
+
+    pub fn start_warming(&self) {
+        self.warm.store(false, Ordering::Release);
+    }
+
+    pub fn finish_warming(&self) {
+        self.warm.store(true, Ordering::Release);
+    }
+
+    /// Whether start-up loading is done (always, when it is off).
+    pub fn is_warm(&self) -> bool {
+        self.warm.load(Ordering::Acquire)
+    }
+
+    /// Loads the store's domain table into the shared cache, a page at a time,
+    /// until it is done or the cache is full; returns how many hosts it loaded.
+    pub async fn warm(&self, max_entries: u64) -> Result<u64, StoreError> {
+        const PAGE: usize = 10_000;
+        let mut after = None;
+        let mut loaded = 0u64;
+        while loaded < max_entries {
+            let page = self.store.routes_page(after.take(), PAGE).await?;
+            let full_page = page.len() == PAGE;
+            after = page.last().map(|m| m.domain.clone());
+            for HostMatch { tenant, domain } in page {
+                let route = Some(Arc::new(RoutedTenant::new(tenant, domain.clone())));
+                self.cache.insert(domain, SharedEntry::new(route)).await;
+                loaded += 1;
+            }
+            if !full_page {
+                break;
+            }
+        }
+        Ok(loaded)
     }
 
     /// Normalises a raw Host value with this router's `www.` rule.
@@ -368,6 +406,13 @@ mod tests {
         async fn remove_domain(&self, d: &str) -> Result<Domain, StoreError> {
             self.inner.remove_domain(d).await
         }
+        async fn routes_page(
+            &self,
+            after: Option<String>,
+            limit: usize,
+        ) -> Result<Vec<HostMatch>, StoreError> {
+            self.inner.routes_page(after, limit).await
+        }
     }
 
     #[tokio::test]
@@ -394,6 +439,7 @@ mod tests {
             ttl: Duration::from_millis(50),
             negative_ttl: Duration::from_millis(50),
             max_entries: 100,
+            ..CacheConfig::default()
         };
         let metrics = Arc::new(Metrics::new(false, 0));
         let router = Router::new(store.clone(), &config, true, metrics.clone());
@@ -422,6 +468,55 @@ mod tests {
                 Ok(Resolution::Unknown)
             ),
             "recovers by itself"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_warmed_cache_answers_without_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = SqliteStore::open(&dir.path().join("gw.db")).unwrap();
+        let batch = (0..25)
+            .map(|i| NewTenant {
+                id: format!("t{i}"),
+                name: format!("T{i}"),
+                schema: format!("t{i}"),
+                isolation: Isolation::Schema,
+                status: TenantStatus::Active,
+                pool: None,
+                domains: vec![format!("t{i}.test"), format!("*.t{i}.test")],
+            })
+            .collect();
+        assert!(inner.import_tenants(batch).await.unwrap().is_empty());
+        let store = Arc::new(Switchable {
+            inner,
+            down: AtomicBool::new(false),
+        });
+        let router = Router::new(
+            store.clone(),
+            &CacheConfig::default(),
+            true,
+            Arc::new(Metrics::new(false, 0)),
+        );
+        router.start_warming();
+        assert!(!router.is_warm());
+        assert_eq!(
+            router.warm(1_000).await.unwrap(),
+            25,
+            "exact domains only, wildcards load on demand"
+        );
+        router.finish_warming();
+        assert!(router.is_warm());
+
+        store.down.store(true, Ordering::SeqCst);
+        for i in [0, 13, 24] {
+            let host = format!("t{i}.test");
+            assert!(
+                matches!(router.resolve(&host).await, Ok(Resolution::Tenant(t)) if t.tenant.id == format!("t{i}"))
+            );
+        }
+        assert!(
+            router.resolve("x.t3.test").await.is_err(),
+            "wildcard hosts still need the store"
         );
     }
 }

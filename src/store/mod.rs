@@ -89,6 +89,18 @@ pub trait Store: Send + Sync + 'static {
     /// Removes a domain; if it was primary, the tenant's oldest other domain
     /// becomes primary.
     async fn remove_domain(&self, domain: &str) -> Result<Domain, StoreError>;
+
+    /// Exact (non-wildcard) domains with their tenants, ordered by domain,
+    /// after `after`: pages for warming the routing cache at start. A store
+    /// that cannot page cheaply returns nothing, and routes load on demand.
+    async fn routes_page(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<HostMatch>, StoreError> {
+        let _ = (after, limit);
+        Ok(Vec::new())
+    }
 }
 
 /// An opened store: the trait object everyone uses, and the PostgreSQL store

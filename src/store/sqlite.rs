@@ -294,6 +294,28 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn routes_page(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<HostMatch>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {TENANT_COLUMNS}, d.domain FROM domains d JOIN tenants t ON t.id = d.tenant_id \
+                     WHERE d.domain > ?1 AND d.domain NOT LIKE '*.%' ORDER BY d.domain LIMIT ?2"
+                ))
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![after.unwrap_or_default(), limit as i64], |r| {
+                    Ok(HostMatch { tenant: tenant_from_row(r)?, domain: r.get(7)? })
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+
     async fn create_tenant(&self, tenant: NewTenant) -> Result<TenantRecord, StoreError> {
         self.write(move |tx| {
             insert_tenant(tx, &tenant)?;
