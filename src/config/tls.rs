@@ -113,6 +113,12 @@ pub(super) fn problems(tls: &TlsConfig, listen: SocketAddr, out: &mut Vec<Config
         ));
     }
     if let Some(acme) = &tls.acme {
+        // Refused rather than ignored: a config asking for certificates must
+        // not start a gateway that silently never gets any.
+        out.push(ConfigError::new(
+            "tls.acme",
+            "on-demand ACME certificates are not implemented yet; use tls.certificates (static PEM files)",
+        ));
         if !acme.directory.starts_with("https://") || acme.directory.parse::<http::Uri>().is_err() {
             out.push(ConfigError::new(
                 "tls.acme.directory",

@@ -387,6 +387,14 @@ tenants:
     }
 
     #[test]
+    fn acme_is_refused_until_it_is_implemented() {
+        assert_eq!(
+            keys("tls:\n  acme:\n    contact: [\"mailto:ops@example.com\"]\n"),
+            ["tls.acme"]
+        );
+    }
+
+    #[test]
     fn sizes_parse_with_units() {
         assert_eq!(super::super::parse_byte_size("10MiB"), Ok(10 << 20));
         assert_eq!(super::super::parse_byte_size("1 KB"), Ok(1000));
