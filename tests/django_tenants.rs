@@ -100,6 +100,20 @@ async fn an_existing_django_tenants_database_is_routed_and_written_as_django_wou
         "Tenant with ID 'acme' already exists"
     );
 
+    // django-tenants has no status or pool columns: a clear 400, nothing changed.
+    let (status, body) = gw
+        .admin(
+            Method::PATCH,
+            "/v1/tenants/acme",
+            Some(json!({"status": "suspended"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no status or pool columns"));
+
     // Delete removes the domains, then the tenant.
     let (status, _) = gw
         .admin(Method::DELETE, "/v1/tenants/acme?drop=true", None)

@@ -56,6 +56,7 @@ impl From<StoreError> for ApiError {
                 what_name(what)
             )),
             StoreError::Unavailable(_) => ApiError::Unavailable(err.to_string()),
+            StoreError::Unsupported(_) => ApiError::BadRequest(err.to_string()),
             StoreError::Backend(_) => ApiError::Internal(err.to_string()),
         }
     }

@@ -22,6 +22,9 @@ pub enum StoreError {
     NotFound { what: &'static str, key: String },
     #[error("{what} '{key}' already exists")]
     Conflict { what: &'static str, key: String },
+    /// The store cannot do this (e.g. a column its layout lacks): bad input.
+    #[error("{0}")]
+    Unsupported(String),
     /// The store cannot be reached now; the caller may retry later.
     #[error("store unavailable: {0}")]
     Unavailable(String),

@@ -126,8 +126,8 @@ impl PgStore {
             }
             (None, name_sql) => {
                 if patch.status.is_some() || patch.pool.is_some() {
-                    return Err(StoreError::Backend(
-                        "the django-tenants layout has no status or pool columns".into(),
+                    return Err(StoreError::Unsupported(
+                        "the django-tenants layout has no status or pool columns; only name can change".into(),
                     ));
                 }
                 if let (Some(sql), Some(name)) = (name_sql, &patch.name) {
