@@ -62,6 +62,7 @@ fn main() {
                 isolation: Isolation::Schema,
                 status: TenantStatus::Active,
                 pool: None,
+                plan: None,
                 domains: vec![format!("t{i}.bench")],
             };
             provisioner.create(tenant(0)).await.unwrap(); // warm-up (and the template)

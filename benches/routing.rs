@@ -91,6 +91,7 @@ fn tenant(i: usize) -> Tenant {
         isolation: Isolation::Schema,
         status: TenantStatus::Active,
         pool: None,
+        plan: None,
         created_at: String::new(),
     }
 }

@@ -1,7 +1,7 @@
 //! Configuration reload (SIGHUP or `POST /v1/reload`): re-reads the config
-//! file and swaps in new backend pools. In-flight requests finish on the pools
-//! they started with; backends present before and after keep their health.
-//! Other settings take effect on restart.
+//! file and swaps in new backend pools, with the `plans:` that map to them.
+//! In-flight requests finish on the pools they started with; backends present
+//! before and after keep their health. Other settings take effect on restart.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -56,6 +56,7 @@ impl Reloader {
         let old = self.data_path.pools.load_full();
         let new = Pools::build(
             &config.pools,
+            &config.plans,
             &config.upstream,
             self.workers,
             &self.data_path.metrics,

@@ -96,7 +96,14 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         });
     }
     let workers = config.worker_threads();
-    let pools = Pools::build(&config.pools, &config.upstream, workers, &metrics, None);
+    let pools = Pools::build(
+        &config.pools,
+        &config.plans,
+        &config.upstream,
+        workers,
+        &metrics,
+        None,
+    );
     if pools.get(None).is_none() {
         tracing::warn!("no `default` pool configured: tenants without a pool will get 503 (use --default-backend)");
     }

@@ -7,7 +7,7 @@
 mod common;
 
 use common::pg::{fresh_database, psql};
-use common::{Backend, Gateway, GatewayOptions};
+use common::{api_error, Backend, Gateway, GatewayOptions};
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
@@ -27,21 +27,25 @@ INSERT INTO customers_domain (domain, is_primary, tenant_id) VALUES
 CREATE SCHEMA acme;
 "#;
 
+/// A gateway on the django-tenants tables of `db`, with `yaml` as config.
+async fn django_gateway(db: &str, options: GatewayOptions, yaml: &str) -> Gateway {
+    let mut options = options.config(yaml);
+    options.extra_args = vec![
+        "--store".into(),
+        db.to_owned(),
+        "--store-layout".into(),
+        "django-tenants".into(),
+    ];
+    Gateway::start(options).await
+}
+
 #[tokio::test]
 async fn an_existing_django_tenants_database_is_routed_and_written_as_django_would() {
     let db = fresh_database();
     psql(&db, DJANGO_TABLES);
     let backend = Backend::start("django").await;
-    let mut options = GatewayOptions::new()
-        .backend(&backend)
-        .config("store:\n  django:\n    name_column: name\n");
-    options.extra_args = vec![
-        "--store".into(),
-        db.clone(),
-        "--store-layout".into(),
-        "django-tenants".into(),
-    ];
-    let gw = Gateway::start(options).await;
+    let options = GatewayOptions::new().backend(&backend);
+    let gw = django_gateway(&db, options, "store:\n  django:\n    name_column: name\n").await;
 
     // Existing rows route as they are: the tenant id is the schema name.
     let seen = gw.get("shop.acme.test", "/").await.seen();
@@ -102,17 +106,17 @@ async fn an_existing_django_tenants_database_is_routed_and_written_as_django_wou
 
     // django-tenants has no status or pool columns: a clear 400, nothing changed.
     let (status, body) = gw
-        .admin(
-            Method::PATCH,
-            "/v1/tenants/acme",
-            Some(json!({"status": "suspended"})),
-        )
+        .patch_tenant("acme", json!({"status": "suspended"}))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["error"]["message"]
         .as_str()
         .unwrap()
         .contains("no status or pool columns"));
+    // Nor a plan column unless one is configured.
+    let (status, body) = gw.patch_tenant("acme", json!({"plan": "premium"})).await;
+    let message = api_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+    assert!(message.contains("store.django.plan_column"), "{message}");
 
     // Delete removes the domains, then the tenant.
     let (status, _) = gw
@@ -141,4 +145,58 @@ async fn an_existing_django_tenants_database_is_routed_and_written_as_django_wou
             .header("x-tenant-schema"),
         Some("public")
     );
+}
+
+#[tokio::test]
+async fn a_mapped_plan_column_picks_the_pool_and_is_written() {
+    let db = fresh_database();
+    psql(&db, DJANGO_TABLES);
+    psql(
+        &db,
+        "ALTER TABLE customers_client ADD COLUMN plan varchar(32) NULL;
+         UPDATE customers_client SET plan = 'premium' WHERE schema_name = 'acme';",
+    );
+    let shared = Backend::start("shared").await;
+    let dedicated = Backend::start("dedicated").await;
+    let config = format!(
+        "store:\n  django: {{name_column: name, plan_column: plan}}\npools:\n  default: {{backends: [{}]}}\n  \
+         dedicated: {{backends: [{}]}}\nplans: {{premium: dedicated}}\n",
+        shared.yaml(),
+        dedicated.yaml()
+    );
+    let gw = django_gateway(&db, GatewayOptions::new(), &config).await;
+
+    assert_eq!(gw.get("acme.test", "/").await.seen().backend(), "dedicated");
+    assert_eq!(gw.get("example.test", "/").await.seen().backend(), "shared");
+
+    gw.create_tenant(
+        json!({"id": "globex", "name": "G", "plan": "premium", "domains": ["globex.test"]}),
+    )
+    .await;
+    assert_eq!(
+        psql(
+            &db,
+            "SELECT plan FROM customers_client WHERE schema_name = 'globex'"
+        ),
+        "premium"
+    );
+    assert_eq!(
+        gw.get("globex.test", "/").await.seen().backend(),
+        "dedicated"
+    );
+
+    let (status, body) = gw.patch_tenant("globex", json!({"plan": "basic"})).await;
+    assert_eq!(
+        (status, &body["plan"]),
+        (StatusCode::OK, &json!("basic")),
+        "{body}"
+    );
+    assert_eq!(
+        psql(
+            &db,
+            "SELECT plan FROM customers_client WHERE schema_name = 'globex'"
+        ),
+        "basic"
+    );
+    assert_eq!(gw.get("globex.test", "/").await.seen().backend(), "shared");
 }

@@ -3,7 +3,7 @@
 //! Rows are validated one by one, written in batches of one transaction
 //! each, and bad rows are reported by line number without stopping the rest.
 //!
-//! CSV: `id,schema,domain` (optionally `name,isolation,status,pool` after),
+//! CSV: `id,schema,domain` (optionally `name,isolation,status,pool,plan` after),
 //! with an optional header line naming the columns in any order. Rows with
 //! the same id on consecutive lines add domains to one tenant.
 //! NDJSON: one tenant per line, as in `POST /v1/tenants`.
@@ -130,7 +130,7 @@ fn parse_ndjson(text: &str) -> Vec<(usize, Result<TenantSpec, String>)> {
         .collect()
 }
 
-const DEFAULT_COLUMNS: [&str; 7] = [
+const DEFAULT_COLUMNS: [&str; 8] = [
     "id",
     "schema",
     "domain",
@@ -138,6 +138,7 @@ const DEFAULT_COLUMNS: [&str; 7] = [
     "isolation",
     "status",
     "pool",
+    "plan",
 ];
 
 fn parse_csv(text: &str) -> Vec<(usize, Result<TenantSpec, String>)> {
@@ -188,7 +189,8 @@ fn parse_csv(text: &str) -> Vec<(usize, Result<TenantSpec, String>)> {
                 "name" => spec.name = value,
                 "isolation" => spec.isolation = value,
                 "status" => spec.status = value,
-                _ => spec.pool = value,
+                "pool" => spec.pool = value,
+                _ => spec.plan = value,
             }
         }
         // Consecutive rows of one tenant add domains to it.
@@ -261,6 +263,17 @@ mod tests {
         );
         assert_eq!(acme.domains, ["a.test", "b.test"]);
         assert_eq!(parsed[1].0, 5);
+    }
+
+    #[test]
+    fn the_plan_column_and_field_are_read() {
+        let csv = parse("id,domain,plan\nacme,acme.test,premium\n");
+        assert_eq!(csv[0].1.as_ref().unwrap().plan.as_deref(), Some("premium"));
+        let ndjson = parse("{\"id\":\"a\",\"plan\":\"premium\"}\n");
+        assert_eq!(
+            ndjson[0].1.as_ref().unwrap().plan.as_deref(),
+            Some("premium")
+        );
     }
 
     #[test]

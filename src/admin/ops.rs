@@ -115,18 +115,17 @@ pub async fn resolve(
         Decision::Forward(t) => {
             out.action = "forward";
             out.status = 200;
-            let pool_name = t
-                .tenant
-                .pool
-                .clone()
-                .unwrap_or_else(|| crate::upstream::DEFAULT_POOL.to_owned());
-            out.backends = dp
-                .pools
-                .load()
-                .get(Some(&pool_name))
-                .map(|p| p.backends.iter().map(|b| b.addr.to_string()).collect())
-                .unwrap_or_default();
-            out.pool = Some(pool_name);
+            let pools = dp.pools.load();
+            match pools.resolve(t.tenant.pool.as_deref(), t.tenant.plan.as_deref()) {
+                Some(pool) => {
+                    out.backends = pool.backends.iter().map(|b| b.addr.to_string()).collect();
+                    out.pool = Some(pool.name.clone());
+                }
+                None => {
+                    let missing = t.tenant.pool.as_deref();
+                    out.pool = Some(missing.unwrap_or(crate::upstream::DEFAULT_POOL).to_owned());
+                }
+            }
             let mut headers = http::HeaderMap::new();
             crate::proxy::headers::inject_tenant(&mut headers, &dp.names, &t);
             for (name, value) in &headers {

@@ -161,6 +161,9 @@ pub struct UpdateTenant {
     /// `null` moves the tenant back to the default pool.
     #[serde(default, deserialize_with = "present")]
     pool: Option<Option<String>>,
+    /// `null` removes the plan.
+    #[serde(default, deserialize_with = "present")]
+    plan: Option<Option<String>>,
 }
 
 /// Tells "absent" (`None`) from "null" (`Some(None)`).
@@ -173,9 +176,9 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateTenant>,
 ) -> Result<Json<TenantRecord>, ApiError> {
-    if req.name.is_none() && req.status.is_none() && req.pool.is_none() {
+    if req.name.is_none() && req.status.is_none() && req.pool.is_none() && req.plan.is_none() {
         return Err(ApiError::BadRequest(
-            "nothing to change: send name, status or pool".into(),
+            "nothing to change: send name, status, pool or plan".into(),
         ));
     }
     if req.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
@@ -187,8 +190,12 @@ pub async fn update(
         .map(str::parse::<TenantStatus>)
         .transpose()
         .map_err(ApiError::BadRequest)?;
+    let rules = state.rules();
     if let Some(pool) = &req.pool {
-        state.rules().check_pool(pool.as_deref())?;
+        rules.check_pool(pool.as_deref())?;
+    }
+    if let Some(plan) = &req.plan {
+        rules.check_plan(plan.as_deref())?;
     }
     let record = state
         .store
@@ -198,6 +205,7 @@ pub async fn update(
                 name: req.name,
                 status,
                 pool: req.pool,
+                plan: req.plan,
             },
         )
         .await?;

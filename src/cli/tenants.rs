@@ -97,9 +97,12 @@ pub struct CreateArgs {
     /// schema, database, table or cache (default schema).
     #[arg(long)]
     isolation: Option<String>,
-    /// The backend pool (default: `default`).
+    /// The backend pool (default: the plan's pool, else `default`).
     #[arg(long)]
     pool: Option<String>,
+    /// The billing plan (`plans:` in the config maps plans to pools).
+    #[arg(long)]
+    plan: Option<String>,
     /// Only register: the schema or database already exists.
     #[arg(long)]
     no_provision: bool,
@@ -186,6 +189,7 @@ fn create(args: CreateArgs) -> anyhow::Result<()> {
         isolation: args.isolation,
         status: None,
         pool: args.pool,
+        plan: args.plan,
         domains: args.domains,
         provision: None,
     };

@@ -62,8 +62,11 @@ pub struct Config {
     pub headers: HeaderNamesConfig,
     pub limits: LimitsConfig,
     pub upstream: UpstreamConfig,
-    /// Named backend pools; tenants without a pool use `default`.
+    /// Named backend pools; tenants without a pool use their plan's pool,
+    /// else `default`.
     pub pools: BTreeMap<String, PoolConfig>,
+    /// Plan name → pool name (e.g. `premium: dedicated`); reloadable.
+    pub plans: BTreeMap<String, String>,
     /// Tenants registered at start (created when missing).
     pub tenants: Vec<TenantSpec>,
     pub shutdown: ShutdownConfig,
@@ -87,6 +90,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             upstream: UpstreamConfig::default(),
             pools: BTreeMap::new(),
+            plans: BTreeMap::new(),
             tenants: Vec::new(),
             shutdown: ShutdownConfig::default(),
             log: LogConfig::default(),

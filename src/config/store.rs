@@ -84,6 +84,9 @@ pub struct DjangoLayoutConfig {
     pub tenant_id_column: String,
     /// A tenant column holding the display name (written on create).
     pub name_column: Option<String>,
+    /// A tenant column holding the plan (read, written on create and PATCH);
+    /// without it tenants have no plan.
+    pub plan_column: Option<String>,
 }
 
 impl Default for DjangoLayoutConfig {
@@ -93,6 +96,7 @@ impl Default for DjangoLayoutConfig {
             domain_table: "customers_domain".into(),
             tenant_id_column: "schema_name".into(),
             name_column: None,
+            plan_column: None,
         }
     }
 }

@@ -180,6 +180,18 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
         }
     }
 
+    for (plan, pool) in &config.plans {
+        if let Err(e) = crate::tenant::validate_plan(plan) {
+            bad(format!("plans.{plan}"), e.to_string());
+        }
+        if !config.pools.contains_key(pool) {
+            bad(
+                format!("plans.{plan}"),
+                format!("no pool named '{pool}' in pools"),
+            );
+        }
+    }
+
     let pool_names: Vec<String> = config.pools.keys().cloned().collect();
     let rules = SpecRules {
         strip_www: config.routing.strip_www,
@@ -247,6 +259,7 @@ fn store_problems(config: &Config, bad: &mut impl FnMut(String, String)) {
         ("store.django.domain_table", Some(&d.domain_table)),
         ("store.django.tenant_id_column", Some(&d.tenant_id_column)),
         ("store.django.name_column", d.name_column.as_ref()),
+        ("store.django.plan_column", d.plan_column.as_ref()),
     ] {
         let valid = |s: &str| {
             s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
@@ -364,6 +377,8 @@ tenants:
   - { id: gamma, domains: ["-bad.com"] }
   - { id: delta, domains: ["ok.example.com"] }
   - { id: epsilon, domains: ["OK.example.com"] }
+  - { id: zeta, plan: "Gold Plan" }
+plans: { premium: dedicated, "Bad Plan": default }
 "#;
         let keys = keys(yaml);
         for expected in [
@@ -378,6 +393,9 @@ tenants:
             "tenants[2].pool",
             "tenants[3].domains",
             "tenants[5].domains",
+            "tenants[6].plan",
+            "plans.premium",
+            "plans.Bad Plan",
         ] {
             assert!(
                 keys.iter().any(|k| k == expected),

@@ -41,6 +41,7 @@ impl Policy {
             isolation: Isolation::Schema,
             status: TenantStatus::Active,
             pool: config.unknown_host.public_pool.clone(),
+            plan: None,
             created_at: String::new(),
         };
         Policy {

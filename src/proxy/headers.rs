@@ -218,6 +218,7 @@ mod tests {
                 isolation,
                 status: TenantStatus::Active,
                 pool: None,
+                plan: None,
                 created_at: String::new(),
             },
             "acme.test".into(),

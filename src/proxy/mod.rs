@@ -217,10 +217,14 @@ impl Proxy {
 
         // 4. pick + 5. forward (the pool picks again for each retry)
         let pools = self.shared.pools.load_full();
-        let pool_name = tenant.tenant.pool.as_deref();
-        let Some(pool) = pools.get(pool_name) else {
+        let Some(pool) = pools.for_tenant(&tenant.tenant, &tenant.pool_slot) else {
             ex.outcome = Some(Outcome::UpstreamError);
-            let name = pool_name
+            // A plan's pool always exists (config validation): what is
+            // missing is the tenant's own pool, or `default`.
+            let name = tenant
+                .tenant
+                .pool
+                .as_deref()
                 .unwrap_or(crate::upstream::DEFAULT_POOL)
                 .to_owned();
             return respond::upstream_error(&UpstreamError::NoBackend(name));

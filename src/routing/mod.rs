@@ -19,6 +19,7 @@ use crate::config::CacheConfig;
 use crate::metrics::Metrics;
 use crate::store::{HostMatch, Store, StoreError};
 use crate::tenant::{DomainEntry, Isolation, Tenant};
+use crate::upstream::PoolSlot;
 
 /// A tenant as the data path needs it, with its header values built once
 /// when the cache is filled rather than on every request.
@@ -34,6 +35,8 @@ pub struct RoutedTenant {
     pub database_value: Option<HeaderValue>,
     /// `X-Tenant-Cache-Prefix` for cache isolation.
     pub cache_prefix_value: Option<HeaderValue>,
+    /// The tenant's pool as last resolved (see `Pools::for_tenant`).
+    pub pool_slot: PoolSlot,
 }
 
 impl RoutedTenant {
@@ -54,6 +57,7 @@ impl RoutedTenant {
             schema_value,
             database_value,
             cache_prefix_value,
+            pool_slot: PoolSlot::default(),
             tenant,
             matched_domain,
         }
@@ -427,6 +431,7 @@ mod tests {
                 isolation: Isolation::Schema,
                 status: TenantStatus::Active,
                 pool: None,
+                plan: None,
                 domains: vec!["acme.test".into()],
             })
             .await
@@ -483,6 +488,7 @@ mod tests {
                 isolation: Isolation::Schema,
                 status: TenantStatus::Active,
                 pool: None,
+                plan: None,
                 domains: vec![format!("t{i}.test"), format!("*.t{i}.test")],
             })
             .collect();

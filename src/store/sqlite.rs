@@ -11,8 +11,12 @@ use super::{HostMatch, Store, StoreError};
 use crate::routing::host::wildcard_parent;
 use crate::tenant::{Domain, DomainEntry, NewTenant, Tenant, TenantPatch, TenantRecord};
 
+/// The store file's schema, one step per version: step `i` brings
+/// `PRAGMA user_version` from `i` to `i + 1`. Append new steps; never edit one.
+const SCHEMA_STEPS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+
 /// Schema version kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = SCHEMA_STEPS.len() as i64;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE tenants (
@@ -34,8 +38,13 @@ CREATE INDEX domains_tenant ON domains(tenant_id);
 CREATE UNIQUE INDEX domains_one_primary ON domains(tenant_id) WHERE is_primary = 1;
 ";
 
+/// Version 2: a tenant's plan (picks its pool through `plans:`).
+const SCHEMA_V2: &str = "ALTER TABLE tenants ADD COLUMN plan TEXT;";
+
 const TENANT_COLUMNS: &str =
-    "t.id, t.name, t.schema_name, t.isolation, t.status, t.pool, t.created_at";
+    "t.id, t.name, t.schema_name, t.isolation, t.status, t.pool, t.created_at, t.plan";
+/// Columns of `TENANT_COLUMNS`; a select's further columns start here.
+const TENANT_COLUMN_COUNT: usize = 8;
 
 /// The embedded store. Reads and writes use separate connections so a lookup
 /// is never queued behind a slow write (WAL lets them run side by side).
@@ -134,9 +143,10 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
             "store file has schema version {version}, newer than this gateway's {SCHEMA_VERSION}"
         )));
     }
-    if version < 1 {
+    for (done, step) in SCHEMA_STEPS.iter().enumerate().skip(version as usize) {
+        let next = done + 1;
         conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA_V1} PRAGMA user_version = 1; COMMIT;"
+            "BEGIN; {step} PRAGMA user_version = {next}; COMMIT;"
         ))
         .map_err(backend)?;
     }
@@ -161,6 +171,7 @@ fn tenant_from_row(row: &Row<'_>) -> rusqlite::Result<Tenant> {
             .map_err(|e| parse_err(4, e))?,
         pool: row.get(5)?,
         created_at: row.get(6)?,
+        plan: row.get(7)?,
     })
 }
 
@@ -255,10 +266,10 @@ fn insert_tenant(tx: &Connection, t: &NewTenant) -> Result<(), StoreError> {
         }
     }
     tx.prepare_cached(
-        "INSERT INTO tenants (id, name, schema_name, isolation, status, pool, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO tenants (id, name, schema_name, isolation, status, pool, created_at, plan) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )
     .map_err(backend)?
-    .execute(params![t.id, t.name, t.schema, t.isolation.as_str(), t.status.as_str(), t.pool, now_rfc3339()])
+    .execute(params![t.id, t.name, t.schema, t.isolation.as_str(), t.status.as_str(), t.pool, now_rfc3339(), t.plan])
     .map_err(backend)?;
     let mut insert_domain = tx
         .prepare_cached("INSERT INTO domains (domain, tenant_id, is_primary) VALUES (?1, ?2, ?3)")
@@ -287,7 +298,7 @@ impl Store for SqliteStore {
                  WHERE d.domain IN (?1, ?2) ORDER BY d.domain = ?1 DESC LIMIT 1"
             ))
             .map_err(backend)?
-            .query_row([&exact, &wildcard], |r| Ok(HostMatch { tenant: tenant_from_row(r)?, domain: r.get(7)? }))
+            .query_row([&exact, &wildcard], |r| Ok(HostMatch { tenant: tenant_from_row(r)?, domain: r.get(TENANT_COLUMN_COUNT)? }))
             .optional()
             .map_err(backend)
         })
@@ -308,7 +319,7 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             let rows = stmt
                 .query_map(params![after.unwrap_or_default(), limit as i64], |r| {
-                    Ok(HostMatch { tenant: tenant_from_row(r)?, domain: r.get(7)? })
+                    Ok(HostMatch { tenant: tenant_from_row(r)?, domain: r.get(TENANT_COLUMN_COUNT)? })
                 })
                 .map_err(backend)?;
             rows.collect::<Result<_, _>>().map_err(backend)
@@ -390,10 +401,13 @@ impl Store for SqliteStore {
             let name = patch.name.unwrap_or(current.name);
             let status = patch.status.unwrap_or(current.status);
             let pool = patch.pool.unwrap_or(current.pool);
-            tx.prepare_cached("UPDATE tenants SET name = ?2, status = ?3, pool = ?4 WHERE id = ?1")
-                .map_err(backend)?
-                .execute(params![id, name, status.as_str(), pool])
-                .map_err(backend)?;
+            let plan = patch.plan.unwrap_or(current.plan);
+            tx.prepare_cached(
+                "UPDATE tenants SET name = ?2, status = ?3, pool = ?4, plan = ?5 WHERE id = ?1",
+            )
+            .map_err(backend)?
+            .execute(params![id, name, status.as_str(), pool, plan])
+            .map_err(backend)?;
             existing_record(tx, &id)
         })
         .await
@@ -491,6 +505,7 @@ mod tests {
             isolation: Isolation::Schema,
             status: TenantStatus::Active,
             pool: None,
+            plan: None,
             domains: domains.iter().map(|d| d.to_string()).collect(),
         }
     }
@@ -531,6 +546,38 @@ mod tests {
         );
         assert_eq!(hit("a.b.example.com").await, None);
         assert_eq!(hit("example.com").await, None);
+    }
+
+    #[tokio::test]
+    async fn a_version_1_file_is_upgraded_and_keeps_its_tenants() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gw.db");
+        let v1 = Connection::open(&path).unwrap();
+        v1.execute_batch(&format!("{SCHEMA_V1} PRAGMA user_version = 1;"))
+            .unwrap();
+        v1.execute(
+            "INSERT INTO tenants VALUES ('old', 'Old', 'old', 'schema', 'active', NULL, '')",
+            [],
+        )
+        .unwrap();
+        drop(v1);
+
+        let store = SqliteStore::open(&path).unwrap();
+        let old = store.get_tenant("old").await.unwrap().unwrap();
+        assert_eq!(old.tenant.plan, None);
+        let mut premium = new_tenant("new", &[]);
+        premium.plan = Some("premium".into());
+        store.create_tenant(premium).await.unwrap();
+        let patch = TenantPatch {
+            plan: Some(Some("basic".into())),
+            ..TenantPatch::default()
+        };
+        let updated = store.update_tenant("old", patch).await.unwrap();
+        assert_eq!(updated.tenant.plan.as_deref(), Some("basic"));
+        drop(store);
+        let store = SqliteStore::open(&path).unwrap();
+        let new = store.get_tenant("new").await.unwrap().unwrap();
+        assert_eq!(new.tenant.plan.as_deref(), Some("premium"));
     }
 
     #[tokio::test]

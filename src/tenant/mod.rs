@@ -102,8 +102,10 @@ pub struct Tenant {
     pub schema: String,
     pub isolation: Isolation,
     pub status: TenantStatus,
-    /// Backend pool; `None` means the `default` pool.
+    /// Backend pool; `None` means its plan's pool (`plans:`), else `default`.
     pub pool: Option<String>,
+    /// Billing plan (e.g. `premium`); `plans:` in the config maps it to a pool.
+    pub plan: Option<String>,
     /// RFC 3339, UTC.
     pub created_at: String,
 }
@@ -140,6 +142,7 @@ pub struct NewTenant {
     pub isolation: Isolation,
     pub status: TenantStatus,
     pub pool: Option<String>,
+    pub plan: Option<String>,
     /// Normalised domains; the first becomes primary.
     pub domains: Vec<String>,
 }
@@ -164,6 +167,7 @@ impl NewTenant {
             && t.isolation == self.isolation
             && t.status == self.status
             && t.pool == self.pool
+            && t.plan == self.plan
             && have == want
             && primary == self.domains.first().map(String::as_str)
     }
@@ -176,6 +180,8 @@ pub struct TenantPatch {
     pub status: Option<TenantStatus>,
     /// `Some(None)` moves the tenant back to the default pool.
     pub pool: Option<Option<String>>,
+    /// `Some(None)` removes the tenant's plan.
+    pub plan: Option<Option<String>>,
 }
 
 /// The id of the tenant that owns the `public` schema.
@@ -186,23 +192,35 @@ pub const PUBLIC_TENANT_ID: &str = "public";
 #[error("{0}")]
 pub struct NameError(pub String);
 
-/// Tenant ids are slugs: lowercase letters, digits, `-` and `_`, starting with a
-/// letter or digit, at most 63 characters.
+/// Whether `s` is a slug: 1-63 lowercase letters, digits, `-` and `_`,
+/// starting with a letter or digit.
+fn is_slug(s: &str) -> bool {
+    let mut chars = s.bytes();
+    (1..=63).contains(&s.len())
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
+}
+
+fn slug_error(what: &str, value: &str) -> NameError {
+    NameError(format!(
+        "invalid {what} '{value}': use 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit"
+    ))
+}
+
+/// Tenant ids are slugs (see `is_slug`).
 pub fn validate_tenant_id(id: &str) -> Result<(), NameError> {
-    let ok_len = (1..=63).contains(&id.len());
-    let mut chars = id.bytes();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    let rest_ok =
-        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_');
-    if ok_len && first_ok && rest_ok {
-        Ok(())
-    } else {
-        Err(NameError(format!(
-            "invalid tenant id '{id}': use 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit"
-        )))
-    }
+    is_slug(id)
+        .then_some(())
+        .ok_or_else(|| slug_error("tenant id", id))
+}
+
+/// Plan names are slugs too: they are config keys and label-like values.
+pub fn validate_plan(plan: &str) -> Result<(), NameError> {
+    is_slug(plan)
+        .then_some(())
+        .ok_or_else(|| slug_error("plan", plan))
 }
 
 /// Derives a schema name from a tenant id: lowercase, every character outside
@@ -288,6 +306,10 @@ mod tests {
         assert!(validate_tenant_id("Acme").is_err());
         assert!(validate_tenant_id("a b").is_err());
         assert!(validate_tenant_id("").is_err());
+        assert!(validate_plan("premium").is_ok());
+        let err = validate_plan("Premium Plus").unwrap_err().0;
+        assert!(err.starts_with("invalid plan 'Premium Plus'"), "{err}");
+        assert!(validate_plan(&"p".repeat(64)).is_err());
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use serde::Deserialize;
 
 use super::{
-    derive_schema, validate_schema, validate_tenant_id, Isolation, NewTenant, TenantStatus,
+    derive_schema, validate_plan, validate_schema, validate_tenant_id, Isolation, NewTenant,
+    TenantStatus,
 };
 use crate::routing::host::normalize_domain;
 
@@ -22,6 +23,8 @@ pub struct TenantSpec {
     pub isolation: Option<String>,
     pub status: Option<String>,
     pub pool: Option<String>,
+    /// Billing plan; picks the pool through `plans:` when `pool` is absent.
+    pub plan: Option<String>,
     #[serde(default)]
     pub domains: Vec<String>,
     /// `false`: only register (the schema or database already exists). With
@@ -67,6 +70,14 @@ impl SpecRules {
         }
     }
 
+    /// A plan is any slug: plans without an entry in `plans:` use `default`.
+    pub fn check_plan(&self, plan: Option<&str>) -> Result<(), SpecError> {
+        match plan {
+            Some(plan) => validate_plan(plan).map_err(|e| SpecError::new("plan", e.to_string())),
+            None => Ok(()),
+        }
+    }
+
     pub fn normalize_domain(&self, domain: &str) -> Result<String, SpecError> {
         normalize_domain(domain, self.strip_www)
             .map_err(|e| SpecError::new("domains", format!("invalid domain '{domain}': {e}")))
@@ -97,6 +108,7 @@ impl TenantSpec {
             None => TenantStatus::Active,
         };
         rules.check_pool(self.pool.as_deref())?;
+        rules.check_plan(self.plan.as_deref())?;
         let mut seen = HashSet::new();
         let mut domains = Vec::with_capacity(self.domains.len());
         for raw in &self.domains {
@@ -116,6 +128,7 @@ impl TenantSpec {
             isolation,
             status,
             pool: self.pool,
+            plan: self.plan,
             domains,
         })
     }
@@ -162,5 +175,11 @@ mod tests {
         let err = pool.validate(&rules).unwrap_err();
         assert_eq!(err.field, "pool");
         assert!(err.message.contains("unknown pool 'gold'"));
+        let plan = TenantSpec {
+            id: "a".into(),
+            plan: Some("Gold!".into()),
+            ..Default::default()
+        };
+        assert_eq!(plan.validate(&rules).unwrap_err().field, "plan");
     }
 }

@@ -7,11 +7,12 @@ mod backend;
 mod balance;
 mod forward;
 pub mod health;
+mod pools;
 
 pub use backend::{now_ms, Backend, InFlight};
 pub use forward::{forward, Forwarded, UpstreamError, UpstreamRequestBody};
+pub use pools::{PoolSlot, Pools};
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -162,90 +163,56 @@ impl Pool {
     }
 }
 
-/// All pools by name.
-#[derive(Default)]
-pub struct Pools {
-    pools: HashMap<String, Pool>,
-}
-
-impl Pools {
-    /// Builds pools from validated config. Backends that existed in
-    /// `previous` (same pool, same address) keep their health state.
-    pub fn build(
-        config: &BTreeMap<String, PoolConfig>,
-        upstream: &UpstreamConfig,
-        workers: usize,
-        metrics: &Metrics,
-        previous: Option<&Pools>,
-    ) -> Pools {
-        let pools = config
-            .iter()
-            .map(|(name, pool)| {
-                let backends: Vec<Arc<Backend>> = pool
-                    .backends
-                    .iter()
-                    .filter_map(|b| {
-                        BackendAddr::parse(b.url())
-                            .ok()
-                            .map(|addr| (addr, b.weight()))
-                    })
-                    .map(|(addr, weight)| {
-                        let backend = Backend::new(name, addr, weight, metrics);
-                        let old = previous
-                            .and_then(|p| p.pools.get(name))
-                            .and_then(|p| p.backends.iter().find(|o| o.addr == backend.addr));
-                        if let Some(old) = old {
-                            backend.inherit(old);
-                        }
-                        Arc::new(backend)
-                    })
-                    .collect();
-                let connect_timeout = pool.timeouts.connect.unwrap_or(upstream.connect_timeout);
-                let clients = (0..workers.max(1))
-                    .map(|_| new_client(connect_timeout, upstream))
-                    .collect();
-                let built = Pool {
-                    name: name.clone(),
-                    balancer: Balancer::new(pool.balance, &backends),
-                    backends,
-                    retries: pool.retries.attempts,
-                    budget: RetryBudget {
-                        milli_tokens: AtomicI64::new(RETRY_BURST_MILLI),
-                        deposit: i64::from(pool.retries.budget_percent) * 10,
-                    },
-                    outlier: pool.outlier.clone(),
-                    response_timeout: pool
-                        .timeouts
-                        .response_header
-                        .unwrap_or(upstream.response_timeout),
-                    total_timeout: pool.timeouts.total,
-                    health_check: pool.health_check.clone(),
-                    clients,
-                    retries_total: metrics.backends.retries.with_label_values(&[name]),
-                };
-                (name.clone(), built)
-            })
-            .collect();
-        Pools { pools }
-    }
-
-    /// The pool a tenant uses: its own, or `default`.
-    pub fn get(&self, name: Option<&str>) -> Option<&Pool> {
-        self.pools.get(name.unwrap_or(DEFAULT_POOL))
-    }
-
-    pub fn contains(&self, name: &str) -> bool {
-        self.pools.contains_key(name)
-    }
-
-    pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.pools.keys().cloned().collect();
-        names.sort();
-        names
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Pool> {
-        self.pools.values()
+/// One pool of `config`; backends also in `previous` keep their health.
+fn build_pool(
+    name: &str,
+    pool: &PoolConfig,
+    upstream: &UpstreamConfig,
+    workers: usize,
+    metrics: &Metrics,
+    previous: Option<&Pools>,
+) -> Pool {
+    let backends: Vec<Arc<Backend>> = pool
+        .backends
+        .iter()
+        .filter_map(|b| {
+            BackendAddr::parse(b.url())
+                .ok()
+                .map(|addr| (addr, b.weight()))
+        })
+        .map(|(addr, weight)| {
+            let backend = Backend::new(name, addr, weight, metrics);
+            let old = previous
+                .and_then(|p| p.get(Some(name)))
+                .and_then(|p| p.backends.iter().find(|o| o.addr == backend.addr));
+            if let Some(old) = old {
+                backend.inherit(old);
+            }
+            Arc::new(backend)
+        })
+        .collect();
+    let connect_timeout = pool.timeouts.connect.unwrap_or(upstream.connect_timeout);
+    let clients = (0..workers.max(1))
+        .map(|_| new_client(connect_timeout, upstream))
+        .collect();
+    Pool {
+        name: name.to_owned(),
+        balancer: Balancer::new(pool.balance, &backends),
+        backends,
+        retries: pool.retries.attempts,
+        budget: RetryBudget {
+            milli_tokens: AtomicI64::new(RETRY_BURST_MILLI),
+            deposit: i64::from(pool.retries.budget_percent) * 10,
+        },
+        outlier: pool.outlier.clone(),
+        response_timeout: pool
+            .timeouts
+            .response_header
+            .unwrap_or(upstream.response_timeout),
+        total_timeout: pool.timeouts.total,
+        health_check: pool.health_check.clone(),
+        clients,
+        retries_total: metrics.backends.retries.with_label_values(&[name]),
     }
 }
 
@@ -265,6 +232,7 @@ fn new_client(connect_timeout: Duration, config: &UpstreamConfig) -> UpstreamCli
 mod tests {
     use super::*;
     use crate::config::BackendConfig;
+    use std::collections::BTreeMap;
 
     #[test]
     fn backend_urls_are_checked() {
@@ -296,7 +264,14 @@ mod tests {
         pool.outlier.consecutive_failures = failures;
         config.insert("default".to_string(), pool);
         let metrics = Metrics::new(false, 0);
-        Pools::build(&config, &UpstreamConfig::default(), 1, &metrics, None)
+        Pools::build(
+            &config,
+            &BTreeMap::new(),
+            &UpstreamConfig::default(),
+            1,
+            &metrics,
+            None,
+        )
     }
 
     #[test]
@@ -341,6 +316,7 @@ mod tests {
         );
         let new = Pools::build(
             &config,
+            &BTreeMap::new(),
             &UpstreamConfig::default(),
             1,
             &Metrics::new(false, 0),

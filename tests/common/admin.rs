@@ -94,13 +94,15 @@ impl Gateway {
     /// Sets a tenant's status (`active` or `suspended`); panics unless 200.
     pub async fn set_status(&self, id: &str, status: &str) {
         let (code, body) = self
-            .admin(
-                Method::PATCH,
-                &format!("/v1/tenants/{id}"),
-                Some(serde_json::json!({ "status": status })),
-            )
+            .patch_tenant(id, serde_json::json!({ "status": status }))
             .await;
         assert_eq!(code, StatusCode::OK, "setting {id} {status}: {body}");
+    }
+
+    /// `PATCH /v1/tenants/{id}` with `change`; the answer as it comes.
+    pub async fn patch_tenant(&self, id: &str, change: Value) -> (StatusCode, Value) {
+        self.admin(Method::PATCH, &format!("/v1/tenants/{id}"), Some(change))
+            .await
     }
 
     /// `POST /v1/reload`: the gateway re-reads its config file.

@@ -10,7 +10,8 @@ use crate::config::{DjangoLayoutConfig, StoreLayout};
 
 /// The gateway's own registry schema, one entry per version. Applied in
 /// order under an advisory lock, each step recorded in `gateway_store_version`.
-pub(super) const NATIVE_MIGRATIONS: &[&str] = &["
+pub(super) const NATIVE_MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE gateway_tenants (
     pk          bigserial PRIMARY KEY,
     id          text NOT NULL CONSTRAINT gateway_tenants_id_key UNIQUE,
@@ -31,7 +32,17 @@ CREATE TABLE gateway_domains (
 );
 CREATE INDEX gateway_domains_tenant ON gateway_domains (tenant_pk);
 CREATE UNIQUE INDEX gateway_domains_one_primary ON gateway_domains (tenant_pk) WHERE is_primary;
-"];
+",
+    "
+ALTER TABLE gateway_tenants ADD COLUMN plan text;
+",
+];
+
+/// Columns `0..TENANT_COLUMNS` of a tenant select are the tenant (see
+/// `tenant_from_row`); the next one is its integer key, then any extra
+/// (the matched domain of `resolve_host`).
+pub(super) const TENANT_COLUMNS: usize = 8;
+pub(super) const KEY_COLUMN: usize = TENANT_COLUMNS;
 
 /// The unique index that makes an owned schema name a conflict.
 pub(super) const OWNED_SCHEMA_CONSTRAINT: &str = "gateway_tenants_owned_schema";
@@ -45,6 +56,7 @@ pub(super) enum Field {
     Isolation,
     Status,
     Pool,
+    Plan,
 }
 
 /// Every statement the store runs, for one layout.
@@ -54,7 +66,7 @@ pub(super) struct Sql {
     /// Quoted tenant and domain table names (for existence checks and errors).
     pub tenant_table: String,
     pub domain_table: String,
-    /// Columns 0..7 are the tenant (see `tenant_from_row`), 7 its key.
+    /// The tenant's columns, then its key (see `TENANT_COLUMNS`).
     pub get_tenant: String,
     pub lock_tenant: String,
     pub list_tenants: String,
@@ -70,10 +82,11 @@ pub(super) struct Sql {
     pub promote_oldest: String,
     pub delete_domains_of: String,
     pub delete_tenant: String,
-    /// `UPDATE … SET name, status, pool`; `None` for django-tenants, where
-    /// only the mapped name column can change.
+    /// `UPDATE … SET name, status, pool, plan`; `None` for django-tenants,
+    /// where only the mapped name and plan columns can change.
     pub update_tenant: Option<String>,
     pub update_name: Option<String>,
+    pub update_plan: Option<String>,
 }
 
 fn quote(ident: &str) -> String {
@@ -90,6 +103,7 @@ struct Names {
     status_expr: String,
     pool_expr: String,
     created_expr: String,
+    plan_expr: String,
     domain_table: String,
     d_pk: String,
     d_domain: String,
@@ -112,6 +126,7 @@ impl Sql {
                 created_expr:
                     "to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
                         .into(),
+                plan_expr: "t.plan".into(),
                 domain_table: "gateway_domains".into(),
                 d_pk: "pk".into(),
                 d_domain: "domain".into(),
@@ -133,6 +148,10 @@ impl Sql {
                     status_expr: "'active'".into(),
                     pool_expr: "NULL::text".into(),
                     created_expr: "''".into(),
+                    plan_expr: match &django.plan_column {
+                        Some(col) => format!("t.{}::text", quote(col)),
+                        None => "NULL::text".into(),
+                    },
                     domain_table: quote(&django.domain_table),
                     d_pk: "id".into(),
                     d_domain: "domain".into(),
@@ -151,6 +170,7 @@ impl Sql {
             status_expr,
             pool_expr,
             created_expr,
+            plan_expr,
             domain_table: dt,
             d_pk,
             d_domain,
@@ -159,13 +179,13 @@ impl Sql {
         } = names;
         let cols = format!(
             "t.{t_id}::text, {name_expr}, t.{t_schema}::text, {isolation_expr}, {status_expr}, \
-             {pool_expr}, {created_expr}, t.{t_pk}::int8"
+             {pool_expr}, {created_expr}, {plan_expr}, t.{t_pk}::int8"
         );
         let (insert_tenant, insert_fields) = match layout {
             StoreLayout::Native => (
                 format!(
-                    "INSERT INTO {tt} (id, name, schema_name, isolation, status, pool) \
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING pk"
+                    "INSERT INTO {tt} (id, name, schema_name, isolation, status, pool, plan) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING pk"
                 ),
                 vec![
                     Field::Id,
@@ -174,6 +194,7 @@ impl Sql {
                     Field::Isolation,
                     Field::Status,
                     Field::Pool,
+                    Field::Plan,
                 ],
             ),
             StoreLayout::DjangoTenants => {
@@ -183,6 +204,9 @@ impl Sql {
                 }
                 if let Some(name) = &django.name_column {
                     columns.push((quote(name), Field::Name));
+                }
+                if let Some(plan) = &django.plan_column {
+                    columns.push((quote(plan), Field::Plan));
                 }
                 let names: Vec<&str> = columns.iter().map(|(c, _)| c.as_str()).collect();
                 let params: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
@@ -238,9 +262,18 @@ impl Sql {
             delete_domains_of: format!("DELETE FROM {dt} WHERE {d_fk} = $1"),
             delete_tenant: format!("DELETE FROM {tt} WHERE {t_pk} = $1"),
             update_tenant: (layout == StoreLayout::Native).then(|| {
-                format!("UPDATE {tt} SET name = $2, status = $3, pool = $4 WHERE pk = $1")
+                format!(
+                    "UPDATE {tt} SET name = $2, status = $3, pool = $4, plan = $5 WHERE pk = $1"
+                )
             }),
             update_name: match (layout, &django.name_column) {
+                (StoreLayout::DjangoTenants, Some(col)) => Some(format!(
+                    "UPDATE {tt} SET {} = $2 WHERE {t_pk} = $1",
+                    quote(col)
+                )),
+                _ => None,
+            },
+            update_plan: match (layout, &django.plan_column) {
                 (StoreLayout::DjangoTenants, Some(col)) => Some(format!(
                     "UPDATE {tt} SET {} = $2 WHERE {t_pk} = $1",
                     quote(col)
@@ -272,5 +305,14 @@ mod tests {
         let sql = Sql::new(StoreLayout::DjangoTenants, &custom);
         assert_eq!(sql.insert_fields, [Field::Schema, Field::Id, Field::Name]);
         assert!(sql.update_name.is_some() && sql.update_tenant.is_none());
+        assert!(sql.update_plan.is_none() && sql.get_tenant.contains("NULL::text, t.id"));
+        let with_plan = DjangoLayoutConfig {
+            plan_column: Some("plan".into()),
+            ..Default::default()
+        };
+        let sql = Sql::new(StoreLayout::DjangoTenants, &with_plan);
+        assert_eq!(sql.insert_fields, [Field::Schema, Field::Plan]);
+        assert!(sql.get_tenant.contains("t.\"plan\"::text, t.id"));
+        assert!(sql.update_plan.is_some());
     }
 }

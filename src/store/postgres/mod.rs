@@ -16,7 +16,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{GenericClient, NoTls, Row};
 
-use self::layout::{Sql, NATIVE_MIGRATIONS};
+use self::layout::{Sql, KEY_COLUMN, NATIVE_MIGRATIONS};
 use super::{HostMatch, Store, StoreError};
 use crate::config::{StoreConfig, StoreLayout};
 use crate::routing::host::wildcard_parent;
@@ -157,7 +157,7 @@ impl PgStore {
             return Ok(None);
         };
         let tenant = tenant_from_row(&row)?;
-        let pk: i64 = row.get(7);
+        let pk: i64 = row.get(KEY_COLUMN);
         let domains = query(client, &self.sql.domains_of, &[(&pk, Type::INT8)])
             .await?
             .iter()
@@ -228,7 +228,7 @@ async fn query_opt(
     Ok(query(client, sql, params).await?.into_iter().next())
 }
 
-/// Columns 0..7 of the layout's tenant select.
+/// Columns `0..TENANT_COLUMNS` of the layout's tenant select.
 fn tenant_from_row(row: &Row) -> Result<Tenant, StoreError> {
     let bad = |e: String| StoreError::Backend(format!("bad tenant row: {e}"));
     Ok(Tenant {
@@ -239,6 +239,7 @@ fn tenant_from_row(row: &Row) -> Result<Tenant, StoreError> {
         status: row.get::<_, String>(4).parse().map_err(bad)?,
         pool: row.get(5),
         created_at: row.get(6),
+        plan: row.get(7),
     })
 }
 
@@ -262,7 +263,7 @@ impl Store for PgStore {
         row.map(|row| {
             Ok(HostMatch {
                 tenant: tenant_from_row(&row)?,
-                domain: row.get(8),
+                domain: row.get(KEY_COLUMN + 1),
             })
         })
         .transpose()
@@ -319,7 +320,7 @@ impl Store for PgStore {
             &[(&after, Type::TEXT), (&limit, Type::INT8)],
         )
         .await?;
-        let keys: Vec<i64> = rows.iter().map(|r| r.get(7)).collect();
+        let keys: Vec<i64> = rows.iter().map(|r| r.get(KEY_COLUMN)).collect();
         let mut records = rows
             .iter()
             .map(|r| {

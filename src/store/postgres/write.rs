@@ -30,6 +30,9 @@ impl PgStore {
         tx: &impl GenericClient,
         t: &NewTenant,
     ) -> Result<i64, StoreError> {
+        if t.plan.is_some() && !self.sql.insert_fields.contains(&Field::Plan) {
+            return Err(no_plan_column());
+        }
         let isolation = t.isolation.as_str();
         let status = t.status.as_str();
         let params: Vec<(&(dyn ToSql + Sync), Type)> = self
@@ -44,9 +47,11 @@ impl PgStore {
                     Field::Isolation => (&isolation, Type::TEXT),
                     Field::Status => (&status, Type::TEXT),
                     Field::Pool => (&t.pool, Type::TEXT),
+                    Field::Plan => (&t.plan, Type::TEXT),
                 }
             })
             .collect();
+
         let row = tx
             .query_typed(&self.sql.insert_tenant, &params)
             .await
@@ -112,6 +117,7 @@ impl PgStore {
                 let name = patch.name.unwrap_or(current.name);
                 let status = patch.status.unwrap_or(current.status).as_str();
                 let pool = patch.pool.unwrap_or(current.pool);
+                let plan = patch.plan.unwrap_or(current.plan);
                 query(
                     tx,
                     sql,
@@ -120,6 +126,7 @@ impl PgStore {
                         (&name, Type::TEXT),
                         (&status, Type::TEXT),
                         (&pool, Type::TEXT),
+                        (&plan, Type::TEXT),
                     ],
                 )
                 .await?;
@@ -127,11 +134,17 @@ impl PgStore {
             (None, name_sql) => {
                 if patch.status.is_some() || patch.pool.is_some() {
                     return Err(StoreError::Unsupported(
-                        "the django-tenants layout has no status or pool columns; only name can change".into(),
+                        "the django-tenants layout has no status or pool columns; only name (and plan with store.django.plan_column) can change".into(),
                     ));
+                }
+                if patch.plan.is_some() && self.sql.update_plan.is_none() {
+                    return Err(no_plan_column());
                 }
                 if let (Some(sql), Some(name)) = (name_sql, &patch.name) {
                     query(tx, sql, &[(&pk, Type::INT8), (name, Type::TEXT)]).await?;
+                }
+                if let (Some(sql), Some(plan)) = (&self.sql.update_plan, &patch.plan) {
+                    query(tx, sql, &[(&pk, Type::INT8), (plan, Type::TEXT)]).await?;
                 }
             }
         }
@@ -204,6 +217,13 @@ impl PgStore {
             is_primary,
         })
     }
+}
+
+/// A plan sent to a django-tenants layout without `store.django.plan_column`.
+fn no_plan_column() -> StoreError {
+    StoreError::Unsupported(
+        "this django-tenants layout has no plan column (set store.django.plan_column)".into(),
+    )
 }
 
 fn not_found(what: &'static str, key: &str) -> StoreError {
