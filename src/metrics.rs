@@ -84,6 +84,7 @@ impl BackendVecs {
         let _ = self.ejections.remove_label_values(&labels);
         let _ = self.healthy.remove_label_values(&labels);
         let _ = self.response_seconds.remove_label_values(&labels);
+        let _ = self.connect_seconds.remove_label_values(&labels);
     }
 }
 
@@ -94,6 +95,7 @@ pub struct BackendVecs {
     pub ejections: IntCounterVec,
     pub healthy: IntGaugeVec,
     pub response_seconds: HistogramVec,
+    pub connect_seconds: HistogramVec,
     pub retries: IntCounterVec,
 }
 
@@ -177,6 +179,14 @@ impl Metrics {
             reg(Box::new(v.clone()));
             v
         };
+        let histogram_vec = |name: &str, help: &str, buckets: Vec<f64>| {
+            let v = must(HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(buckets),
+                pair,
+            ));
+            reg(Box::new(v.clone()));
+            v
+        };
         let backends = BackendVecs {
             requests: counter_vec(
                 "tenant_gateway_backend_requests_total",
@@ -204,18 +214,20 @@ impl Metrics {
                 reg(Box::new(v.clone()));
                 v
             },
-            response_seconds: {
-                let v = must(HistogramVec::new(
-                    HistogramOpts::new(
-                        "tenant_gateway_backend_response_seconds",
-                        "Time to a backend's response headers",
-                    )
-                    .buckets(latency_buckets.clone()),
-                    pair,
-                ));
-                reg(Box::new(v.clone()));
-                v
-            },
+            response_seconds: histogram_vec(
+                "tenant_gateway_backend_response_seconds",
+                "Time to a backend's response headers",
+                latency_buckets.clone(),
+            ),
+            // Connects take tens of microseconds on a LAN: finer low buckets.
+            connect_seconds: histogram_vec(
+                "tenant_gateway_backend_connect_seconds",
+                "Time to open a new TCP connection to a backend (reused connections are not counted)",
+                vec![
+                    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                    0.1, 0.25, 0.5, 1.0, 2.5,
+                ],
+            ),
             retries: counter_vec(
                 "tenant_gateway_pool_retries_total",
                 "Retries on another backend",

@@ -1,6 +1,6 @@
 //! What an operator can see: `/v1/resolve` explaining the data path's
-//! decision for a host, request counters in `/metrics`, readiness, and one
-//! access-log line per request.
+//! decision for a host, request counters and per-backend latencies in
+//! `/metrics`, readiness, and one access-log line per request.
 
 mod common;
 
@@ -100,6 +100,28 @@ async fn request_counters_in_metrics_increase_by_outcome() {
             .await,
         4.0
     );
+}
+
+#[tokio::test]
+async fn backend_connect_latency_is_timed_once_per_new_connection() {
+    let app = Backend::start("app").await;
+    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
+    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
+        .await;
+    let connects = "tenant_gateway_backend_connect_seconds_count";
+    let responses = "tenant_gateway_backend_response_seconds_count";
+    for _ in 0..5 {
+        assert_eq!(gw.get("acme.test", "/").await.status, StatusCode::OK);
+    }
+
+    // One worker, requests one after another: the first opens the backend
+    // connection, the others reuse it and are not timed again.
+    assert_eq!(gw.backend_metric(connects, &app.url).await, 1.0);
+    assert_eq!(gw.backend_metric(responses, &app.url).await, 5.0);
+    let sum = gw
+        .backend_metric("tenant_gateway_backend_connect_seconds_sum", &app.url)
+        .await;
+    assert!(sum > 0.0, "a connect takes some time: {sum}");
 }
 
 #[tokio::test]

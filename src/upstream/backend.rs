@@ -20,6 +20,8 @@ pub struct BackendSeries {
     pub ejections: IntCounter,
     pub healthy: IntGauge,
     pub response_seconds: Histogram,
+    /// Time to open a new TCP connection (observed by `connect::TimedConnector`).
+    pub connect_seconds: Histogram,
 }
 
 pub struct Backend {
@@ -44,6 +46,7 @@ impl Backend {
             ejections: v.ejections.with_label_values(&labels),
             healthy: v.healthy.with_label_values(&labels),
             response_seconds: v.response_seconds.with_label_values(&labels),
+            connect_seconds: v.connect_seconds.with_label_values(&labels),
         };
         series.healthy.set(1);
         Backend {

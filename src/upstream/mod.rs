@@ -5,6 +5,7 @@
 
 mod backend;
 mod balance;
+mod connect;
 mod forward;
 pub mod health;
 mod pools;
@@ -21,11 +22,12 @@ use http::uri::{Authority, Scheme};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use prometheus::IntCounter;
+use prometheus::{Histogram, IntCounter};
 
 use crate::config::{HealthCheckConfig, OutlierConfig, PoolConfig, UpstreamConfig};
 use crate::metrics::Metrics;
 use balance::Balancer;
+use connect::TimedConnector;
 
 /// Pool used by tenants that name none.
 pub const DEFAULT_POOL: &str = "default";
@@ -75,7 +77,7 @@ impl std::fmt::Display for BackendAddr {
     }
 }
 
-pub type UpstreamClient = Client<HttpConnector, UpstreamRequestBody>;
+pub type UpstreamClient = Client<TimedConnector, UpstreamRequestBody>;
 
 /// Retries earn tokens from ordinary requests, so a failing pool is not
 /// hammered: at most `budget_percent` extra load, plus a small burst.
@@ -192,8 +194,12 @@ fn build_pool(
         })
         .collect();
     let connect_timeout = pool.timeouts.connect.unwrap_or(upstream.connect_timeout);
+    let connect_series: Arc<[(Authority, Histogram)]> = backends
+        .iter()
+        .map(|b| (b.addr.authority.clone(), b.series.connect_seconds.clone()))
+        .collect();
     let clients = (0..workers.max(1))
-        .map(|_| new_client(connect_timeout, upstream))
+        .map(|_| new_client(connect_timeout, upstream, connect_series.clone()))
         .collect();
     Pool {
         name: name.to_owned(),
@@ -216,7 +222,11 @@ fn build_pool(
     }
 }
 
-fn new_client(connect_timeout: Duration, config: &UpstreamConfig) -> UpstreamClient {
+fn new_client(
+    connect_timeout: Duration,
+    config: &UpstreamConfig,
+    connect_series: Arc<[(Authority, Histogram)]>,
+) -> UpstreamClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(connect_timeout));
@@ -225,7 +235,7 @@ fn new_client(connect_timeout: Duration, config: &UpstreamConfig) -> UpstreamCli
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(config.idle_timeout)
         .pool_max_idle_per_host(config.max_idle_per_backend)
-        .build(connector)
+        .build(TimedConnector::new(connector, connect_series))
 }
 
 #[cfg(test)]
