@@ -1,6 +1,7 @@
 //! Resolve-phase cost on a cache hit: host normalisation plus the routing
 //! cache lookup, with 1,000,000 domains cached (10,000 under `cargo test`,
-//! which runs each bench once). Also the header rewrite of the prepare phase.
+//! which runs each bench once). Also the header rewrite of the prepare phase,
+//! with tenant-header signing off and on.
 //!
 //!     cargo bench --bench routing
 
@@ -14,9 +15,10 @@ use std::task::{Context, Poll, Waker};
 use async_trait::async_trait;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue};
-use tenant_gateway::config::{CacheConfig, HeaderNamesConfig};
+use tenant_gateway::config::{CacheConfig, HeaderNamesConfig, SigningConfig, SigningKeyConfig};
 use tenant_gateway::metrics::Metrics;
 use tenant_gateway::proxy::headers::{self, HeaderNames};
+use tenant_gateway::proxy::signing::Signer;
 use tenant_gateway::routing::{host, Resolution, Router};
 use tenant_gateway::store::{HostMatch, Store, StoreError};
 use tenant_gateway::tenant::{
@@ -162,18 +164,33 @@ fn bench_resolve(c: &mut Criterion) {
     template.insert("user-agent", HeaderValue::from_static("wrk"));
     template.insert("accept", HeaderValue::from_static("*/*"));
     template.insert("x-tenant-id", HeaderValue::from_static("spoofed"));
-    c.bench_function("prepare_upstream_headers", |b| {
-        b.iter(|| {
-            let mut h = template.clone();
-            headers::remove_hop_by_hop(&mut h);
-            headers::strip_tenant_headers(&mut h, &names);
-            headers::inject_tenant(&mut h, &names, &routed);
-            let host = h.get("host").cloned();
-            headers::set_forwarded(&mut h, &client_ip, "http", host.as_ref());
-            black_box(headers::ensure_request_id(&mut h, &names));
-            black_box(h)
-        })
-    });
+    let signer = Signer::from_config(&SigningConfig {
+        keys: vec![SigningKeyConfig {
+            id: "k1".into(),
+            secret: Some("a-bench-secret-of-at-least-32-bytes".into()),
+            secret_env: None,
+        }],
+    })
+    .unwrap();
+    let mut group = c.benchmark_group("prepare_upstream_headers");
+    for (label, signer) in [("signing_off", None), ("signing_on", Some(&signer))] {
+        group.bench_function(label, |b| {
+            b.iter(|| {
+                let mut h = template.clone();
+                headers::remove_hop_by_hop(&mut h);
+                headers::strip_tenant_headers(&mut h, &names);
+                headers::inject_tenant(&mut h, &names, &routed);
+                let host = h.get("host").cloned();
+                headers::set_forwarded(&mut h, &client_ip, "http", host.as_ref());
+                let id = headers::ensure_request_id(&mut h, &names);
+                if let Some(signer) = signer {
+                    headers::sign_tenant(&mut h, &names, signer, &routed, &id);
+                }
+                black_box(h)
+            })
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, bench_resolve);

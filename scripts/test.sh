@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of tenant-gateway: unit tests, integration tests (real
-# gateway processes, real echo backends on free loopback ports) and a
-# compile check of the benches. Works on a fresh machine with cargo (and
-# apt-get, for PostgreSQL).
+# gateway processes, real echo backends on free loopback ports, a real
+# Django site) and a compile check of the benches. Works on a fresh machine
+# with cargo and python3 (and apt-get, for PostgreSQL; pip, for Django).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The PostgreSQL tests start their own throwaway server (initdb + pg_ctl in a
@@ -14,4 +14,10 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
 fi
+# The Django integration tests (tests/django_app.rs) run a real Django +
+# django-tenants site under gunicorn: a virtualenv with them (and the
+# tenant_gateway_django package, editable) is made when missing or when the
+# requirements changed.
+./scripts/python-venv.sh
+export TENANT_GATEWAY_TEST_PYTHON="$PWD/.venv-test/bin/python"
 cargo test --all-targets --no-fail-fast "$@"

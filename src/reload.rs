@@ -1,7 +1,8 @@
 //! Configuration reload (SIGHUP or `POST /v1/reload`): re-reads the config
 //! file and swaps in new backend pools, with the `plans:` that map to them.
 //! In-flight requests finish on the pools they started with; backends present
-//! before and after keep their health. Other settings take effect on restart.
+//! before and after keep their health. Tenant-header signing keys are swapped
+//! too (key rotation). Other settings take effect on restart.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -10,7 +11,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigErrors, Overrides};
-use crate::proxy::DataPath;
+use crate::proxy::{signing, DataPath};
 use crate::upstream::{health, Pools};
 
 /// Where the configuration came from, so it can be read again.
@@ -53,6 +54,8 @@ impl Reloader {
     /// problems changes nothing and returns them.
     pub fn reload(&self) -> Result<Reloaded, ConfigErrors> {
         let config = Config::load(self.source.path.as_deref(), &self.source.overrides)?;
+        // Signing keys rotate on reload; a secret gone since validation changes nothing.
+        let signer = signing::signer_for(&config.headers).map_err(|e| ConfigErrors(vec![e]))?;
         let old = self.data_path.pools.load_full();
         let new = Pools::build(
             &config.pools,
@@ -80,6 +83,7 @@ impl Reloader {
             }
         }
         self.data_path.pools.store(Arc::new(new));
+        self.data_path.signer.store(signer);
         let previous = std::mem::replace(
             &mut *self.health_stop.lock().unwrap_or_else(|p| p.into_inner()),
             stop,

@@ -14,7 +14,7 @@ use crate::provision::Provisioner;
 use crate::proxy::decide::Policy;
 use crate::proxy::headers::HeaderNames;
 use crate::proxy::listener::{self, ListenerSettings};
-use crate::proxy::{DataPath, Proxy};
+use crate::proxy::{signing, DataPath, Proxy};
 use crate::reload::{ConfigSource, Reloader};
 use crate::routing::Router;
 use crate::store::{self, Store, StoreError};
@@ -39,6 +39,8 @@ pub enum ServerError {
     Runtime(#[source] std::io::Error),
     #[error("cannot set up TLS: {0}")]
     Tls(#[source] crate::tls::TlsError),
+    #[error("cannot sign tenant headers: {0}")]
+    Signing(#[source] crate::config::ConfigError),
 }
 
 /// Runs the gateway until a shutdown signal, then drains and returns.
@@ -117,6 +119,9 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         pools: arc_swap::ArcSwap::from_pointee(pools),
         policy: Policy::from_config(&config.routing),
         names: HeaderNames::from_config(&config.headers),
+        signer: arc_swap::ArcSwapOption::new(
+            signing::signer_for(&config.headers).map_err(ServerError::Signing)?,
+        ),
         metrics,
         max_request_body: config.limits.max_request_body,
         access_log: config.log.access_log,

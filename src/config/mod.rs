@@ -2,11 +2,13 @@
 //! loading from YAML with the failing key named, and command-line overrides.
 //! Everything else takes these typed values, never raw YAML.
 
+mod signing;
 mod store;
 mod tls;
 mod upstream;
 mod validate;
 
+pub use signing::{is_valid_key_id, SigningConfig, SigningKeyConfig};
 pub use store::{DjangoLayoutConfig, ProvisioningConfig, StoreConfig, StoreKind, StoreLayout};
 pub use tls::{AcmeConfig, CertificateFiles, TlsConfig};
 pub use upstream::{
@@ -194,6 +196,10 @@ pub struct HeaderNamesConfig {
     pub database: String,
     pub cache_prefix: String,
     pub request_id: String,
+    /// `X-Tenant-Signature`, sent when `signing` is configured.
+    pub signature: String,
+    /// Sign the tenant headers with a shared secret; off when absent.
+    pub signing: Option<SigningConfig>,
 }
 
 impl Default for HeaderNamesConfig {
@@ -204,6 +210,8 @@ impl Default for HeaderNamesConfig {
             database: "X-Tenant-Database".into(),
             cache_prefix: "X-Tenant-Cache-Prefix".into(),
             request_id: "X-Request-ID".into(),
+            signature: "X-Tenant-Signature".into(),
+            signing: None,
         }
     }
 }

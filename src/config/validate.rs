@@ -101,11 +101,20 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
         ("headers.database", &h.database),
         ("headers.cache_prefix", &h.cache_prefix),
         ("headers.request_id", &h.request_id),
+        ("headers.signature", &h.signature),
     ] {
         if http::HeaderName::from_bytes(value.as_bytes()).is_err() {
             bad(key.into(), format!("'{value}' is not a valid header name"));
         } else if !seen.insert(value.to_ascii_lowercase()) {
             bad(key.into(), format!("'{value}' is used for two headers"));
+        }
+    }
+
+    if let Some(signing) = &h.signing {
+        let mut signing_problems = Vec::new();
+        super::signing::problems(signing, &mut signing_problems);
+        for problem in signing_problems {
+            bad(problem.key, problem.reason);
         }
     }
 

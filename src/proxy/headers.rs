@@ -7,6 +7,7 @@ use http::header::{
 };
 use http::HeaderMap;
 
+use super::signing::Signer;
 use crate::config::HeaderNamesConfig;
 use crate::routing::RoutedTenant;
 
@@ -27,6 +28,7 @@ pub struct HeaderNames {
     pub database: HeaderName,
     pub cache_prefix: HeaderName,
     pub request_id: HeaderName,
+    pub signature: HeaderName,
 }
 
 impl HeaderNames {
@@ -44,6 +46,7 @@ impl HeaderNames {
             database: name(&config.database, &defaults.database),
             cache_prefix: name(&config.cache_prefix, &defaults.cache_prefix),
             request_id: name(&config.request_id, &defaults.request_id),
+            signature: name(&config.signature, &defaults.signature),
         }
     }
 
@@ -54,6 +57,7 @@ impl HeaderNames {
             || *name == self.schema
             || *name == self.database
             || *name == self.cache_prefix
+            || *name == self.signature
     }
 }
 
@@ -124,6 +128,23 @@ pub fn inject_tenant(headers: &mut HeaderMap, names: &HeaderNames, tenant: &Rout
     if let Some(prefix) = &tenant.cache_prefix_value {
         headers.insert(names.cache_prefix.clone(), prefix.clone());
     }
+}
+
+/// Adds `X-Tenant-Signature` over the injected tenant id and schema and the
+/// request's id (see `proxy::signing` for the format).
+pub fn sign_tenant(
+    headers: &mut HeaderMap,
+    names: &HeaderNames,
+    signer: &Signer,
+    tenant: &RoutedTenant,
+    request_id: &HeaderValue,
+) {
+    let schema = tenant
+        .schema_value
+        .as_ref()
+        .map_or(&b""[..], |v| v.as_bytes());
+    let signature = signer.sign_now(tenant.id_value.as_bytes(), schema, request_id.as_bytes());
+    headers.insert(names.signature.clone(), signature);
 }
 
 /// Sets `X-Forwarded-For` (appending the client to an existing chain),

@@ -11,13 +11,14 @@ pub mod decide;
 pub mod headers;
 pub mod listener;
 mod respond;
+pub mod signing;
 mod tls_front;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use http::header::{CONTENT_LENGTH, HOST, LOCATION};
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
@@ -40,6 +41,9 @@ pub struct DataPath {
     pub pools: ArcSwap<Pools>,
     pub policy: Policy,
     pub names: HeaderNames,
+    /// Signs the tenant headers (`headers.signing`); swapped on reload so
+    /// keys rotate without a restart.
+    pub signer: ArcSwapOption<signing::Signer>,
     pub metrics: Arc<Metrics>,
     pub max_request_body: u64,
     pub access_log: bool,
@@ -321,7 +325,11 @@ impl Proxy {
         headers::ensure_host(headers, authority.as_ref());
         let host = headers.get(HOST).cloned();
         headers::set_forwarded(headers, &conn.client_ip, conn.proto, host.as_ref());
-        headers::ensure_request_id(headers, names)
+        let request_id = headers::ensure_request_id(headers, names);
+        if let Some(signer) = &*self.shared.signer.load() {
+            headers::sign_tenant(headers, names, signer, tenant, &request_id);
+        }
+        request_id
     }
 
     fn log(

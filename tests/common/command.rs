@@ -1,8 +1,9 @@
 //! One-shot `tenant-gateway` commands (`check-config`, a `serve` that must
-//! refuse to start), run to completion with a timeout.
+//! refuse to start), run to completion with a timeout; and that wait for any
+//! child process.
 
 use std::fs::File;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{BINARY, GATEWAY_ENV, START_TIMEOUT};
@@ -43,24 +44,32 @@ pub async fn run_command(args: &[&str], config: &str, env: &[(&str, &str)]) -> F
         .stderr(File::create(&err_path).expect("stderr file"))
         .spawn()
         .expect("spawn tenant-gateway");
-    let deadline = Instant::now() + START_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for command") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "tenant-gateway {args:?} did not exit; stderr:\n{}",
-                std::fs::read_to_string(&err_path).unwrap_or_default()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let Some(status) = wait_or_kill(&mut child, START_TIMEOUT).await else {
+        panic!(
+            "tenant-gateway {args:?} did not exit; stderr:\n{}",
+            std::fs::read_to_string(&err_path).unwrap_or_default()
+        );
     };
     Finished {
         status,
         stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
         stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+    }
+}
+
+/// Waits for `child` to exit, without blocking the test's runtime; kills it
+/// and returns `None` if it is still running after `timeout`.
+pub async fn wait_or_kill(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for a child process") {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

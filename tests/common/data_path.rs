@@ -114,27 +114,34 @@ impl Gateway {
         req: Request<Full<Bytes>>,
     ) -> Reply {
         let what = format!("{} {}", req.method(), req.uri());
-        let exchange = async {
-            let response = client
-                .request(req)
-                .await
-                .unwrap_or_else(|e| panic!("{what} failed: {e:?}\n{}", self.log()));
-            let (parts, body) = response.into_parts();
-            let body = body
-                .collect()
-                .await
-                .unwrap_or_else(|e| panic!("{what}: reading the body failed: {e}"))
-                .to_bytes();
-            Reply {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-            }
-        };
-        tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        fetch(client, req)
             .await
-            .unwrap_or_else(|_| panic!("{what} timed out\n{}", self.log()))
+            .unwrap_or_else(|e| panic!("{what} failed: {e}\n{}", self.log()))
     }
+}
+
+/// Sends `req` and reads the whole answer, within [`REQUEST_TIMEOUT`].
+pub(super) async fn fetch(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    req: Request<Full<Bytes>>,
+) -> Result<Reply, String> {
+    let exchange = async {
+        let response = client.request(req).await.map_err(|e| format!("{e:?}"))?;
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| format!("reading the body failed: {e}"))?
+            .to_bytes();
+        Ok(Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        .await
+        .map_err(|_| "timed out".to_string())?
 }
 
 /// A data-path request being built; see [`Gateway::request`].
@@ -216,7 +223,7 @@ impl Reply {
 }
 
 /// The request as an echo backend received it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Seen(pub Value);
 
 impl Seen {

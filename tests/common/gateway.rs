@@ -33,6 +33,8 @@ pub struct GatewayOptions {
     pub workers: usize,
     /// Further command-line arguments for `serve`.
     pub extra_args: Vec<String>,
+    /// Environment variables set for the process (e.g. a secret's `secret_env`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for GatewayOptions {
@@ -43,6 +45,7 @@ impl Default for GatewayOptions {
             token: None,
             workers: 1,
             extra_args: Vec::new(),
+            env: Vec::new(),
         }
     }
 }
@@ -72,6 +75,12 @@ impl GatewayOptions {
     /// Requires [`TOKEN`] on the admin API (given through the environment).
     pub fn with_token(mut self) -> GatewayOptions {
         self.token = Some(TOKEN.to_owned());
+        self
+    }
+
+    /// Sets an environment variable for the gateway process.
+    pub fn env(mut self, name: &str, value: &str) -> GatewayOptions {
+        self.env.push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -248,6 +257,7 @@ async fn spawn_gateway(options: &GatewayOptions, dir: &Path) -> (Child, Addrs) {
     if let Some(token) = &options.token {
         cmd.env("TENANT_GATEWAY_ADMIN_TOKEN", token);
     }
+    cmd.envs(options.env.iter().map(|(k, v)| (k, v)));
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -13,6 +13,7 @@
 //! - `load`: a client loop recording every answer, for changes under load
 //! - `command`: one-shot commands such as `check-config`
 //! - `tls`: a throwaway CA for certificates, and an HTTPS client with its own SNI
+//! - `django`: the example Django + django-tenants site under gunicorn
 
 // Each test binary uses a different part of the harness.
 #![allow(dead_code)]
@@ -21,6 +22,7 @@ mod admin;
 mod backend;
 mod command;
 mod data_path;
+pub mod django;
 mod echo;
 mod gateway;
 mod load;
