@@ -68,6 +68,12 @@ pub struct Metrics {
     pub store_errors: IntCounter,
     /// Routes served past their TTL because the store could not refresh them.
     pub stale_served: IntCounter,
+    /// Registry changes made elsewhere and applied to this cache.
+    pub changes_applied: IntCounter,
+    /// Time from a change's commit (about) to this replica applying it.
+    pub change_lag_seconds: Histogram,
+    /// 1 while the change feed's connection is up.
+    pub change_feed_connected: IntGauge,
     pub in_flight: IntGauge,
     admin_requests: IntCounterVec,
     tenant_requests: Option<TenantSeries>,
@@ -262,6 +268,18 @@ impl Metrics {
             stale_served: counter(
                 "tenant_gateway_stale_routes_served_total",
                 "Routes served past their TTL while the store was unavailable",
+            ),
+            changes_applied: counter(
+                "tenant_gateway_store_changes_applied_total",
+                "Registry changes (from any replica or the CLI) applied to this routing cache",
+            ),
+            change_lag_seconds: histogram(
+                "tenant_gateway_store_change_lag_seconds",
+                "Time from a registry change being logged to this replica applying it",
+            ),
+            change_feed_connected: gauge(
+                "tenant_gateway_store_change_feed_connected",
+                "1 while the PostgreSQL change feed (LISTEN) is connected",
             ),
             in_flight: gauge(
                 "tenant_gateway_in_flight_requests",

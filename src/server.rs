@@ -16,7 +16,7 @@ use crate::proxy::headers::HeaderNames;
 use crate::proxy::listener::{self, ListenerSettings};
 use crate::proxy::{signing, DataPath, Proxy};
 use crate::reload::{ConfigSource, Reloader};
-use crate::routing::Router;
+use crate::routing::{self, Router};
 use crate::store::{self, Store, StoreError};
 use crate::tenant::spec::SpecRules;
 use crate::tls::TlsFront;
@@ -60,6 +60,11 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         .await
         .map_err(ServerError::Store)?;
     let store = opened.store;
+    let shutdown = CancellationToken::new();
+    let change_feed = opened
+        .postgres
+        .as_ref()
+        .map(|pg| pg.follow_changes(config.store.resync_interval, shutdown.clone()));
     let provisioner = match opened.postgres {
         Some(pg) => Some(Arc::new(
             Provisioner::load(pg, &config.provisioning).map_err(ServerError::Provision)?,
@@ -78,6 +83,9 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         config.routing.strip_www,
         metrics.clone(),
     ));
+    if let Some(events) = change_feed {
+        tokio::spawn(routing::follow::follow(router.clone(), events));
+    }
     if config.cache.warm {
         // In the background: the data path serves at once (routes not yet
         // loaded come from the store); /readyz waits until the cache is warm.
@@ -149,7 +157,6 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
             source,
         })?;
 
-    let shutdown = CancellationToken::new();
     let settings = ListenerSettings {
         header_read_timeout: config.limits.header_read_timeout,
         drain_timeout: config.shutdown.drain_timeout,

@@ -55,6 +55,10 @@ pub struct StoreConfig {
     /// Server-side limit on any one registry statement.
     #[serde(with = "humantime_serde")]
     pub statement_timeout: Duration,
+    /// PostgreSQL: how often the change feed re-reads the change log even
+    /// without a notification (repairs anything a lost connection missed).
+    #[serde(with = "humantime_serde")]
+    pub resync_interval: Duration,
     pub layout: StoreLayout,
     pub django: DjangoLayoutConfig,
 }
@@ -68,6 +72,7 @@ impl Default for StoreConfig {
             pool_size: 16,
             connect_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(5),
+            resync_interval: Duration::from_secs(10),
             layout: StoreLayout::Native,
             django: DjangoLayoutConfig::default(),
         }

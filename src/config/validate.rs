@@ -250,11 +250,13 @@ fn store_problems(config: &Config, bad: &mut impl FnMut(String, String)) {
         if store.pool_size == 0 {
             bad("store.pool_size".into(), "must be at least 1".into());
         }
-        if store.connect_timeout.is_zero() {
-            bad(
-                "store.connect_timeout".into(),
-                "must be longer than 0s".into(),
-            );
+        for (key, value) in [
+            ("store.connect_timeout", store.connect_timeout),
+            ("store.resync_interval", store.resync_interval),
+        ] {
+            if value.is_zero() {
+                bad(key.into(), "must be longer than 0s".into());
+            }
         }
     } else if store.layout != StoreLayout::Native {
         bad(

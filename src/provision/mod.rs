@@ -147,34 +147,42 @@ impl Provisioner {
             Isolation::Cache => {}
             Isolation::Database => {
                 self.create_database(&values).await?;
-                let record = self.store.record_on(&tx, &tenant.id).await;
-                let committed = match record {
+                let committed = match self.record_and_notify(&tx, &tenant).await {
                     Ok(record) => tx
                         .commit()
                         .await
                         .map(|()| record)
                         .map_err(|e| sql_failed("commit", e)),
-                    Err(e) => Err(store_failed("commit")(e)),
+                    Err(e) => Err(e),
                 };
-                return match committed {
-                    Ok(Some(record)) => Ok(record),
-                    Ok(None) => Err(store_failed("commit")(StoreError::Backend(
-                        "tenant vanished".into(),
-                    ))),
-                    Err(e) => {
-                        self.drop_database_quietly(&tenant.schema).await;
-                        Err(e)
-                    }
-                };
+                if committed.is_err() {
+                    self.drop_database_quietly(&tenant.schema).await;
+                }
+                return committed;
             }
         }
+        let record = self.record_and_notify(&tx, &tenant).await?;
+        tx.commit().await.map_err(|e| sql_failed("commit", e))?;
+        Ok(record)
+    }
+
+    /// The new tenant's record, read back on `tx`, and its domains logged for
+    /// the other replicas (the last statements before the commit).
+    async fn record_and_notify(
+        &self,
+        tx: &Transaction<'_>,
+        tenant: &NewTenant,
+    ) -> Result<TenantRecord, ProvisionError> {
         let record = self
             .store
-            .record_on(&tx, &tenant.id)
+            .record_on(tx, &tenant.id)
             .await
             .map_err(store_failed("commit"))?
             .ok_or_else(|| store_failed("commit")(StoreError::Backend("tenant vanished".into())))?;
-        tx.commit().await.map_err(|e| sql_failed("commit", e))?;
+        self.store
+            .record_change(tx, Some(&tenant.domains))
+            .await
+            .map_err(store_failed("commit"))?;
         Ok(record)
     }
 

@@ -3,6 +3,7 @@
 //! negative TTL, and concurrent misses for one host make one store lookup.
 //! The control plane talks to it only through `resolve` and `invalidate_*`.
 
+pub mod follow;
 pub mod host;
 mod local;
 

@@ -126,6 +126,13 @@ pub struct TenantRecord {
     pub domains: Vec<DomainEntry>,
 }
 
+impl TenantRecord {
+    /// The tenant's domains, without their primary flags.
+    pub fn domain_names(&self) -> Vec<String> {
+        self.domains.iter().map(|d| d.domain.clone()).collect()
+    }
+}
+
 /// A domain as listed under its tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DomainEntry {

@@ -193,8 +193,11 @@ impl TestPostgres {
         self.url(&name)
     }
 
-    /// Stops the server at once (as a crash would), keeping its data.
+    /// Stops the server at once (as a crash would), keeping its data. A
+    /// checkpoint first makes every commit durable, as it would be with
+    /// `synchronous_commit` on (the test server turns it off for speed).
     pub fn stop(&self) {
+        self.psql("postgres", "CHECKPOINT");
         let status = Command::new("sh")
             .args(["-c", &self.stop_cmd])
             .status()

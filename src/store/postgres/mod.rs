@@ -4,8 +4,11 @@
 //! the versioned creation of its own tables, and the error mapping.
 //! The queries live in `layout`, the writes in `write`.
 
+mod changes;
 mod layout;
 mod write;
+
+pub use changes::{Change, ChangeBatch, FeedEvent};
 
 use std::time::Duration;
 
@@ -98,9 +101,18 @@ impl PgStore {
 
     async fn prepare_tables(&self) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
+        // One gateway creates or upgrades tables at a time; the others wait,
+        // then see it done.
+        let tx = conn.transaction().await.map_err(pg_error)?;
+        tx.batch_execute("SELECT pg_advisory_xact_lock(7417265436352)")
+            .await
+            .map_err(pg_error)?;
+        tx.batch_execute(changes::CREATE_TABLE)
+            .await
+            .map_err(pg_error)?;
         if self.sql.layout == StoreLayout::DjangoTenants {
             for table in [&self.sql.tenant_table, &self.sql.domain_table] {
-                let found: Option<String> = conn
+                let found: Option<String> = tx
                     .query_one("SELECT to_regclass($1)::text", &[table])
                     .await
                     .map_err(pg_error)?
@@ -111,16 +123,11 @@ impl PgStore {
                     )));
                 }
             }
-            return Ok(());
+            return tx.commit().await.map_err(pg_error);
         }
-        let tx = conn.transaction().await.map_err(pg_error)?;
-        // One gateway upgrades at a time; the others wait, then see it done.
-        tx.batch_execute(
-            "SELECT pg_advisory_xact_lock(7417265436352);
-             CREATE TABLE IF NOT EXISTS gateway_store_version (version int NOT NULL)",
-        )
-        .await
-        .map_err(pg_error)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS gateway_store_version (version int NOT NULL)")
+            .await
+            .map_err(pg_error)?;
         let version: i32 = tx
             .query_one(
                 "SELECT coalesce(max(version), 0) FROM gateway_store_version",
@@ -274,6 +281,7 @@ impl Store for PgStore {
         let tx = conn.transaction().await.map_err(pg_error)?;
         self.insert_tenant(&tx, &tenant).await?;
         let record = self.existing_record(&tx, &tenant.id).await?;
+        self.record_change(&tx, Some(&tenant.domains)).await?;
         tx.commit().await.map_err(pg_error)?;
         Ok(record)
     }
@@ -285,11 +293,15 @@ impl Store for PgStore {
         let mut conn = self.conn().await?;
         let mut tx = conn.transaction().await.map_err(pg_error)?;
         let mut rejected = Vec::new();
+        let mut imported = Vec::new();
         for (i, tenant) in batch.iter().enumerate() {
             // A savepoint per row: a conflict undoes that row only.
             let row = tx.transaction().await.map_err(pg_error)?;
             match self.insert_tenant(&row, tenant).await {
-                Ok(_) => row.commit().await.map_err(pg_error)?,
+                Ok(_) => {
+                    row.commit().await.map_err(pg_error)?;
+                    imported.extend(tenant.domains.iter().cloned());
+                }
                 Err(e @ StoreError::Conflict { .. }) => {
                     row.rollback().await.map_err(pg_error)?;
                     rejected.push((i, e));
@@ -297,6 +309,7 @@ impl Store for PgStore {
                 Err(e) => return Err(e),
             }
         }
+        self.record_change(&tx, Some(&imported)).await?;
         tx.commit().await.map_err(pg_error)?;
         Ok(rejected)
     }
@@ -357,6 +370,8 @@ impl Store for PgStore {
         let tx = conn.transaction().await.map_err(pg_error)?;
         self.apply_patch(&tx, id, patch).await?;
         let record = self.existing_record(&tx, id).await?;
+        self.record_change(&tx, Some(&record.domain_names()))
+            .await?;
         tx.commit().await.map_err(pg_error)?;
         Ok(record)
     }
@@ -365,6 +380,8 @@ impl Store for PgStore {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(pg_error)?;
         let removed = self.remove_tenant(&tx, id).await?;
+        self.record_change(&tx, Some(&removed.domain_names()))
+            .await?;
         tx.commit().await.map_err(pg_error)?;
         Ok(removed)
     }
@@ -378,6 +395,8 @@ impl Store for PgStore {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(pg_error)?;
         let added = self.insert_domain(&tx, tenant_id, domain, primary).await?;
+        self.record_change(&tx, Some(std::slice::from_ref(&added.domain)))
+            .await?;
         tx.commit().await.map_err(pg_error)?;
         Ok(added)
     }
@@ -386,6 +405,8 @@ impl Store for PgStore {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(pg_error)?;
         let removed = self.delete_domain(&tx, domain).await?;
+        self.record_change(&tx, Some(std::slice::from_ref(&removed.domain)))
+            .await?;
         tx.commit().await.map_err(pg_error)?;
         Ok(removed)
     }

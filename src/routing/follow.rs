@@ -1,0 +1,45 @@
+//! Keeps this replica's routing cache in step with the registry when other
+//! processes (replicas, the CLI) change it: applies the PostgreSQL store's
+//! change feed to the router, and reports it in the metrics.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::Router;
+use crate::store::postgres::{Change, FeedEvent};
+
+/// Applies feed events until the feed ends (at shutdown).
+pub async fn follow(router: Arc<Router>, mut events: UnboundedReceiver<FeedEvent>) {
+    while let Some(event) = events.recv().await {
+        match event {
+            FeedEvent::Connected(up) => router.metrics.change_feed_connected.set(i64::from(up)),
+            FeedEvent::Changes(batch) => {
+                for change in &batch.changes {
+                    router.apply(change).await;
+                }
+                router
+                    .metrics
+                    .changes_applied
+                    .inc_by(batch.changes.len() as u64);
+                if let Some(lag) = batch.lag {
+                    router.metrics.change_lag_seconds.observe(lag.as_secs_f64());
+                }
+            }
+        }
+    }
+}
+
+impl Router {
+    /// Forgets what a change made stale.
+    pub async fn apply(&self, change: &Change) {
+        match change {
+            Change::Domains(domains) => {
+                for domain in domains {
+                    self.invalidate_domain(domain).await;
+                }
+            }
+            Change::Everything => self.invalidate_all(),
+        }
+    }
+}
