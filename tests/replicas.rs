@@ -2,14 +2,15 @@
 //! through one replica reaches the others' caches through the change feed
 //! (LISTEN/NOTIFY plus the change log), under load, and survives a
 //! PostgreSQL outage. The caches' TTLs are set to an hour, so only the feed
-//! can explain a replica noticing a change.
+//! can explain a replica noticing a change. Commands run against the store
+//! (the CLI) reach running gateways the same way.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::pg::{fresh_database, private_server};
-use common::{api_error, eventually, Backend, Gateway, GatewayOptions, Load};
+use common::{api_error, eventually, run_command, Backend, Gateway, GatewayOptions, Load};
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
@@ -227,4 +228,42 @@ async fn replicas_ride_out_a_store_outage_and_catch_up_after_it() {
     for (name, load) in ["a", "b"].iter().zip(loads) {
         assert_no_failures(name, &load.stop().await);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_run_against_the_store_reach_running_gateways() {
+    let db = fresh_database();
+    let backend = Backend::start("app").await;
+    let gw = replica(&db, &backend, LONG_TTLS).await;
+    assert_eq!(gw.get("cli.test", "/").await.status, StatusCode::NOT_FOUND);
+
+    let cli = |args: &'static [&'static str]| {
+        let db = db.clone();
+        async move {
+            let mut all = args.to_vec();
+            all.extend(["--store", &db]);
+            let out = run_command(&all, "", &[]).await;
+            assert!(out.status.success(), "{args:?}: {}", out.stderr);
+        }
+    };
+    cli(&[
+        "tenants",
+        "create",
+        "--id",
+        "cli",
+        "--name",
+        "Cli",
+        "--domain",
+        "cli.test",
+        "--no-provision",
+    ])
+    .await;
+    time_until_routed(&gw, "cli.test", Some("cli")).await;
+    cli(&["tenants", "suspend", "cli"]).await;
+    eventually(Duration::from_secs(5), "the suspension is seen", || async {
+        gw.get("cli.test", "/").await.status == StatusCode::FORBIDDEN
+    })
+    .await;
+    cli(&["domains", "remove", "cli.test"]).await;
+    time_until_routed(&gw, "cli.test", None).await;
 }
