@@ -14,17 +14,22 @@ use super::AdminState;
 use crate::provision::{ProvisionError, ProvisionFailure};
 use crate::store::StoreError;
 use crate::tenant::spec::{SpecError, SpecRules, TenantSpec};
-use crate::tenant::{TenantPatch, TenantRecord, TenantStatus};
+use crate::tenant::{TenantPatch, TenantRecord, TenantStatus, DEFAULT_CLUSTER};
 
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 
 impl AdminState {
-    /// The validation rules of this gateway: its `www.` rule and pool names.
+    /// The validation rules of this gateway: its `www.` rule, pool names
+    /// and cluster names.
     pub(super) fn rules(&self) -> SpecRules {
         SpecRules {
             strip_www: self.data_path.router.strip_www(),
             pools: self.data_path.pools.load().names(),
+            clusters: match &self.provisioner {
+                Some(p) => p.clusters().names(),
+                None => vec![DEFAULT_CLUSTER.to_owned()],
+            },
         }
     }
 }

@@ -11,7 +11,7 @@ use anyhow::{anyhow, Context};
 use clap::{Args, Subcommand};
 use tenant_gateway::admin::import;
 use tenant_gateway::store;
-use tenant_gateway::tenant::spec::{SpecRules, TenantSpec};
+use tenant_gateway::tenant::spec::TenantSpec;
 use tenant_gateway::tenant::{Isolation, TenantPatch, TenantRecord, TenantStatus};
 
 use super::store::{provision_error, store_error, with_store};
@@ -70,7 +70,7 @@ pub enum TenantsCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
-    /// Import tenants from a CSV (`id,schema,domain[,name,isolation,status,pool]`,
+    /// Import tenants from a CSV (`id,schema,domain[,name,isolation,status,pool,plan,cluster]`,
     /// optional header) or NDJSON file, one transaction per batch.
     Import {
         /// The file to import (`-` for standard input).
@@ -103,6 +103,10 @@ pub struct CreateArgs {
     /// The billing plan (`plans:` in the config maps plans to pools).
     #[arg(long)]
     plan: Option<String>,
+    /// The PostgreSQL cluster (`provisioning.clusters`) for its schema or
+    /// database (default: the one with the fewest tenants).
+    #[arg(long)]
+    cluster: Option<String>,
     /// Only register: the schema or database already exists.
     #[arg(long)]
     no_provision: bool,
@@ -190,6 +194,7 @@ fn create(args: CreateArgs) -> anyhow::Result<()> {
         status: None,
         pool: args.pool,
         plan: args.plan,
+        cluster: args.cluster,
         domains: args.domains,
         provision: None,
     };
@@ -202,8 +207,12 @@ fn create(args: CreateArgs) -> anyhow::Result<()> {
             _ => s.store.create_tenant(new).await.map_err(store_error)?,
         };
         let t = &record.tenant;
+        let cluster = match &t.cluster {
+            Some(cluster) => format!(" on cluster {cluster}"),
+            None => String::new(),
+        };
         println!(
-            "Tenant '{}' created: {} isolation, schema {}, domains [{}] ({} ms)",
+            "Tenant '{}' created: {} isolation, schema {}{cluster}, domains [{}] ({} ms)",
             t.id,
             t.isolation,
             t.schema,
@@ -314,11 +323,7 @@ fn import_file(file: &PathBuf, args: &ConfigArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot open the store {}", store::describe(&config.store)))?
             .store;
-        let pools: Vec<String> = config.pools.keys().cloned().collect();
-        let rules = SpecRules {
-            strip_www: config.routing.strip_www,
-            pools,
-        };
+        let rules = config.spec_rules();
         let started = Instant::now();
         let report = import::import(store.as_ref(), &text, &rules)
             .await

@@ -1,0 +1,117 @@
+//! What a tenant owns on its cluster outside the registry's transaction: a
+//! schema on another cluster, or a database. Each is created and filled in
+//! a transaction of its own on the cluster, and dropped again when the
+//! registry's commit does not follow (or on `DELETE ?drop=true`).
+
+use super::cluster::Cluster;
+use super::template::{quote_ident, Values};
+use super::{sql_failed, ProvisionError, Provisioner};
+use crate::tenant::{Isolation, Tenant};
+
+impl Provisioner {
+    /// The schema, migrations and content in one transaction on `cluster`,
+    /// committed before the registry's.
+    pub(super) async fn create_schema_on(
+        &self,
+        cluster: &Cluster,
+        values: &Values<'_>,
+    ) -> Result<(), ProvisionError> {
+        let mut conn = cluster
+            .connect(
+                &self.store,
+                None,
+                &format!("connect to cluster {}", cluster.name),
+            )
+            .await?;
+        let tx = conn
+            .transaction()
+            .await
+            .map_err(|e| sql_failed("begin", e))?;
+        self.limit_statements(&tx).await?;
+        self.fill_schema(&tx, values, false).await?;
+        tx.commit().await.map_err(|e| sql_failed("commit", e))
+    }
+
+    /// `CREATE DATABASE` on `cluster`, then the schema of the same name in
+    /// it; the database is dropped again if filling it fails.
+    pub(super) async fn create_database(
+        &self,
+        cluster: &Cluster,
+        values: &Values<'_>,
+    ) -> Result<(), ProvisionError> {
+        let admin = cluster
+            .connect(&self.store, None, "create database")
+            .await?;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {}", quote_ident(values.schema)))
+            .await
+            .map_err(|e| sql_failed("create database", e))?;
+        drop(admin);
+        let filled = async {
+            let mut client = cluster
+                .connect(
+                    &self.store,
+                    Some(values.schema),
+                    "connect to the new database",
+                )
+                .await?;
+            let tx = client
+                .transaction()
+                .await
+                .map_err(|e| sql_failed("begin", e))?;
+            self.limit_statements(&tx).await?;
+            self.fill_schema(&tx, values, false).await?;
+            tx.commit().await.map_err(|e| sql_failed("commit", e))
+        }
+        .await;
+        if filled.is_err() {
+            self.remove_quietly(cluster, Isolation::Database, values.schema)
+                .await;
+        }
+        filled
+    }
+
+    /// Undoes a creation whose registry commit did not happen; a failure
+    /// is logged (the caller reports the original error).
+    pub(super) async fn remove_quietly(&self, cluster: &Cluster, isolation: Isolation, name: &str) {
+        if let Err(e) = self.remove(cluster, isolation, name).await {
+            tracing::error!(
+                cluster = %cluster.name,
+                name,
+                error = %e,
+                "cannot remove what a failed provisioning created"
+            );
+        }
+    }
+
+    /// Drops the schema or database `name` on `cluster`.
+    async fn remove(
+        &self,
+        cluster: &Cluster,
+        isolation: Isolation,
+        name: &str,
+    ) -> Result<(), ProvisionError> {
+        let (step, sql) = match isolation {
+            Isolation::Schema => (
+                "drop schema",
+                format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(name)),
+            ),
+            Isolation::Database => (
+                "drop database",
+                format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name)),
+            ),
+            Isolation::Table | Isolation::Cache => return Ok(()),
+        };
+        let conn = cluster.connect(&self.store, None, step).await?;
+        conn.batch_execute(&sql)
+            .await
+            .map_err(|e| sql_failed(step, e))
+    }
+
+    /// Drops a removed tenant's schema or database on its cluster (table
+    /// and cache isolation own nothing to drop).
+    pub async fn drop_storage(&self, tenant: &Tenant) -> Result<(), ProvisionError> {
+        let cluster = self.clusters.get(tenant.cluster.as_deref())?;
+        self.remove(cluster, tenant.isolation, &tenant.schema).await
+    }
+}
