@@ -11,7 +11,7 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::import::ImportReport;
 use super::AdminState;
-use crate::provision::{ProvisionError, ProvisionFailure};
+use crate::provision::{ProvisionError, ProvisionFailure, Provisioned};
 use crate::store::StoreError;
 use crate::tenant::spec::{SpecError, SpecRules, TenantSpec};
 use crate::tenant::{TenantPatch, TenantRecord, TenantStatus, DEFAULT_CLUSTER};
@@ -43,7 +43,7 @@ impl From<SpecError> for ApiError {
 pub async fn create(
     State(state): State<Arc<AdminState>>,
     ApiJson(spec): ApiJson<TenantSpec>,
-) -> Result<(StatusCode, Json<TenantRecord>), ApiError> {
+) -> Result<(StatusCode, Json<Provisioned>), ApiError> {
     if spec.name.is_none() {
         return Err(ApiError::BadRequest("missing field `name`".into()));
     }
@@ -58,6 +58,7 @@ pub async fn create(
             .store
             .create_tenant(new.clone())
             .await
+            .map(registered)
             .map_err(|e| (id_conflict(&e), ApiError::from(e))),
     };
     let record = match created {
@@ -65,8 +66,9 @@ pub async fn create(
         // A retry of a create that succeeded: answer with the tenant as it
         // is (200); a different body for the same id stays a conflict.
         Err((true, conflict)) => match state.store.get_tenant(&new.id).await? {
+            // A role's password is shown once: not again on a retry.
             Some(existing) if new.matches(&existing) => {
-                return Ok((StatusCode::OK, Json(existing)))
+                return Ok((StatusCode::OK, Json(registered(existing))))
             }
             _ => return Err(conflict),
         },
@@ -74,9 +76,18 @@ pub async fn create(
     };
     // Drop negative entries cached before these domains existed.
     let router = &state.data_path.router;
-    router.invalidate_domains(&record.domains).await;
-    tracing::info!(tenant = %record.tenant.id, domains = record.domains.len(), "tenant created");
+    router.invalidate_domains(&record.record.domains).await;
+    let tenant = &record.record.tenant;
+    tracing::info!(tenant = %tenant.id, cluster = tenant.cluster.as_deref(), domains = record.record.domains.len(), "tenant created");
     Ok((StatusCode::CREATED, Json(record)))
+}
+
+/// A tenant registered without provisioning: nothing shown once.
+fn registered(record: TenantRecord) -> Provisioned {
+    Provisioned {
+        record,
+        database_role: None,
+    }
 }
 
 fn id_conflict(e: &StoreError) -> bool {

@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Context};
 use clap::{Args, Subcommand};
 use tenant_gateway::admin::import;
+use tenant_gateway::provision::Provisioned;
 use tenant_gateway::store;
 use tenant_gateway::tenant::spec::TenantSpec;
 use tenant_gateway::tenant::{Isolation, TenantPatch, TenantRecord, TenantStatus};
@@ -204,8 +205,15 @@ fn create(args: CreateArgs) -> anyhow::Result<()> {
         let started = Instant::now();
         let record = match &s.provisioner {
             Some(p) if provision => p.create(new).await.map_err(provision_error)?,
-            _ => s.store.create_tenant(new).await.map_err(store_error)?,
+            _ => Provisioned {
+                record: s.store.create_tenant(new).await.map_err(store_error)?,
+                database_role: None,
+            },
         };
+        let Provisioned {
+            record,
+            database_role,
+        } = record;
         let t = &record.tenant;
         let cluster = match &t.cluster {
             Some(cluster) => format!(" on cluster {cluster}"),
@@ -219,6 +227,10 @@ fn create(args: CreateArgs) -> anyhow::Result<()> {
             domains(&record),
             started.elapsed().as_millis()
         );
+        if let Some(role) = database_role {
+            // Shown once: the registry keeps no copy.
+            println!("Database role '{}' password: {}", role.name, role.password);
+        }
         Ok(())
     })
 }

@@ -31,6 +31,9 @@ pub struct ProvisioningConfig {
     /// Named PostgreSQL servers for tenants' schemas and databases; empty:
     /// the registry's own server, as the cluster `default`.
     pub clusters: BTreeMap<String, ClusterConfig>,
+    /// Give each new database tenant a login role named like its database,
+    /// with a generated password returned once in the create answer.
+    pub database_role: bool,
 }
 
 impl Default for ProvisioningConfig {
@@ -43,6 +46,7 @@ impl Default for ProvisioningConfig {
             migrate_parallel: 4,
             template_schema: None,
             clusters: BTreeMap::new(),
+            database_role: false,
         }
     }
 }
@@ -105,6 +109,12 @@ pub(super) fn problems(config: &Config, bad: &mut impl FnMut(String, String)) {
         if let Some(file) = file.as_ref().filter(|f| !f.is_file()) {
             bad(key.into(), format!("{} is not a file", file.display()));
         }
+    }
+    if p.database_role && store.kind != StoreKind::Postgres {
+        bad(
+            "provisioning.database_role".into(),
+            "database roles need store.kind postgres".into(),
+        );
     }
     if !p.clusters.is_empty() {
         if store.kind != StoreKind::Postgres {

@@ -19,6 +19,7 @@ pub mod cluster;
 pub mod jobs;
 pub mod migrate;
 pub mod migrations;
+pub mod role;
 mod storage;
 pub mod template;
 
@@ -29,6 +30,7 @@ use tokio_postgres::Transaction;
 
 use self::cluster::Clusters;
 use self::migrations::Migration;
+use self::role::DatabaseRole;
 use self::template::{quote_ident, Statement, Values};
 use crate::config::ProvisioningConfig;
 use crate::store::postgres::{pg_error, pg_message};
@@ -80,6 +82,16 @@ pub(crate) fn store_failed(step: &str) -> impl FnOnce(StoreError) -> ProvisionEr
     }
 }
 
+/// A provisioned tenant, with what is shown only this once.
+#[derive(Debug, serde::Serialize)]
+pub struct Provisioned {
+    #[serde(flatten)]
+    pub record: TenantRecord,
+    /// The database tenant's login role (`provisioning.database_role`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_role: Option<DatabaseRole>,
+}
+
 /// Creates and drops tenants' schemas and databases.
 pub struct Provisioner {
     store: PgStore,
@@ -92,6 +104,8 @@ pub struct Provisioner {
     recipe: tokio::sync::OnceCell<Option<clone::Recipe>>,
     /// Where schemas and databases go (`provisioning.clusters`).
     clusters: Clusters,
+    /// `provisioning.database_role`: a login role per database tenant.
+    database_role: bool,
     /// Tenants migrated at once by `POST /v1/migrate`.
     pub migrate_parallel: usize,
     /// Background work (`POST /v1/migrate`) and its progress.
@@ -118,6 +132,7 @@ impl Provisioner {
         let clusters = Clusters::new(config, store.connect_config())?;
         Ok(Provisioner {
             clusters,
+            database_role: config.database_role,
             migrations: match &config.migrations {
                 Some(dir) => migrations::load(dir)?,
                 None => Vec::new(),
@@ -140,7 +155,7 @@ impl Provisioner {
     /// Registers and provisions `tenant`; nothing remains if any step fails.
     /// A schema or database tenant naming no cluster is placed on the
     /// configured cluster with the fewest tenants.
-    pub async fn create(&self, mut tenant: NewTenant) -> Result<TenantRecord, ProvisionError> {
+    pub async fn create(&self, mut tenant: NewTenant) -> Result<Provisioned, ProvisionError> {
         if tenant.cluster.is_none() && tenant.isolation.owns_schema() {
             tenant.cluster = self.clusters.place(&self.store).await?;
         }
@@ -164,6 +179,7 @@ impl Provisioner {
         };
         // What was committed on the cluster, to remove if the registry's
         // commit does not happen.
+        let mut database_role = None;
         let outside = match tenant.isolation {
             Isolation::Schema if cluster.is_registry => {
                 self.fill_schema(&tx, &values, true).await?;
@@ -174,7 +190,7 @@ impl Provisioner {
                 Some(Isolation::Schema)
             }
             Isolation::Database => {
-                self.create_database(cluster, &values).await?;
+                database_role = self.create_database(cluster, &values).await?;
                 Some(Isolation::Database)
             }
             Isolation::Table => {
@@ -197,13 +213,20 @@ impl Provisioner {
             Ok(record)
         }
         .await;
-        if committed.is_err() {
-            if let Some(isolation) = outside {
-                self.remove_quietly(cluster, isolation, &tenant.schema)
-                    .await;
+        match committed {
+            Ok(record) => Ok(Provisioned {
+                record,
+                database_role,
+            }),
+            Err(e) => {
+                if let Some(isolation) = outside {
+                    let role = database_role.is_some();
+                    self.remove_quietly(cluster, isolation, &tenant.schema, role)
+                        .await;
+                }
+                Err(e)
             }
         }
-        committed
     }
 
     /// The store this provisioner writes its registry rows to.
