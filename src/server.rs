@@ -200,6 +200,7 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         token: config.admin.token.clone(),
         reloader: reloader.clone(),
         provisioner,
+        events: crate::provision::events::Events::new(&config.events),
     });
     let admin_shutdown = shutdown.clone();
     let admin = tokio::spawn(async move {

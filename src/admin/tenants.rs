@@ -11,7 +11,7 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::import::ImportReport;
 use super::AdminState;
-use crate::provision::{ProvisionError, ProvisionFailure, Provisioned};
+use crate::provision::{events, ProvisionError, ProvisionFailure, Provisioned};
 use crate::store::StoreError;
 use crate::tenant::spec::{SpecError, SpecRules, TenantSpec};
 use crate::tenant::{TenantPatch, TenantRecord, TenantStatus, DEFAULT_CLUSTER};
@@ -79,6 +79,7 @@ pub async fn create(
     router.invalidate_domains(&record.record.domains).await;
     let tenant = &record.record.tenant;
     tracing::info!(tenant = %tenant.id, cluster = tenant.cluster.as_deref(), domains = record.record.domains.len(), "tenant created");
+    state.events.send(events::PROVISIONED, &record.record);
     Ok((StatusCode::CREATED, Json(record)))
 }
 
@@ -259,5 +260,6 @@ pub async fn remove(
         provisioner.drop_storage(&removed.tenant).await?;
     }
     tracing::info!(tenant = %id, dropped = query.drop, "tenant deleted");
+    state.events.send(events::DELETED, &removed);
     Ok(StatusCode::NO_CONTENT)
 }

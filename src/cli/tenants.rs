@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Context};
 use clap::{Args, Subcommand};
 use tenant_gateway::admin::import;
+use tenant_gateway::provision::events::{self, Events};
 use tenant_gateway::provision::Provisioned;
 use tenant_gateway::store;
 use tenant_gateway::tenant::spec::TenantSpec;
@@ -227,6 +228,9 @@ fn create(args: CreateArgs) -> anyhow::Result<()> {
             domains(&record),
             started.elapsed().as_millis()
         );
+        Events::new(&s.config.events)
+            .deliver(events::PROVISIONED, &record)
+            .await;
         if let Some(role) = database_role {
             // Shown once: the registry keeps no copy.
             println!("Database role '{}' password: {}", role.name, role.password);
@@ -296,6 +300,9 @@ fn delete(config: &ConfigArgs, id: String, drop: bool) -> anyhow::Result<()> {
                 .await
                 .map_err(provision_error)?;
         }
+        Events::new(&s.config.events)
+            .deliver(events::DELETED, &removed)
+            .await;
         let kept = if drop { "dropped" } else { "kept" };
         println!(
             "Tenant '{id}' deleted (its {} {} was {kept})",

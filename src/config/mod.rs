@@ -2,6 +2,7 @@
 //! loading from YAML with the failing key named, and command-line overrides.
 //! Everything else takes these typed values, never raw YAML.
 
+mod hooks;
 mod provisioning;
 mod signing;
 mod store;
@@ -9,6 +10,7 @@ mod tls;
 mod upstream;
 mod validate;
 
+pub use hooks::{EventsConfig, HooksConfig, HOOK_PLACEHOLDERS};
 pub use provisioning::{ClusterConfig, ProvisioningConfig};
 pub use signing::{is_valid_key_id, SigningConfig, SigningKeyConfig};
 pub use store::{DjangoLayoutConfig, StoreConfig, StoreKind, StoreLayout};
@@ -61,6 +63,8 @@ pub struct Config {
     pub admin: AdminConfig,
     pub store: StoreConfig,
     pub provisioning: ProvisioningConfig,
+    /// Who is told when tenants are created and deleted.
+    pub events: EventsConfig,
     pub cache: CacheConfig,
     pub routing: RoutingConfig,
     pub headers: HeaderNamesConfig,
@@ -88,6 +92,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             store: StoreConfig::default(),
             provisioning: ProvisioningConfig::default(),
+            events: EventsConfig::default(),
             cache: CacheConfig::default(),
             routing: RoutingConfig::default(),
             headers: HeaderNamesConfig::default(),

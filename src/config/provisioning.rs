@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Config, StoreKind, StoreLayout};
+use super::{Config, HooksConfig, StoreKind, StoreLayout};
 use crate::tenant::{validate_cluster, validate_schema, DEFAULT_CLUSTER};
 
 /// How new tenants get their place in the database (PostgreSQL store only).
@@ -34,6 +34,8 @@ pub struct ProvisioningConfig {
     /// Give each new database tenant a login role named like its database,
     /// with a generated password returned once in the create answer.
     pub database_role: bool,
+    /// Run after the provisioning steps, before the registry commit.
+    pub hooks: HooksConfig,
 }
 
 impl Default for ProvisioningConfig {
@@ -47,6 +49,7 @@ impl Default for ProvisioningConfig {
             template_schema: None,
             clusters: BTreeMap::new(),
             database_role: false,
+            hooks: HooksConfig::default(),
         }
     }
 }
@@ -110,6 +113,8 @@ pub(super) fn problems(config: &Config, bad: &mut impl FnMut(String, String)) {
             bad(key.into(), format!("{} is not a file", file.display()));
         }
     }
+    let postgres = store.kind == StoreKind::Postgres;
+    super::hooks::problems(&p.hooks, &config.events, postgres, bad);
     if p.database_role && store.kind != StoreKind::Postgres {
         bad(
             "provisioning.database_role".into(),

@@ -147,6 +147,11 @@ impl Clusters {
 }
 
 impl Cluster {
+    /// The database schemas go into (from the URL; empty if it names none).
+    pub fn database(&self) -> &str {
+        self.config.get_dbname().unwrap_or_default()
+    }
+
     /// A connection to this cluster's database (or to `database` on the
     /// same server); the registry's own database comes from `store`'s pool.
     pub async fn connect(

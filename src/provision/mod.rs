@@ -13,15 +13,21 @@
 //!   in it; the registry rows commit last, and on any failure the database
 //!   is dropped again.
 //! - table: the table-content template with the tenant id bound; cache: nothing.
+//!
+//! The hooks (`provisioning.hooks`) run last, before the registry commits;
+//! a failing hook undoes everything like any other step.
 
 mod clone;
 pub mod cluster;
+pub mod events;
+pub mod hooks;
 pub mod jobs;
 pub mod migrate;
 pub mod migrations;
 pub mod role;
 mod storage;
 pub mod template;
+mod webhook;
 
 use std::time::Duration;
 
@@ -29,6 +35,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Transaction;
 
 use self::cluster::Clusters;
+use self::hooks::{HookValues, Hooks};
 use self::migrations::Migration;
 use self::role::DatabaseRole;
 use self::template::{quote_ident, Statement, Values};
@@ -62,6 +69,10 @@ pub enum ProvisionFailure {
     /// longer configured).
     #[error("{0}")]
     Config(String),
+    /// A hook command or webhook failed (exit status and stderr tail, or
+    /// the webhook's answer).
+    #[error("{0}")]
+    Hook(String),
 }
 
 pub(crate) fn sql_failed(step: &str, e: tokio_postgres::Error) -> ProvisionError {
@@ -106,6 +117,8 @@ pub struct Provisioner {
     clusters: Clusters,
     /// `provisioning.database_role`: a login role per database tenant.
     database_role: bool,
+    /// `provisioning.hooks`, run before the registry commits.
+    hooks: Hooks,
     /// Tenants migrated at once by `POST /v1/migrate`.
     pub migrate_parallel: usize,
     /// Background work (`POST /v1/migrate`) and its progress.
@@ -133,6 +146,7 @@ impl Provisioner {
         Ok(Provisioner {
             clusters,
             database_role: config.database_role,
+            hooks: Hooks::new(&config.hooks),
             migrations: match &config.migrations {
                 Some(dir) => migrations::load(dir)?,
                 None => Vec::new(),
@@ -201,7 +215,20 @@ impl Provisioner {
         };
         let store = &self.store;
         let id = &tenant.id;
+        let hooks = &self.hooks;
+        let hook_values = HookValues {
+            tenant_id: &tenant.id,
+            tenant_name: &tenant.name,
+            schema: &tenant.schema,
+            database: match tenant.isolation {
+                Isolation::Database => &tenant.schema,
+                _ => cluster.database(),
+            },
+            cluster: &cluster.name,
+            isolation: tenant.isolation.as_str(),
+        };
         let committed = async move {
+            hooks.run(&hook_values).await?;
             let record = store
                 .record_on(&tx, id)
                 .await
