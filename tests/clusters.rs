@@ -9,7 +9,7 @@ mod common;
 use std::sync::OnceLock;
 
 use common::pg::{database_of, fresh_database, private_server, psql, TestPostgres};
-use common::{Backend, Gateway, GatewayOptions};
+use common::{run_command, Backend, Gateway, GatewayOptions};
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -221,6 +221,32 @@ async fn an_unknown_cluster_is_a_bad_request() {
     }
     assert_eq!(f.registry_sql("SELECT count(*) FROM gateway_tenants"), "0");
     assert_eq!(f.schema_count("acme"), ("0".into(), "0".into()));
+
+    // Imports are checked by the same rules, row by row.
+    let ndjson =
+        "{\"id\": \"imp1\", \"cluster\": \"eu2\"}\n{\"id\": \"imp2\", \"cluster\": \"mars\"}\n";
+    let reply =
+        f.gw.admin_raw(None, Method::POST, "/v1/tenants/import", ndjson.into())
+            .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let report: Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(
+        (report["imported"].as_u64(), report["failed"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    assert_eq!(report["errors"][0]["line"], 2, "{report}");
+    assert!(
+        report["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown cluster 'mars'"),
+        "{report}"
+    );
+    assert_eq!(
+        f.registry_sql("SELECT id || ':' || cluster FROM gateway_tenants"),
+        "imp1:eu2"
+    );
 }
 
 #[tokio::test]
@@ -266,4 +292,53 @@ async fn a_failing_registry_commit_drops_the_schema_on_the_cluster() {
     assert_eq!(body["error"]["step"], "commit", "{body}");
     assert_eq!(f.schema_count("doomed"), ("0".into(), "0".into()));
     assert_eq!(f.registry_sql("SELECT count(*) FROM gateway_tenants"), "0");
+}
+
+#[tokio::test]
+async fn the_command_line_places_migrates_and_drops_on_the_tenants_cluster() {
+    let registry = fresh_database();
+    let eu2 = second_server().fresh_database();
+    let files = tempfile::tempdir().unwrap();
+    let dir = files.path().join("migrations");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join(MIGRATIONS[0].0), MIGRATIONS[0].1).unwrap();
+    let config = format!(
+        "provisioning:\n  migrations: {}\n  clusters:\n    eu1: {{url: \"{registry}\"}}\n    eu2: {{url: \"{eu2}\"}}\n",
+        dir.display()
+    );
+    let run = |args: &[&str]| {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend(["--config", "{config}", "--store", &registry].map(String::from));
+        let config = config.clone();
+        async move {
+            let all: Vec<&str> = all.iter().map(String::as_str).collect();
+            run_command(&all, &config, &[]).await
+        }
+    };
+    let eu2_sql = |sql: &str| second_server().psql(database_of(&eu2), sql);
+
+    let out = run(&["tenants", "create", "--id", "acme", "--cluster", "eu2"]).await;
+    assert!(out.status.success(), "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("on cluster eu2"), "{}", out.stdout);
+    assert_eq!(eu2_sql("SELECT count(*) FROM acme.pages"), "0");
+
+    let out = run(&["tenants", "create", "--id", "lost", "--cluster", "mars"]).await;
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains("unknown cluster 'mars'"),
+        "{}",
+        out.stderr
+    );
+
+    std::fs::write(dir.join(MIGRATIONS[1].0), MIGRATIONS[1].1).unwrap();
+    let out = run(&["tenants", "migrate-all"]).await;
+    assert!(out.status.success(), "{}{}", out.stdout, out.stderr);
+    assert_eq!(eu2_sql("SELECT count(*) FROM acme.orders"), "0");
+
+    let out = run(&["tenants", "delete", "acme", "--drop"]).await;
+    assert!(out.status.success(), "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        eu2_sql("SELECT count(*) FROM pg_namespace WHERE nspname = 'acme'"),
+        "0"
+    );
 }

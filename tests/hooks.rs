@@ -213,3 +213,20 @@ async fn a_failing_hook_webhook_rolls_back_and_names_the_step() {
     f.nothing_of("acme");
     assert_eq!(hook.received().len(), 1);
 }
+
+#[tokio::test]
+async fn a_hook_command_past_its_timeout_is_killed_and_undoes_the_tenant() {
+    let f = start(
+        json!({"hooks": {"command": ["sleep", "30"], "timeout": "300ms"}}),
+        json!({}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let (status, body) = f.create(json!({"id": "slow", "name": "Slow"})).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(body["error"]["step"], "hook command", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("did not finish within 300ms"), "{message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    f.nothing_of("slow");
+}
