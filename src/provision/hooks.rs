@@ -115,6 +115,8 @@ impl Hooks {
         let program = &args[0];
         let child = tokio::process::Command::new(program)
             .args(&args[1..])
+            // The admin token is the gateway's secret, not the hook's.
+            .env_remove(crate::config::ADMIN_TOKEN_ENV)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
