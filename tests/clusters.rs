@@ -342,3 +342,28 @@ async fn the_command_line_places_migrates_and_drops_on_the_tenants_cluster() {
         "0"
     );
 }
+
+#[tokio::test]
+async fn a_tenant_whose_cluster_left_the_config_is_not_deleted_with_drop() {
+    let mut f = start(MIGRATIONS).await;
+    f.gw.create_tenant(json!({"id": "acme", "name": "Acme", "cluster": "eu2"}))
+        .await;
+    let registry = f.registry.clone();
+    f.gw.rewrite_config(&format!(
+        "provisioning:\n  clusters:\n    eu1: {{url: \"{registry}\"}}\n"
+    ));
+    f.gw.restart().await;
+    let (status, body) =
+        f.gw.admin(Method::DELETE, "/v1/tenants/acme?drop=true", None)
+            .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(body["error"]["step"], "cluster", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("cluster 'eu2' is not configured"),
+        "{message}"
+    );
+    let (status, _) = f.gw.admin(Method::GET, "/v1/tenants/acme", None).await;
+    assert_eq!(status, StatusCode::OK, "still registered");
+    assert_eq!(f.schema_count("acme"), ("0".into(), "1".into()));
+}

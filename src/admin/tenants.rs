@@ -253,6 +253,14 @@ pub async fn remove(
         }
         (provisioner, drop) => provisioner.as_ref().filter(|_| drop),
     };
+    if let Some(provisioner) = provisioner {
+        // Refuse before deleting if its storage could not be dropped after.
+        if let Some(existing) = state.store.get_tenant(&id).await? {
+            provisioner
+                .clusters()
+                .get(existing.tenant.cluster.as_deref())?;
+        }
+    }
     let removed = state.store.delete_tenant(&id).await?;
     let router = &state.data_path.router;
     router.invalidate_domains(&removed.domains).await;

@@ -292,7 +292,14 @@ fn list(config: &ConfigArgs, json: bool) -> anyhow::Result<()> {
 fn delete(config: &ConfigArgs, id: String, drop: bool) -> anyhow::Result<()> {
     with_store(config, |s| async move {
         if drop {
-            s.provisioner("--drop")?;
+            let provisioner = s.provisioner("--drop")?;
+            // Refuse before deleting if its storage could not be dropped after.
+            if let Some(existing) = s.store.get_tenant(&id).await.map_err(store_error)? {
+                provisioner
+                    .clusters()
+                    .get(existing.tenant.cluster.as_deref())
+                    .map_err(provision_error)?;
+            }
         }
         let removed = s.store.delete_tenant(&id).await.map_err(store_error)?;
         if let Some(p) = s.provisioner.as_ref().filter(|_| drop) {
