@@ -63,6 +63,7 @@ fn main() {
                 status: TenantStatus::Active,
                 pool: None,
                 plan: None,
+                cluster: None,
                 domains: vec![format!("t{i}.bench")],
             };
             provisioner.create(tenant(0)).await.unwrap(); // warm-up (and the template)

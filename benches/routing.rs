@@ -94,6 +94,7 @@ fn tenant(i: usize) -> Tenant {
         status: TenantStatus::Active,
         pool: None,
         plan: None,
+        cluster: None,
         created_at: String::new(),
     }
 }

@@ -18,7 +18,6 @@ use crate::proxy::{signing, DataPath, Proxy};
 use crate::reload::{ConfigSource, Reloader};
 use crate::routing::{self, Router};
 use crate::store::{self, Store, StoreError};
-use crate::tenant::spec::SpecRules;
 use crate::tls::TlsFront;
 use crate::upstream::Pools;
 
@@ -208,6 +207,7 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         token: config.admin.token.clone(),
         reloader: reloader.clone(),
         provisioner,
+        events: crate::provision::events::Events::new(&config.events),
     });
     let admin_shutdown = shutdown.clone();
     let admin = tokio::spawn(async move {
@@ -284,11 +284,7 @@ fn bind_tls(tls: &TlsConfig, config: &Config, workers: usize) -> Result<TlsListe
 
 /// Creates static tenants that are missing and adds their missing domains.
 async fn register_static_tenants(store: &dyn Store, config: &Config) -> Result<(), ServerError> {
-    let pool_names: Vec<String> = config.pools.keys().cloned().collect();
-    let rules = SpecRules {
-        strip_www: config.routing.strip_www,
-        pools: pool_names,
-    };
+    let rules = config.spec_rules();
     for spec in &config.tenants {
         let err = |source| ServerError::StaticTenant {
             id: spec.id.clone(),

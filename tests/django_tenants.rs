@@ -118,6 +118,17 @@ async fn an_existing_django_tenants_database_is_routed_and_written_as_django_wou
     let message = api_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
     assert!(message.contains("store.django.plan_column"), "{message}");
 
+    // Without store.django.cluster_column only the default cluster exists.
+    let (status, body) = gw
+        .admin(
+            Method::POST,
+            "/v1/tenants",
+            Some(json!({"id": "initech", "name": "Initech", "cluster": "eu1"})),
+        )
+        .await;
+    let message = api_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+    assert!(message.contains("unknown cluster 'eu1'"), "{message}");
+
     // Delete removes the domains, then the tenant.
     let (status, _) = gw
         .admin(Method::DELETE, "/v1/tenants/acme?drop=true", None)
@@ -199,4 +210,43 @@ async fn a_mapped_plan_column_picks_the_pool_and_is_written() {
         "basic"
     );
     assert_eq!(gw.get("globex.test", "/").await.seen().backend(), "shared");
+}
+
+#[tokio::test]
+async fn a_mapped_cluster_column_records_where_the_schema_was_placed() {
+    let db = fresh_database();
+    psql(&db, DJANGO_TABLES);
+    psql(
+        &db,
+        "ALTER TABLE customers_client ADD COLUMN cluster varchar(32)",
+    );
+    let eu1 = fresh_database();
+    let backend = Backend::start("django").await;
+    let options = GatewayOptions::new().backend(&backend);
+    let yaml = format!(
+        "store:\n  django: {{name_column: name, cluster_column: cluster}}\nprovisioning:\n  clusters:\n    eu1: {{url: \"{eu1}\"}}\n"
+    );
+    let gw = django_gateway(&db, options, &yaml).await;
+
+    let body = gw
+        .create_tenant(json!({"id": "globex", "name": "Globex", "domains": ["globex.test"]}))
+        .await;
+    assert_eq!(body["cluster"], "eu1", "{body}");
+    assert_eq!(
+        psql(
+            &db,
+            "SELECT cluster FROM customers_client WHERE schema_name = 'globex'"
+        ),
+        "eu1"
+    );
+    let schema = "SELECT count(*) FROM pg_namespace WHERE nspname = 'globex'";
+    assert_eq!(
+        (psql(&db, schema), psql(&eu1, schema)),
+        ("0".into(), "1".into())
+    );
+    let seen = gw.get("globex.test", "/").await.seen();
+    assert_eq!(seen.header("x-tenant-cluster"), Some("eu1"));
+    // Tenants from before the column route as before, with no cluster.
+    let seen = gw.get("acme.test", "/").await.seen();
+    assert_eq!(seen.header("x-tenant-cluster"), None);
 }

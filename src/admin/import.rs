@@ -3,7 +3,8 @@
 //! Rows are validated one by one, written in batches of one transaction
 //! each, and bad rows are reported by line number without stopping the rest.
 //!
-//! CSV: `id,schema,domain` (optionally `name,isolation,status,pool,plan` after),
+//! CSV: `id,schema,domain` (optionally `name,isolation,status,pool,plan,cluster`
+//! after),
 //! with an optional header line naming the columns in any order. Rows with
 //! the same id on consecutive lines add domains to one tenant.
 //! NDJSON: one tenant per line, as in `POST /v1/tenants`.
@@ -130,7 +131,7 @@ fn parse_ndjson(text: &str) -> Vec<(usize, Result<TenantSpec, String>)> {
         .collect()
 }
 
-const DEFAULT_COLUMNS: [&str; 8] = [
+const DEFAULT_COLUMNS: [&str; 9] = [
     "id",
     "schema",
     "domain",
@@ -139,6 +140,7 @@ const DEFAULT_COLUMNS: [&str; 8] = [
     "status",
     "pool",
     "plan",
+    "cluster",
 ];
 
 fn parse_csv(text: &str) -> Vec<(usize, Result<TenantSpec, String>)> {
@@ -190,7 +192,8 @@ fn parse_csv(text: &str) -> Vec<(usize, Result<TenantSpec, String>)> {
                 "isolation" => spec.isolation = value,
                 "status" => spec.status = value,
                 "pool" => spec.pool = value,
-                _ => spec.plan = value,
+                "plan" => spec.plan = value,
+                _ => spec.cluster = value,
             }
         }
         // Consecutive rows of one tenant add domains to it.
@@ -273,6 +276,17 @@ mod tests {
         assert_eq!(
             ndjson[0].1.as_ref().unwrap().plan.as_deref(),
             Some("premium")
+        );
+    }
+
+    #[test]
+    fn the_cluster_column_and_field_are_read() {
+        let csv = parse("id,domain,cluster\nacme,acme.test,eu2\n");
+        assert_eq!(csv[0].1.as_ref().unwrap().cluster.as_deref(), Some("eu2"));
+        let ndjson = parse("{\"id\":\"a\",\"cluster\":\"eu1\"}\n");
+        assert_eq!(
+            ndjson[0].1.as_ref().unwrap().cluster.as_deref(),
+            Some("eu1")
         );
     }
 

@@ -37,6 +37,8 @@ pub struct AdminState {
     pub reloader: Arc<Reloader>,
     /// Creates schemas and databases (PostgreSQL store only).
     pub provisioner: Option<Arc<crate::provision::Provisioner>>,
+    /// Told `tenant.provisioned` and `tenant.deleted` (`events.webhook`).
+    pub events: crate::provision::events::Events,
 }
 
 /// Builds the admin application.

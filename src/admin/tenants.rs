@@ -11,20 +11,25 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::import::ImportReport;
 use super::AdminState;
-use crate::provision::{ProvisionError, ProvisionFailure};
+use crate::provision::{events, ProvisionError, ProvisionFailure, Provisioned};
 use crate::store::StoreError;
 use crate::tenant::spec::{SpecError, SpecRules, TenantSpec};
-use crate::tenant::{TenantPatch, TenantRecord, TenantStatus};
+use crate::tenant::{TenantPatch, TenantRecord, TenantStatus, DEFAULT_CLUSTER};
 
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 
 impl AdminState {
-    /// The validation rules of this gateway: its `www.` rule and pool names.
+    /// The validation rules of this gateway: its `www.` rule, pool names
+    /// and cluster names.
     pub(super) fn rules(&self) -> SpecRules {
         SpecRules {
             strip_www: self.data_path.router.strip_www(),
             pools: self.data_path.pools.load().names(),
+            clusters: match &self.provisioner {
+                Some(p) => p.clusters().names(),
+                None => vec![DEFAULT_CLUSTER.to_owned()],
+            },
         }
     }
 }
@@ -38,7 +43,7 @@ impl From<SpecError> for ApiError {
 pub async fn create(
     State(state): State<Arc<AdminState>>,
     ApiJson(spec): ApiJson<TenantSpec>,
-) -> Result<(StatusCode, Json<TenantRecord>), ApiError> {
+) -> Result<(StatusCode, Json<Provisioned>), ApiError> {
     if spec.name.is_none() {
         return Err(ApiError::BadRequest("missing field `name`".into()));
     }
@@ -53,6 +58,7 @@ pub async fn create(
             .store
             .create_tenant(new.clone())
             .await
+            .map(registered)
             .map_err(|e| (id_conflict(&e), ApiError::from(e))),
     };
     let record = match created {
@@ -60,8 +66,9 @@ pub async fn create(
         // A retry of a create that succeeded: answer with the tenant as it
         // is (200); a different body for the same id stays a conflict.
         Err((true, conflict)) => match state.store.get_tenant(&new.id).await? {
+            // A role's password is shown once: not again on a retry.
             Some(existing) if new.matches(&existing) => {
-                return Ok((StatusCode::OK, Json(existing)))
+                return Ok((StatusCode::OK, Json(registered(existing))))
             }
             _ => return Err(conflict),
         },
@@ -69,9 +76,19 @@ pub async fn create(
     };
     // Drop negative entries cached before these domains existed.
     let router = &state.data_path.router;
-    router.invalidate_domains(&record.domains).await;
-    tracing::info!(tenant = %record.tenant.id, domains = record.domains.len(), "tenant created");
+    router.invalidate_domains(&record.record.domains).await;
+    let tenant = &record.record.tenant;
+    tracing::info!(tenant = %tenant.id, cluster = tenant.cluster.as_deref(), domains = record.record.domains.len(), "tenant created");
+    state.events.send(events::PROVISIONED, &record.record);
     Ok((StatusCode::CREATED, Json(record)))
+}
+
+/// A tenant registered without provisioning: nothing shown once.
+fn registered(record: TenantRecord) -> Provisioned {
+    Provisioned {
+        record,
+        database_role: None,
+    }
 }
 
 fn id_conflict(e: &StoreError) -> bool {
@@ -236,6 +253,14 @@ pub async fn remove(
         }
         (provisioner, drop) => provisioner.as_ref().filter(|_| drop),
     };
+    if let Some(provisioner) = provisioner {
+        // Refuse before deleting if its storage could not be dropped after.
+        if let Some(existing) = state.store.get_tenant(&id).await? {
+            provisioner
+                .clusters()
+                .get(existing.tenant.cluster.as_deref())?;
+        }
+    }
     let removed = state.store.delete_tenant(&id).await?;
     let router = &state.data_path.router;
     router.invalidate_domains(&removed.domains).await;
@@ -243,5 +268,6 @@ pub async fn remove(
         provisioner.drop_storage(&removed.tenant).await?;
     }
     tracing::info!(tenant = %id, dropped = query.drop, "tenant deleted");
+    state.events.send(events::DELETED, &removed);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -26,10 +26,7 @@ pub struct Opened {
 impl Opened {
     /// The validation rules the admin API would apply.
     pub fn rules(&self) -> SpecRules {
-        SpecRules {
-            strip_www: self.config.routing.strip_www,
-            pools: self.config.pools.keys().cloned().collect(),
-        }
+        self.config.spec_rules()
     }
 
     /// The provisioner, or why `what` cannot run without one.

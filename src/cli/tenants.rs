@@ -10,8 +10,10 @@ use std::time::Instant;
 use anyhow::{anyhow, Context};
 use clap::{Args, Subcommand};
 use tenant_gateway::admin::import;
+use tenant_gateway::provision::events::{self, Events};
+use tenant_gateway::provision::Provisioned;
 use tenant_gateway::store;
-use tenant_gateway::tenant::spec::{SpecRules, TenantSpec};
+use tenant_gateway::tenant::spec::TenantSpec;
 use tenant_gateway::tenant::{Isolation, TenantPatch, TenantRecord, TenantStatus};
 
 use super::store::{provision_error, store_error, with_store};
@@ -70,7 +72,7 @@ pub enum TenantsCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
-    /// Import tenants from a CSV (`id,schema,domain[,name,isolation,status,pool]`,
+    /// Import tenants from a CSV (`id,schema,domain[,name,isolation,status,pool,plan,cluster]`,
     /// optional header) or NDJSON file, one transaction per batch.
     Import {
         /// The file to import (`-` for standard input).
@@ -103,6 +105,10 @@ pub struct CreateArgs {
     /// The billing plan (`plans:` in the config maps plans to pools).
     #[arg(long)]
     plan: Option<String>,
+    /// The PostgreSQL cluster (`provisioning.clusters`) for its schema or
+    /// database (default: the one with the fewest tenants).
+    #[arg(long)]
+    cluster: Option<String>,
     /// Only register: the schema or database already exists.
     #[arg(long)]
     no_provision: bool,
@@ -190,6 +196,7 @@ fn create(args: CreateArgs) -> anyhow::Result<()> {
         status: None,
         pool: args.pool,
         plan: args.plan,
+        cluster: args.cluster,
         domains: args.domains,
         provision: None,
     };
@@ -199,17 +206,35 @@ fn create(args: CreateArgs) -> anyhow::Result<()> {
         let started = Instant::now();
         let record = match &s.provisioner {
             Some(p) if provision => p.create(new).await.map_err(provision_error)?,
-            _ => s.store.create_tenant(new).await.map_err(store_error)?,
+            _ => Provisioned {
+                record: s.store.create_tenant(new).await.map_err(store_error)?,
+                database_role: None,
+            },
         };
+        let Provisioned {
+            record,
+            database_role,
+        } = record;
         let t = &record.tenant;
+        let cluster = match &t.cluster {
+            Some(cluster) => format!(" on cluster {cluster}"),
+            None => String::new(),
+        };
         println!(
-            "Tenant '{}' created: {} isolation, schema {}, domains [{}] ({} ms)",
+            "Tenant '{}' created: {} isolation, schema {}{cluster}, domains [{}] ({} ms)",
             t.id,
             t.isolation,
             t.schema,
             domains(&record),
             started.elapsed().as_millis()
         );
+        Events::new(&s.config.events)
+            .deliver(events::PROVISIONED, &record)
+            .await;
+        if let Some(role) = database_role {
+            // Shown once: the registry keeps no copy.
+            println!("Database role '{}' password: {}", role.name, role.password);
+        }
         Ok(())
     })
 }
@@ -267,7 +292,14 @@ fn list(config: &ConfigArgs, json: bool) -> anyhow::Result<()> {
 fn delete(config: &ConfigArgs, id: String, drop: bool) -> anyhow::Result<()> {
     with_store(config, |s| async move {
         if drop {
-            s.provisioner("--drop")?;
+            let provisioner = s.provisioner("--drop")?;
+            // Refuse before deleting if its storage could not be dropped after.
+            if let Some(existing) = s.store.get_tenant(&id).await.map_err(store_error)? {
+                provisioner
+                    .clusters()
+                    .get(existing.tenant.cluster.as_deref())
+                    .map_err(provision_error)?;
+            }
         }
         let removed = s.store.delete_tenant(&id).await.map_err(store_error)?;
         if let Some(p) = s.provisioner.as_ref().filter(|_| drop) {
@@ -275,6 +307,9 @@ fn delete(config: &ConfigArgs, id: String, drop: bool) -> anyhow::Result<()> {
                 .await
                 .map_err(provision_error)?;
         }
+        Events::new(&s.config.events)
+            .deliver(events::DELETED, &removed)
+            .await;
         let kept = if drop { "dropped" } else { "kept" };
         println!(
             "Tenant '{id}' deleted (its {} {} was {kept})",
@@ -314,11 +349,7 @@ fn import_file(file: &PathBuf, args: &ConfigArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot open the store {}", store::describe(&config.store)))?
             .store;
-        let pools: Vec<String> = config.pools.keys().cloned().collect();
-        let rules = SpecRules {
-            strip_www: config.routing.strip_www,
-            pools,
-        };
+        let rules = config.spec_rules();
         let started = Instant::now();
         let report = import::import(store.as_ref(), &text, &rules)
             .await

@@ -2,14 +2,18 @@
 //! loading from YAML with the failing key named, and command-line overrides.
 //! Everything else takes these typed values, never raw YAML.
 
+mod hooks;
+mod provisioning;
 mod signing;
 mod store;
 mod tls;
 mod upstream;
 mod validate;
 
+pub use hooks::{EventsConfig, HooksConfig, HOOK_PLACEHOLDERS};
+pub use provisioning::{ClusterConfig, ProvisioningConfig};
 pub use signing::{is_valid_key_id, SigningConfig, SigningKeyConfig};
-pub use store::{DjangoLayoutConfig, ProvisioningConfig, StoreConfig, StoreKind, StoreLayout};
+pub use store::{DjangoLayoutConfig, StoreConfig, StoreKind, StoreLayout};
 pub use tls::{AcmeConfig, CertificateFiles, TlsConfig};
 pub use upstream::{
     BackendConfig, Balance, HealthCheckConfig, OutlierConfig, PoolConfig, PoolTimeouts,
@@ -22,7 +26,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::tenant::spec::TenantSpec;
+use crate::tenant::spec::{SpecRules, TenantSpec};
 
 /// Environment variable that supplies the admin token when the config has none.
 pub const ADMIN_TOKEN_ENV: &str = "TENANT_GATEWAY_ADMIN_TOKEN";
@@ -59,6 +63,8 @@ pub struct Config {
     pub admin: AdminConfig,
     pub store: StoreConfig,
     pub provisioning: ProvisioningConfig,
+    /// Who is told when tenants are created and deleted.
+    pub events: EventsConfig,
     pub cache: CacheConfig,
     pub routing: RoutingConfig,
     pub headers: HeaderNamesConfig,
@@ -86,6 +92,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             store: StoreConfig::default(),
             provisioning: ProvisioningConfig::default(),
+            events: EventsConfig::default(),
             cache: CacheConfig::default(),
             routing: RoutingConfig::default(),
             headers: HeaderNamesConfig::default(),
@@ -195,6 +202,8 @@ pub struct HeaderNamesConfig {
     pub schema: String,
     pub database: String,
     pub cache_prefix: String,
+    /// `X-Tenant-Cluster`, for tenants placed on a named cluster.
+    pub cluster: String,
     pub request_id: String,
     /// `X-Tenant-Signature`, sent when `signing` is configured.
     pub signature: String,
@@ -209,6 +218,7 @@ impl Default for HeaderNamesConfig {
             schema: "X-Tenant-Schema".into(),
             database: "X-Tenant-Database".into(),
             cache_prefix: "X-Tenant-Cache-Prefix".into(),
+            cluster: "X-Tenant-Cluster".into(),
             request_id: "X-Request-ID".into(),
             signature: "X-Tenant-Signature".into(),
             signing: None,
@@ -405,6 +415,15 @@ impl Config {
         match self.workers {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
+        }
+    }
+
+    /// The rules static tenants, the CLI and imports are validated with.
+    pub fn spec_rules(&self) -> SpecRules {
+        SpecRules {
+            strip_www: self.routing.strip_www,
+            pools: self.pools.keys().cloned().collect(),
+            clusters: self.provisioning.cluster_names(),
         }
     }
 

@@ -1,5 +1,5 @@
-//! Where tenants are kept (the embedded file or PostgreSQL, native or
-//! django-tenants tables) and how new tenants are provisioned there.
+//! Where tenants are kept: the embedded file or PostgreSQL, native or
+//! django-tenants tables.
 
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -92,6 +92,9 @@ pub struct DjangoLayoutConfig {
     /// A tenant column holding the plan (read, written on create and PATCH);
     /// without it tenants have no plan.
     pub plan_column: Option<String>,
+    /// A tenant column holding the tenant's cluster (`provisioning.clusters`);
+    /// without it every tenant is on the registry's own server.
+    pub cluster_column: Option<String>,
 }
 
 impl Default for DjangoLayoutConfig {
@@ -102,39 +105,7 @@ impl Default for DjangoLayoutConfig {
             tenant_id_column: "schema_name".into(),
             name_column: None,
             plan_column: None,
-        }
-    }
-}
-
-/// How new tenants get their place in the database (PostgreSQL store only).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ProvisioningConfig {
-    /// Directory of ordered `NNNN_name.sql` migrations (schema and database isolation).
-    pub migrations: Option<PathBuf>,
-    /// SQL template loaded after the migrations (schema and database isolation).
-    pub content: Option<PathBuf>,
-    /// SQL template loaded for table isolation (shared tables, tenant id bound).
-    pub table_content: Option<PathBuf>,
-    /// Server-side limit on each provisioning statement.
-    #[serde(with = "humantime_serde")]
-    pub statement_timeout: Duration,
-    /// How many tenants `POST /v1/migrate` and `tenants migrate-all` migrate at once.
-    pub migrate_parallel: usize,
-    /// A schema kept fully migrated; new schema tenants are cloned from it
-    /// instead of replaying the migrations (the fast path).
-    pub template_schema: Option<String>,
-}
-
-impl Default for ProvisioningConfig {
-    fn default() -> Self {
-        ProvisioningConfig {
-            migrations: None,
-            content: None,
-            table_content: None,
-            statement_timeout: Duration::from_secs(120),
-            migrate_parallel: 4,
-            template_schema: None,
+            cluster_column: None,
         }
     }
 }

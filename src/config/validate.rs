@@ -3,7 +3,6 @@
 use std::collections::HashSet;
 
 use super::{Config, ConfigError, StoreKind, StoreLayout, UnknownHostAction};
-use crate::tenant::spec::SpecRules;
 use crate::upstream::BackendAddr;
 
 pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
@@ -100,6 +99,7 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
         ("headers.schema", &h.schema),
         ("headers.database", &h.database),
         ("headers.cache_prefix", &h.cache_prefix),
+        ("headers.cluster", &h.cluster),
         ("headers.request_id", &h.request_id),
         ("headers.signature", &h.signature),
     ] {
@@ -201,11 +201,7 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
         }
     }
 
-    let pool_names: Vec<String> = config.pools.keys().cloned().collect();
-    let rules = SpecRules {
-        strip_www: config.routing.strip_www,
-        pools: pool_names,
-    };
+    let rules = config.spec_rules();
     let mut ids = HashSet::new();
     let mut domains = HashSet::new();
     for (i, spec) in config.tenants.iter().enumerate() {
@@ -271,6 +267,7 @@ fn store_problems(config: &Config, bad: &mut impl FnMut(String, String)) {
         ("store.django.tenant_id_column", Some(&d.tenant_id_column)),
         ("store.django.name_column", d.name_column.as_ref()),
         ("store.django.plan_column", d.plan_column.as_ref()),
+        ("store.django.cluster_column", d.cluster_column.as_ref()),
     ] {
         let valid = |s: &str| {
             s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
@@ -285,41 +282,7 @@ fn store_problems(config: &Config, bad: &mut impl FnMut(String, String)) {
             );
         }
     }
-    let p = &config.provisioning;
-    if p.migrations.is_some() && store.kind != StoreKind::Postgres {
-        bad(
-            "provisioning.migrations".into(),
-            "provisioning needs store.kind postgres".into(),
-        );
-    }
-    if let Some(dir) = p.migrations.as_ref().filter(|d| !d.is_dir()) {
-        bad(
-            "provisioning.migrations".into(),
-            format!("{} is not a directory", dir.display()),
-        );
-    }
-    if p.migrate_parallel == 0 {
-        bad(
-            "provisioning.migrate_parallel".into(),
-            "must be at least 1".into(),
-        );
-    }
-    if let Some(t) = &p.template_schema {
-        if crate::tenant::validate_schema(t, "").is_err() || t == "public" {
-            bad(
-                "provisioning.template_schema".into(),
-                format!("'{t}' is not a usable schema name"),
-            );
-        }
-    }
-    for (key, file) in [
-        ("provisioning.content", &p.content),
-        ("provisioning.table_content", &p.table_content),
-    ] {
-        if let Some(file) = file.as_ref().filter(|f| !f.is_file()) {
-            bad(key.into(), format!("{} is not a file", file.display()));
-        }
-    }
+    super::provisioning::problems(config, bad);
 }
 
 #[cfg(test)]

@@ -35,41 +35,33 @@ pub struct Progress {
 }
 
 impl Provisioner {
-    /// Applies the migrations `tenant` has not had yet, in one transaction.
+    /// Applies the migrations `tenant` has not had yet, in one transaction
+    /// on its cluster.
     /// Table and cache tenants own no schema, and the public tenant's
     /// `public` schema holds the shared tables, not a tenant's: nothing to do.
     pub async fn migrate(&self, tenant: &Tenant) -> Result<Vec<String>, ProvisionError> {
         if tenant.schema == "public" {
             return Ok(Vec::new());
         }
-        match tenant.isolation {
-            Isolation::Schema => {
-                let mut conn = self.store.conn().await.map_err(store_failed("connect"))?;
-                let tx = conn
-                    .transaction()
-                    .await
-                    .map_err(|e| sql_failed("begin", e))?;
-                self.limit_statements(&tx).await?;
-                let applied = migrations::apply(&tx, &tenant.schema, &self.migrations).await?;
-                tx.commit().await.map_err(|e| sql_failed("commit", e))?;
-                Ok(applied)
-            }
-            Isolation::Database => {
-                let mut client = self
-                    .connect_to(&tenant.schema)
-                    .await
-                    .map_err(|e| sql_failed("connect to the tenant's database", e))?;
-                let tx = client
-                    .transaction()
-                    .await
-                    .map_err(|e| sql_failed("begin", e))?;
-                self.limit_statements(&tx).await?;
-                let applied = migrations::apply(&tx, &tenant.schema, &self.migrations).await?;
-                tx.commit().await.map_err(|e| sql_failed("commit", e))?;
-                Ok(applied)
-            }
-            Isolation::Table | Isolation::Cache => Ok(Vec::new()),
-        }
+        let database = match tenant.isolation {
+            Isolation::Schema => None,
+            Isolation::Database => Some(tenant.schema.as_str()),
+            Isolation::Table | Isolation::Cache => return Ok(Vec::new()),
+        };
+        let cluster = self.clusters.get(tenant.cluster.as_deref())?;
+        let step = match database {
+            None => "connect",
+            Some(_) => "connect to the tenant's database",
+        };
+        let mut conn = cluster.connect(&self.store, database, step).await?;
+        let tx = conn
+            .transaction()
+            .await
+            .map_err(|e| sql_failed("begin", e))?;
+        self.limit_statements(&tx).await?;
+        let applied = migrations::apply(&tx, &tenant.schema, &self.migrations).await?;
+        tx.commit().await.map_err(|e| sql_failed("commit", e))?;
+        Ok(applied)
     }
 
     /// Migrates every tenant of `store`, at most `parallel` at a time, each

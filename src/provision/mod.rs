@@ -1,30 +1,48 @@
 //! Provisioning (control plane): giving a new tenant its isolated place in
 //! PostgreSQL, all or nothing, together with its registry rows.
 //!
-//! - schema: registry rows, `CREATE SCHEMA`, migrations and default content
-//!   in ONE transaction; any failure rolls all of it back.
-//! - database: `CREATE DATABASE` (outside any transaction), then a schema of
-//!   the same name, migrations and content in it; the registry rows commit
-//!   last, and on any failure the database is dropped again.
+//! - schema in the registry's database: registry rows, `CREATE SCHEMA`,
+//!   migrations and default content in ONE transaction; any failure rolls
+//!   all of it back.
+//! - schema on another cluster: the registry rows in the registry's
+//!   transaction (uncommitted), the schema, migrations and content in a
+//!   transaction on the cluster, committed first; the registry commits
+//!   last, and if it cannot, the schema is dropped again.
+//! - database: `CREATE DATABASE` on the tenant's cluster (outside any
+//!   transaction), then a schema of the same name, migrations and content
+//!   in it; the registry rows commit last, and on any failure the database
+//!   is dropped again.
 //! - table: the table-content template with the tenant id bound; cache: nothing.
+//!
+//! The hooks (`provisioning.hooks`) run last, before the registry commits;
+//! a failing hook undoes everything like any other step.
 
 mod clone;
+pub mod cluster;
+pub mod events;
+pub mod hooks;
 pub mod jobs;
 pub mod migrate;
 pub mod migrations;
+pub mod role;
+mod storage;
 pub mod template;
+mod webhook;
 
 use std::time::Duration;
 
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{NoTls, Transaction};
+use tokio_postgres::Transaction;
 
+use self::cluster::Clusters;
+use self::hooks::{HookValues, Hooks};
 use self::migrations::Migration;
+use self::role::DatabaseRole;
 use self::template::{quote_ident, Statement, Values};
 use crate::config::ProvisioningConfig;
 use crate::store::postgres::{pg_error, pg_message};
 use crate::store::{PgStore, StoreError};
-use crate::tenant::{Isolation, NewTenant, Tenant, TenantRecord};
+use crate::tenant::{Isolation, NewTenant, TenantRecord};
 
 /// A provisioning failure and the step it happened in, e.g.
 /// `migration 0003_orders.sql`.
@@ -47,6 +65,14 @@ pub enum ProvisionFailure {
     /// A migration or template file is unusable.
     #[error("{0}")]
     Migration(String),
+    /// The configuration does not allow it (e.g. a tenant's cluster is no
+    /// longer configured).
+    #[error("{0}")]
+    Config(String),
+    /// A hook command or webhook failed (exit status and stderr tail, or
+    /// the webhook's answer).
+    #[error("{0}")]
+    Hook(String),
 }
 
 pub(crate) fn sql_failed(step: &str, e: tokio_postgres::Error) -> ProvisionError {
@@ -67,6 +93,16 @@ pub(crate) fn store_failed(step: &str) -> impl FnOnce(StoreError) -> ProvisionEr
     }
 }
 
+/// A provisioned tenant, with what is shown only this once.
+#[derive(Debug, serde::Serialize)]
+pub struct Provisioned {
+    #[serde(flatten)]
+    pub record: TenantRecord,
+    /// The database tenant's login role (`provisioning.database_role`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_role: Option<DatabaseRole>,
+}
+
 /// Creates and drops tenants' schemas and databases.
 pub struct Provisioner {
     store: PgStore,
@@ -77,6 +113,12 @@ pub struct Provisioner {
     /// `provisioning.template_schema`, and what cloning it does (read once).
     template_schema: Option<String>,
     recipe: tokio::sync::OnceCell<Option<clone::Recipe>>,
+    /// Where schemas and databases go (`provisioning.clusters`).
+    clusters: Clusters,
+    /// `provisioning.database_role`: a login role per database tenant.
+    database_role: bool,
+    /// `provisioning.hooks`, run before the registry commits.
+    hooks: Hooks,
     /// Tenants migrated at once by `POST /v1/migrate`.
     pub migrate_parallel: usize,
     /// Background work (`POST /v1/migrate`) and its progress.
@@ -100,7 +142,11 @@ impl Provisioner {
                     }),
             }
         };
+        let clusters = Clusters::new(config, store.connect_config())?;
         Ok(Provisioner {
+            clusters,
+            database_role: config.database_role,
+            hooks: Hooks::new(&config.hooks),
             migrations: match &config.migrations {
                 Some(dir) => migrations::load(dir)?,
                 None => Vec::new(),
@@ -121,7 +167,13 @@ impl Provisioner {
     }
 
     /// Registers and provisions `tenant`; nothing remains if any step fails.
-    pub async fn create(&self, tenant: NewTenant) -> Result<TenantRecord, ProvisionError> {
+    /// A schema or database tenant naming no cluster is placed on the
+    /// configured cluster with the fewest tenants.
+    pub async fn create(&self, mut tenant: NewTenant) -> Result<Provisioned, ProvisionError> {
+        if tenant.cluster.is_none() && tenant.isolation.owns_schema() {
+            tenant.cluster = self.clusters.place(&self.store).await?;
+        }
+        let cluster = self.clusters.get(tenant.cluster.as_deref())?;
         let mut conn = self.store.conn().await.map_err(store_failed("connect"))?;
         let tx = conn
             .transaction()
@@ -139,56 +191,84 @@ impl Provisioner {
             tenant_name: &tenant.name,
             schema: &tenant.schema,
         };
-        match tenant.isolation {
-            Isolation::Schema => self.fill_schema(&tx, &values).await?,
-            Isolation::Table => {
-                run_template(&tx, "default content", &self.table_content, &values).await?
+        // What was committed on the cluster, to remove if the registry's
+        // commit does not happen.
+        let mut database_role = None;
+        let outside = match tenant.isolation {
+            Isolation::Schema if cluster.is_registry => {
+                self.fill_schema(&tx, &values, true).await?;
+                None
             }
-            Isolation::Cache => {}
+            Isolation::Schema => {
+                self.create_schema_on(cluster, &values).await?;
+                Some(Isolation::Schema)
+            }
             Isolation::Database => {
-                self.create_database(&values).await?;
-                let committed = match self.record_and_notify(&tx, &tenant).await {
-                    Ok(record) => tx
-                        .commit()
-                        .await
-                        .map(|()| record)
-                        .map_err(|e| sql_failed("commit", e)),
-                    Err(e) => Err(e),
-                };
-                if committed.is_err() {
-                    self.drop_database_quietly(&tenant.schema).await;
+                database_role = self.create_database(cluster, &values).await?;
+                Some(Isolation::Database)
+            }
+            Isolation::Table => {
+                run_template(&tx, "default content", &self.table_content, &values).await?;
+                None
+            }
+            Isolation::Cache => None,
+        };
+        let store = &self.store;
+        let id = &tenant.id;
+        let hooks = &self.hooks;
+        let hook_values = HookValues {
+            tenant_id: &tenant.id,
+            tenant_name: &tenant.name,
+            schema: &tenant.schema,
+            database: match tenant.isolation {
+                Isolation::Database => &tenant.schema,
+                _ => cluster.database(),
+            },
+            cluster: &cluster.name,
+            isolation: tenant.isolation.as_str(),
+        };
+        let committed = async move {
+            hooks.run(&hook_values).await?;
+            let record = store
+                .record_on(&tx, id)
+                .await
+                .map_err(store_failed("commit"))?
+                .ok_or_else(|| {
+                    store_failed("commit")(StoreError::Backend("tenant vanished".into()))
+                })?;
+            // Logged for the other replicas as the last statement before the commit.
+            store
+                .record_change(&tx, Some(&record.domain_names()))
+                .await
+                .map_err(store_failed("commit"))?;
+            tx.commit().await.map_err(|e| sql_failed("commit", e))?;
+            Ok(record)
+        }
+        .await;
+        match committed {
+            Ok(record) => Ok(Provisioned {
+                record,
+                database_role,
+            }),
+            Err(e) => {
+                if let Some(isolation) = outside {
+                    let role = database_role.is_some();
+                    self.remove_quietly(cluster, isolation, &tenant.schema, role)
+                        .await;
                 }
-                return committed;
+                Err(e)
             }
         }
-        let record = self.record_and_notify(&tx, &tenant).await?;
-        tx.commit().await.map_err(|e| sql_failed("commit", e))?;
-        Ok(record)
-    }
-
-    /// The new tenant's record, read back on `tx`, and its domains logged for
-    /// the other replicas (the last statements before the commit).
-    async fn record_and_notify(
-        &self,
-        tx: &Transaction<'_>,
-        tenant: &NewTenant,
-    ) -> Result<TenantRecord, ProvisionError> {
-        let record = self
-            .store
-            .record_on(tx, &tenant.id)
-            .await
-            .map_err(store_failed("commit"))?
-            .ok_or_else(|| store_failed("commit")(StoreError::Backend("tenant vanished".into())))?;
-        self.store
-            .record_change(tx, Some(&tenant.domains))
-            .await
-            .map_err(store_failed("commit"))?;
-        Ok(record)
     }
 
     /// The store this provisioner writes its registry rows to.
     pub fn store(&self) -> &PgStore {
         &self.store
+    }
+
+    /// The clusters tenants can be placed on.
+    pub fn clusters(&self) -> &Clusters {
+        &self.clusters
     }
 
     /// `provisioning.statement_timeout` for the rest of `tx`.
@@ -202,107 +282,20 @@ impl Provisioner {
     }
 
     /// `CREATE SCHEMA`, the migrations and the default content, on `tx`.
+    /// The template is cloned only in the registry's database, where it is.
     async fn fill_schema(
         &self,
         tx: &Transaction<'_>,
         values: &Values<'_>,
+        in_registry: bool,
     ) -> Result<(), ProvisionError> {
         tx.batch_execute(&format!("CREATE SCHEMA {}", quote_ident(values.schema)))
             .await
             .map_err(|e| sql_failed("create schema", e))?;
-        if !self.clone_template(tx, values.schema).await? {
+        if !(in_registry && self.clone_template(tx, values.schema).await?) {
             migrations::apply(tx, values.schema, &self.migrations).await?;
         }
         run_template(tx, "default content", &self.content, values).await
-    }
-
-    /// A connection to another database of the registry's server.
-    async fn connect_to(
-        &self,
-        database: &str,
-    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-        let mut config = self.store.connect_config().clone();
-        config.dbname(database);
-        let (client, connection) = config.connect(NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "provisioning connection ended");
-            }
-        });
-        Ok(client)
-    }
-
-    async fn create_database(&self, values: &Values<'_>) -> Result<(), ProvisionError> {
-        let admin = self
-            .store
-            .conn()
-            .await
-            .map_err(store_failed("create database"))?;
-        admin
-            .batch_execute(&format!("CREATE DATABASE {}", quote_ident(values.schema)))
-            .await
-            .map_err(|e| sql_failed("create database", e))?;
-        drop(admin);
-        let filled = async {
-            let mut client = self
-                .connect_to(values.schema)
-                .await
-                .map_err(|e| sql_failed("connect to the new database", e))?;
-            let tx = client
-                .transaction()
-                .await
-                .map_err(|e| sql_failed("begin", e))?;
-            self.fill_schema(&tx, values).await?;
-            tx.commit().await.map_err(|e| sql_failed("commit", e))
-        }
-        .await;
-        if filled.is_err() {
-            self.drop_database_quietly(values.schema).await;
-        }
-        filled
-    }
-
-    async fn drop_database_quietly(&self, name: &str) {
-        if let Err(e) = self.drop_database(name).await {
-            tracing::error!(database = name, error = %e, "cannot drop the database of a failed provisioning");
-        }
-    }
-
-    async fn drop_database(&self, name: &str) -> Result<(), ProvisionError> {
-        let admin = self
-            .store
-            .conn()
-            .await
-            .map_err(store_failed("drop database"))?;
-        admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                quote_ident(name)
-            ))
-            .await
-            .map_err(|e| sql_failed("drop database", e))
-    }
-
-    /// Drops a removed tenant's schema or database (table and cache
-    /// isolation own nothing to drop).
-    pub async fn drop_storage(&self, tenant: &Tenant) -> Result<(), ProvisionError> {
-        match tenant.isolation {
-            Isolation::Schema => {
-                let conn = self
-                    .store
-                    .conn()
-                    .await
-                    .map_err(store_failed("drop schema"))?;
-                conn.batch_execute(&format!(
-                    "DROP SCHEMA IF EXISTS {} CASCADE",
-                    quote_ident(&tenant.schema)
-                ))
-                .await
-                .map_err(|e| sql_failed("drop schema", e))
-            }
-            Isolation::Database => self.drop_database(&tenant.schema).await,
-            Isolation::Table | Isolation::Cache => Ok(()),
-        }
     }
 }
 

@@ -42,6 +42,7 @@ impl Policy {
             status: TenantStatus::Active,
             pool: config.unknown_host.public_pool.clone(),
             plan: None,
+            cluster: None,
             created_at: String::new(),
         };
         Policy {

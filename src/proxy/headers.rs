@@ -27,6 +27,7 @@ pub struct HeaderNames {
     pub schema: HeaderName,
     pub database: HeaderName,
     pub cache_prefix: HeaderName,
+    pub cluster: HeaderName,
     pub request_id: HeaderName,
     pub signature: HeaderName,
 }
@@ -45,6 +46,7 @@ impl HeaderNames {
             schema: name(&config.schema, &defaults.schema),
             database: name(&config.database, &defaults.database),
             cache_prefix: name(&config.cache_prefix, &defaults.cache_prefix),
+            cluster: name(&config.cluster, &defaults.cluster),
             request_id: name(&config.request_id, &defaults.request_id),
             signature: name(&config.signature, &defaults.signature),
         }
@@ -57,6 +59,7 @@ impl HeaderNames {
             || *name == self.schema
             || *name == self.database
             || *name == self.cache_prefix
+            || *name == self.cluster
             || *name == self.signature
     }
 }
@@ -124,6 +127,9 @@ pub fn inject_tenant(headers: &mut HeaderMap, names: &HeaderNames, tenant: &Rout
     }
     if let Some(database) = &tenant.database_value {
         headers.insert(names.database.clone(), database.clone());
+    }
+    if let Some(cluster) = &tenant.cluster_value {
+        headers.insert(names.cluster.clone(), cluster.clone());
     }
     if let Some(prefix) = &tenant.cache_prefix_value {
         headers.insert(names.cache_prefix.clone(), prefix.clone());
@@ -240,6 +246,7 @@ mod tests {
                 status: TenantStatus::Active,
                 pool: None,
                 plan: None,
+                cluster: None,
                 created_at: String::new(),
             },
             "acme.test".into(),
@@ -277,6 +284,24 @@ mod tests {
         inject_tenant(&mut h, &names(), &tenant(Isolation::Cache));
         assert_eq!(h["x-tenant-cache-prefix"], "acme:");
         assert!(h.get("x-tenant-schema").is_none());
+    }
+
+    #[test]
+    fn a_placed_tenant_gets_its_cluster_and_spoofed_ones_go() {
+        let mut placed = tenant(Isolation::Schema).tenant;
+        placed.cluster = Some("eu2".into());
+        let placed = RoutedTenant::new(placed, "acme.test".into());
+        let mut h = HeaderMap::new();
+        h.insert("x-tenant-cluster", HeaderValue::from_static("evil"));
+        strip_tenant_headers(&mut h, &names());
+        inject_tenant(&mut h, &names(), &placed);
+        assert_eq!(
+            h.get_all("x-tenant-cluster").iter().collect::<Vec<_>>(),
+            ["eu2"]
+        );
+        let mut h = HeaderMap::new();
+        inject_tenant(&mut h, &names(), &tenant(Isolation::Schema));
+        assert!(h.get("x-tenant-cluster").is_none());
     }
 
     #[test]

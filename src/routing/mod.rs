@@ -36,6 +36,8 @@ pub struct RoutedTenant {
     pub database_value: Option<HeaderValue>,
     /// `X-Tenant-Cache-Prefix` for cache isolation.
     pub cache_prefix_value: Option<HeaderValue>,
+    /// `X-Tenant-Cluster` for tenants placed on a named cluster.
+    pub cluster_value: Option<HeaderValue>,
     /// The tenant's pool as last resolved (see `Pools::for_tenant`).
     pub pool_slot: PoolSlot,
 }
@@ -53,8 +55,10 @@ impl RoutedTenant {
             (tenant.isolation == Isolation::Database).then(|| value(&tenant.schema));
         let cache_prefix_value =
             (tenant.isolation == Isolation::Cache).then(|| value(&format!("{}:", tenant.id)));
+        let cluster_value = tenant.cluster.as_deref().map(value);
         RoutedTenant {
             id_value: value(&tenant.id),
+            cluster_value,
             schema_value,
             database_value,
             cache_prefix_value,
@@ -433,6 +437,7 @@ mod tests {
                 status: TenantStatus::Active,
                 pool: None,
                 plan: None,
+                cluster: None,
                 domains: vec!["acme.test".into()],
             })
             .await
@@ -490,6 +495,7 @@ mod tests {
                 status: TenantStatus::Active,
                 pool: None,
                 plan: None,
+                cluster: None,
                 domains: vec![format!("t{i}.test"), format!("*.t{i}.test")],
             })
             .collect();

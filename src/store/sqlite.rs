@@ -13,7 +13,7 @@ use crate::tenant::{Domain, DomainEntry, NewTenant, Tenant, TenantPatch, TenantR
 
 /// The store file's schema, one step per version: step `i` brings
 /// `PRAGMA user_version` from `i` to `i + 1`. Append new steps; never edit one.
-const SCHEMA_STEPS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+const SCHEMA_STEPS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 /// Schema version kept in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = SCHEMA_STEPS.len() as i64;
@@ -41,10 +41,14 @@ CREATE UNIQUE INDEX domains_one_primary ON domains(tenant_id) WHERE is_primary =
 /// Version 2: a tenant's plan (picks its pool through `plans:`).
 const SCHEMA_V2: &str = "ALTER TABLE tenants ADD COLUMN plan TEXT;";
 
+/// Version 3: the PostgreSQL cluster holding a tenant's schema or database
+/// (recorded for imports and static tenants; provisioning needs PostgreSQL).
+const SCHEMA_V3: &str = "ALTER TABLE tenants ADD COLUMN cluster TEXT;";
+
 const TENANT_COLUMNS: &str =
-    "t.id, t.name, t.schema_name, t.isolation, t.status, t.pool, t.created_at, t.plan";
+    "t.id, t.name, t.schema_name, t.isolation, t.status, t.pool, t.created_at, t.plan, t.cluster";
 /// Columns of `TENANT_COLUMNS`; a select's further columns start here.
-const TENANT_COLUMN_COUNT: usize = 8;
+const TENANT_COLUMN_COUNT: usize = 9;
 
 /// The embedded store. Reads and writes use separate connections so a lookup
 /// is never queued behind a slow write (WAL lets them run side by side).
@@ -172,6 +176,7 @@ fn tenant_from_row(row: &Row<'_>) -> rusqlite::Result<Tenant> {
         pool: row.get(5)?,
         created_at: row.get(6)?,
         plan: row.get(7)?,
+        cluster: row.get(8)?,
     })
 }
 
@@ -266,10 +271,10 @@ fn insert_tenant(tx: &Connection, t: &NewTenant) -> Result<(), StoreError> {
         }
     }
     tx.prepare_cached(
-        "INSERT INTO tenants (id, name, schema_name, isolation, status, pool, created_at, plan) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO tenants (id, name, schema_name, isolation, status, pool, created_at, plan, cluster) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
     .map_err(backend)?
-    .execute(params![t.id, t.name, t.schema, t.isolation.as_str(), t.status.as_str(), t.pool, now_rfc3339(), t.plan])
+    .execute(params![t.id, t.name, t.schema, t.isolation.as_str(), t.status.as_str(), t.pool, now_rfc3339(), t.plan, t.cluster])
     .map_err(backend)?;
     let mut insert_domain = tx
         .prepare_cached("INSERT INTO domains (domain, tenant_id, is_primary) VALUES (?1, ?2, ?3)")
@@ -506,6 +511,7 @@ mod tests {
             status: TenantStatus::Active,
             pool: None,
             plan: None,
+            cluster: None,
             domains: domains.iter().map(|d| d.to_string()).collect(),
         }
     }

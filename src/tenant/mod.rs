@@ -106,6 +106,9 @@ pub struct Tenant {
     pub pool: Option<String>,
     /// Billing plan (e.g. `premium`); `plans:` in the config maps it to a pool.
     pub plan: Option<String>,
+    /// The PostgreSQL cluster holding its schema or database
+    /// (`provisioning.clusters`); `None` is the registry's own server.
+    pub cluster: Option<String>,
     /// RFC 3339, UTC.
     pub created_at: String,
 }
@@ -150,6 +153,9 @@ pub struct NewTenant {
     pub status: TenantStatus,
     pub pool: Option<String>,
     pub plan: Option<String>,
+    /// A configured cluster; `None` is the registry's own server (or, when
+    /// provisioning, "let the gateway place it").
+    pub cluster: Option<String>,
     /// Normalised domains; the first becomes primary.
     pub domains: Vec<String>,
 }
@@ -175,6 +181,8 @@ impl NewTenant {
             && t.status == self.status
             && t.pool == self.pool
             && t.plan == self.plan
+            // A create that named no cluster accepts the one it was placed on.
+            && (self.cluster.is_none() || t.cluster == self.cluster)
             && have == want
             && primary == self.domains.first().map(String::as_str)
     }
@@ -190,6 +198,10 @@ pub struct TenantPatch {
     /// `Some(None)` removes the tenant's plan.
     pub plan: Option<Option<String>>,
 }
+
+/// The name of the registry's own PostgreSQL server as a cluster: the only
+/// cluster when `provisioning.clusters` is empty (stored as no cluster).
+pub const DEFAULT_CLUSTER: &str = "default";
 
 /// The id of the tenant that owns the `public` schema.
 pub const PUBLIC_TENANT_ID: &str = "public";
@@ -228,6 +240,13 @@ pub fn validate_plan(plan: &str) -> Result<(), NameError> {
     is_slug(plan)
         .then_some(())
         .ok_or_else(|| slug_error("plan", plan))
+}
+
+/// Cluster names are slugs too (config keys, and an injected header value).
+pub fn validate_cluster(cluster: &str) -> Result<(), NameError> {
+    is_slug(cluster)
+        .then_some(())
+        .ok_or_else(|| slug_error("cluster name", cluster))
 }
 
 /// Derives a schema name from a tenant id: lowercase, every character outside

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::{
     derive_schema, validate_plan, validate_schema, validate_tenant_id, Isolation, NewTenant,
-    TenantStatus,
+    TenantStatus, DEFAULT_CLUSTER,
 };
 use crate::routing::host::normalize_domain;
 
@@ -25,6 +25,9 @@ pub struct TenantSpec {
     pub pool: Option<String>,
     /// Billing plan; picks the pool through `plans:` when `pool` is absent.
     pub plan: Option<String>,
+    /// The PostgreSQL cluster (`provisioning.clusters`) for its schema or
+    /// database; absent: the gateway places it on the emptiest one.
+    pub cluster: Option<String>,
     #[serde(default)]
     pub domains: Vec<String>,
     /// `false`: only register (the schema or database already exists). With
@@ -37,6 +40,9 @@ pub struct SpecRules {
     pub strip_www: bool,
     /// Names of the configured backend pools.
     pub pools: Vec<String>,
+    /// Cluster names a tenant may name (`provisioning.clusters`, or just
+    /// `default` when none are configured).
+    pub clusters: Vec<String>,
 }
 
 /// Why a spec was refused: the field at fault and what to fix.
@@ -78,6 +84,35 @@ impl SpecRules {
         }
     }
 
+    /// A named cluster must be configured, and only tenants that own a
+    /// schema or database live on one. `default` without configured
+    /// clusters is the registry's server, stored as no cluster.
+    pub fn check_cluster(
+        &self,
+        cluster: Option<String>,
+        isolation: Isolation,
+    ) -> Result<Option<String>, SpecError> {
+        let Some(cluster) = cluster else {
+            return Ok(None);
+        };
+        if !self.clusters.contains(&cluster) {
+            return Err(SpecError::new(
+                "cluster",
+                format!(
+                    "unknown cluster '{cluster}': configured clusters are {:?}",
+                    self.clusters
+                ),
+            ));
+        }
+        if !isolation.owns_schema() {
+            return Err(SpecError::new(
+                "cluster",
+                format!("a {isolation} tenant owns no schema or database to place on a cluster"),
+            ));
+        }
+        Ok(Some(cluster).filter(|c| c != DEFAULT_CLUSTER))
+    }
+
     pub fn normalize_domain(&self, domain: &str) -> Result<String, SpecError> {
         normalize_domain(domain, self.strip_www)
             .map_err(|e| SpecError::new("domains", format!("invalid domain '{domain}': {e}")))
@@ -109,6 +144,7 @@ impl TenantSpec {
         };
         rules.check_pool(self.pool.as_deref())?;
         rules.check_plan(self.plan.as_deref())?;
+        let cluster = rules.check_cluster(self.cluster, isolation)?;
         let mut seen = HashSet::new();
         let mut domains = Vec::with_capacity(self.domains.len());
         for raw in &self.domains {
@@ -129,6 +165,7 @@ impl TenantSpec {
             status,
             pool: self.pool,
             plan: self.plan,
+            cluster,
             domains,
         })
     }
@@ -144,6 +181,7 @@ mod tests {
         let rules = SpecRules {
             strip_www: true,
             pools,
+            clusters: vec!["eu1".into(), "eu2".into()],
         };
         let spec = TenantSpec {
             id: "42-shop".into(),
@@ -181,5 +219,39 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(plan.validate(&rules).unwrap_err().field, "plan");
+    }
+
+    #[test]
+    fn clusters_must_be_configured_and_hold_a_schema_or_database() {
+        let rules = |clusters: &[&str]| SpecRules {
+            strip_www: true,
+            pools: vec![],
+            clusters: clusters.iter().map(|c| c.to_string()).collect(),
+        };
+        let spec = |cluster: &str, isolation: &str| TenantSpec {
+            id: "a".into(),
+            cluster: Some(cluster.into()),
+            isolation: Some(isolation.into()),
+            ..Default::default()
+        };
+        let two = rules(&["eu1", "eu2"]);
+        let placed = spec("eu2", "database").validate(&two).unwrap();
+        assert_eq!(placed.cluster.as_deref(), Some("eu2"));
+        let err = spec("mars", "schema").validate(&two).unwrap_err();
+        assert_eq!(err.field, "cluster");
+        assert!(err.message.contains("unknown cluster 'mars'"), "{err}");
+        assert_eq!(
+            spec("eu1", "table").validate(&two).unwrap_err().field,
+            "cluster"
+        );
+        assert!(spec("default", "schema").validate(&two).is_err());
+        let implicit = rules(&[DEFAULT_CLUSTER]);
+        assert_eq!(
+            spec("default", "schema")
+                .validate(&implicit)
+                .unwrap()
+                .cluster,
+            None
+        );
     }
 }

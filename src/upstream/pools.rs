@@ -170,6 +170,7 @@ mod tests {
             status: Default::default(),
             pool: pool.map(Into::into),
             plan: plan.map(Into::into),
+            cluster: None,
             created_at: String::new(),
         }
     }

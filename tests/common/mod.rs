@@ -14,6 +14,7 @@
 //! - `command`: one-shot commands such as `check-config`
 //! - `tls`: a throwaway CA for certificates, and an HTTPS client with its own SNI
 //! - `django`: the example Django + django-tenants site under gunicorn
+//! - `webhook`: a receiver recording the JSON POSTed to it
 
 // Each test binary uses a different part of the harness.
 #![allow(dead_code)]
@@ -28,6 +29,7 @@ mod gateway;
 mod load;
 pub mod pg;
 pub mod tls;
+mod webhook;
 
 // Likewise, each binary leaves some of these re-exports unused.
 #[allow(unused_imports)]
@@ -39,6 +41,7 @@ pub use {
     echo::serve_echo,
     gateway::{pool_config, Gateway, GatewayOptions},
     load::{Load, Outcome},
+    webhook::Webhook,
 };
 
 use std::time::{Duration, Instant};

@@ -214,6 +214,11 @@ impl TestPostgres {
         assert!(status.success(), "pg_ctl start failed");
     }
 
+    /// The directory of this server's programs (`psql`, `pg_ctl`, …).
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
     pub fn url(&self, database: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
     }

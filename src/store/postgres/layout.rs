@@ -36,12 +36,16 @@ CREATE UNIQUE INDEX gateway_domains_one_primary ON gateway_domains (tenant_pk) W
     "
 ALTER TABLE gateway_tenants ADD COLUMN plan text;
 ",
+    "
+ALTER TABLE gateway_tenants ADD COLUMN cluster text;
+CREATE INDEX gateway_tenants_cluster ON gateway_tenants (cluster);
+",
 ];
 
 /// Columns `0..TENANT_COLUMNS` of a tenant select are the tenant (see
 /// `tenant_from_row`); the next one is its integer key, then any extra
 /// (the matched domain of `resolve_host`).
-pub(super) const TENANT_COLUMNS: usize = 8;
+pub(super) const TENANT_COLUMNS: usize = 9;
 pub(super) const KEY_COLUMN: usize = TENANT_COLUMNS;
 
 /// The unique index that makes an owned schema name a conflict.
@@ -57,6 +61,7 @@ pub(super) enum Field {
     Status,
     Pool,
     Plan,
+    Cluster,
 }
 
 /// Every statement the store runs, for one layout.
@@ -87,6 +92,9 @@ pub(super) struct Sql {
     pub update_tenant: Option<String>,
     pub update_name: Option<String>,
     pub update_plan: Option<String>,
+    /// `(cluster, tenants)` for the given cluster names (`$1`); `None` when
+    /// the layout records no cluster.
+    pub count_by_cluster: Option<String>,
 }
 
 fn quote(ident: &str) -> String {
@@ -104,6 +112,7 @@ struct Names {
     pool_expr: String,
     created_expr: String,
     plan_expr: String,
+    cluster_expr: String,
     domain_table: String,
     d_pk: String,
     d_domain: String,
@@ -127,6 +136,7 @@ impl Sql {
                     "to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
                         .into(),
                 plan_expr: "t.plan".into(),
+                cluster_expr: "t.cluster".into(),
                 domain_table: "gateway_domains".into(),
                 d_pk: "pk".into(),
                 d_domain: "domain".into(),
@@ -152,6 +162,10 @@ impl Sql {
                         Some(col) => format!("t.{}::text", quote(col)),
                         None => "NULL::text".into(),
                     },
+                    cluster_expr: match &django.cluster_column {
+                        Some(col) => format!("t.{}::text", quote(col)),
+                        None => "NULL::text".into(),
+                    },
                     domain_table: quote(&django.domain_table),
                     d_pk: "id".into(),
                     d_domain: "domain".into(),
@@ -171,6 +185,7 @@ impl Sql {
             pool_expr,
             created_expr,
             plan_expr,
+            cluster_expr,
             domain_table: dt,
             d_pk,
             d_domain,
@@ -179,13 +194,20 @@ impl Sql {
         } = names;
         let cols = format!(
             "t.{t_id}::text, {name_expr}, t.{t_schema}::text, {isolation_expr}, {status_expr}, \
-             {pool_expr}, {created_expr}, {plan_expr}, t.{t_pk}::int8"
+             {pool_expr}, {created_expr}, {plan_expr}, {cluster_expr}, t.{t_pk}::int8"
         );
+        let count_by_cluster = (layout == StoreLayout::Native || django.cluster_column.is_some())
+            .then(|| {
+                format!(
+                    "SELECT {cluster_expr}, count(*) FROM {tt} t \
+                     WHERE {cluster_expr} = ANY($1) GROUP BY 1"
+                )
+            });
         let (insert_tenant, insert_fields) = match layout {
             StoreLayout::Native => (
                 format!(
-                    "INSERT INTO {tt} (id, name, schema_name, isolation, status, pool, plan) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING pk"
+                    "INSERT INTO {tt} (id, name, schema_name, isolation, status, pool, plan, \
+                     cluster) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING pk"
                 ),
                 vec![
                     Field::Id,
@@ -195,6 +217,7 @@ impl Sql {
                     Field::Status,
                     Field::Pool,
                     Field::Plan,
+                    Field::Cluster,
                 ],
             ),
             StoreLayout::DjangoTenants => {
@@ -207,6 +230,9 @@ impl Sql {
                 }
                 if let Some(plan) = &django.plan_column {
                     columns.push((quote(plan), Field::Plan));
+                }
+                if let Some(cluster) = &django.cluster_column {
+                    columns.push((quote(cluster), Field::Cluster));
                 }
                 let names: Vec<&str> = columns.iter().map(|(c, _)| c.as_str()).collect();
                 let params: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
@@ -280,6 +306,7 @@ impl Sql {
                 )),
                 _ => None,
             },
+            count_by_cluster,
             tenant_table: tt,
             domain_table: dt,
         }
@@ -305,14 +332,26 @@ mod tests {
         let sql = Sql::new(StoreLayout::DjangoTenants, &custom);
         assert_eq!(sql.insert_fields, [Field::Schema, Field::Id, Field::Name]);
         assert!(sql.update_name.is_some() && sql.update_tenant.is_none());
-        assert!(sql.update_plan.is_none() && sql.get_tenant.contains("NULL::text, t.id"));
+        assert!(
+            sql.update_plan.is_none() && sql.get_tenant.contains("NULL::text, NULL::text, t.id")
+        );
         let with_plan = DjangoLayoutConfig {
             plan_column: Some("plan".into()),
             ..Default::default()
         };
         let sql = Sql::new(StoreLayout::DjangoTenants, &with_plan);
         assert_eq!(sql.insert_fields, [Field::Schema, Field::Plan]);
-        assert!(sql.get_tenant.contains("t.\"plan\"::text, t.id"));
-        assert!(sql.update_plan.is_some());
+        assert!(sql
+            .get_tenant
+            .contains("t.\"plan\"::text, NULL::text, t.id"));
+        assert!(sql.update_plan.is_some() && sql.count_by_cluster.is_none());
+        let with_cluster = DjangoLayoutConfig {
+            cluster_column: Some("cluster".into()),
+            ..Default::default()
+        };
+        let sql = Sql::new(StoreLayout::DjangoTenants, &with_cluster);
+        assert_eq!(sql.insert_fields, [Field::Schema, Field::Cluster]);
+        assert!(sql.get_tenant.contains("t.\"cluster\"::text, t.id"));
+        assert!(sql.count_by_cluster.is_some());
     }
 }

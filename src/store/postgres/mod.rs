@@ -154,6 +154,19 @@ impl PgStore {
         tx.commit().await.map_err(pg_error)
     }
 
+    /// How many tenants each of `clusters` holds (absent: none), for placement.
+    pub async fn tenants_per_cluster(
+        &self,
+        clusters: &[String],
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let Some(sql) = &self.sql.count_by_cluster else {
+            return Ok(Vec::new());
+        };
+        let conn = self.conn().await?;
+        let rows = query(&*conn, sql, &[(&clusters, Type::TEXT_ARRAY)]).await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     /// The tenant `id` with its domains, read through `client`.
     pub async fn record_on(
         &self,
@@ -247,6 +260,7 @@ fn tenant_from_row(row: &Row) -> Result<Tenant, StoreError> {
         pool: row.get(5),
         created_at: row.get(6),
         plan: row.get(7),
+        cluster: row.get(8),
     })
 }
 

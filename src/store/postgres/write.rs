@@ -33,6 +33,11 @@ impl PgStore {
         if t.plan.is_some() && !self.sql.insert_fields.contains(&Field::Plan) {
             return Err(no_plan_column());
         }
+        if t.cluster.is_some() && !self.sql.insert_fields.contains(&Field::Cluster) {
+            return Err(StoreError::Unsupported(
+                "this django-tenants layout has no cluster column (set store.django.cluster_column); only the default cluster is available".into(),
+            ));
+        }
         let isolation = t.isolation.as_str();
         let status = t.status.as_str();
         let params: Vec<(&(dyn ToSql + Sync), Type)> = self
@@ -48,6 +53,7 @@ impl PgStore {
                     Field::Status => (&status, Type::TEXT),
                     Field::Pool => (&t.pool, Type::TEXT),
                     Field::Plan => (&t.plan, Type::TEXT),
+                    Field::Cluster => (&t.cluster, Type::TEXT),
                 }
             })
             .collect();
