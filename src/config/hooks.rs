@@ -123,14 +123,7 @@ pub(super) fn problems(
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
-
-    fn keys(yaml: &str) -> Vec<String> {
-        match Config::from_yaml(yaml).and_then(|c| c.validate().map(|_| c)) {
-            Ok(_) => vec![],
-            Err(errors) => errors.0.into_iter().map(|e| e.key).collect(),
-        }
-    }
+    use crate::config::test_support::problem_keys as keys;
 
     #[test]
     fn hooks_and_events_name_their_key() {

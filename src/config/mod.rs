@@ -479,3 +479,16 @@ pub fn parse_byte_size(text: &str) -> Result<u64, String> {
         .checked_mul(factor)
         .ok_or_else(|| format!("'{text}' is too large"))
 }
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::Config;
+
+    /// The keys a YAML config's problems name (parse or validation), in order.
+    pub(crate) fn problem_keys(yaml: &str) -> Vec<String> {
+        match Config::from_yaml(yaml).and_then(|c| c.validate().map(|_| c)) {
+            Ok(_) => vec![],
+            Err(errors) => errors.0.into_iter().map(|e| e.key).collect(),
+        }
+    }
+}

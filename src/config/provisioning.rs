@@ -159,14 +159,8 @@ pub(super) fn problems(config: &Config, bad: &mut impl FnMut(String, String)) {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::test_support::problem_keys as keys;
     use crate::config::Config;
-
-    fn keys(yaml: &str) -> Vec<String> {
-        match Config::from_yaml(yaml).and_then(|c| c.validate().map(|_| c)) {
-            Ok(_) => vec![],
-            Err(errors) => errors.0.into_iter().map(|e| e.key).collect(),
-        }
-    }
 
     #[test]
     fn clusters_are_named_by_key_when_wrong() {

@@ -287,14 +287,8 @@ fn store_problems(config: &Config, bad: &mut impl FnMut(String, String)) {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::test_support::problem_keys as keys;
     use crate::config::Config;
-
-    fn keys(yaml: &str) -> Vec<String> {
-        match Config::from_yaml(yaml).and_then(|c| c.validate().map(|_| c)) {
-            Ok(_) => vec![],
-            Err(errors) => errors.0.into_iter().map(|e| e.key).collect(),
-        }
-    }
 
     #[test]
     fn defaults_are_valid() {
