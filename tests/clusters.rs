@@ -9,10 +9,9 @@ mod common;
 use std::sync::OnceLock;
 
 use common::pg::{database_of, fresh_database, private_server, psql, TestPostgres};
-use common::{run_command, Backend, Gateway, GatewayOptions};
+use common::{run_command, Backend, Gateway, GatewayOptions, ProvisioningFiles};
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
-use tempfile::TempDir;
 
 const MIGRATIONS: &[(&str, &str)] = &[
     (
@@ -40,33 +39,22 @@ struct Fixture {
     /// Cluster `eu2`'s database on the second server.
     eu2: String,
     _backend: Backend,
-    _files: TempDir,
+    _files: ProvisioningFiles,
 }
 
 async fn start(migrations: &[(&str, &str)]) -> Fixture {
     let registry = fresh_database();
     let eu2 = second_server().fresh_database();
-    let files = tempfile::tempdir().unwrap();
-    let dir = files.path().join("migrations");
-    std::fs::create_dir(&dir).unwrap();
-    for (name, sql) in migrations {
-        std::fs::write(dir.join(name), sql).unwrap();
-    }
-    let content = files.path().join("content.sql");
-    std::fs::write(&content, CONTENT).unwrap();
+    let files = ProvisioningFiles::new(migrations, Some(CONTENT));
     let backend = Backend::start("app").await;
     let yaml = format!(
         "provisioning:\n  clusters:\n    eu1: {{url: \"{registry}\"}}\n    eu2: {{url: \"{eu2}\"}}\n"
     );
-    let mut options = GatewayOptions::new().backend(&backend).config(&yaml);
-    options.extra_args = vec![
-        "--store".into(),
-        registry.clone(),
-        "--migrations".into(),
-        dir.display().to_string(),
-        "--content".into(),
-        content.display().to_string(),
-    ];
+    let options = GatewayOptions::new()
+        .backend(&backend)
+        .config(&yaml)
+        .store(&registry)
+        .provisioning(&files);
     Fixture {
         gw: Gateway::start(options).await,
         registry,

@@ -7,10 +7,9 @@
 mod common;
 
 use common::pg::{database_of, private_server, TestPostgres};
-use common::{Backend, Gateway, GatewayOptions};
+use common::{Backend, Gateway, GatewayOptions, ProvisioningFiles};
 use hyper::{Method, StatusCode};
 use serde_json::json;
-use tempfile::TempDir;
 use tokio_postgres::NoTls;
 
 struct Fixture {
@@ -18,7 +17,7 @@ struct Fixture {
     pg: TestPostgres,
     registry: String,
     _backend: Backend,
-    _files: TempDir,
+    _files: ProvisioningFiles,
 }
 
 /// A private server where `roles` log in with a password (everyone else,
@@ -32,25 +31,20 @@ async fn start(roles: &[&str]) -> Fixture {
     std::fs::write(&hba, scram + &rules).unwrap();
     pg.psql("postgres", "SELECT pg_reload_conf()");
     let registry = pg.fresh_database();
-    let files = tempfile::tempdir().unwrap();
-    let dir = files.path().join("migrations");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::write(
-        dir.join("0001_init.sql"),
-        "CREATE TABLE pages (id serial PRIMARY KEY, title text NOT NULL);
-         DO $$ BEGIN IF current_schema() LIKE 'doomed%' THEN RAISE EXCEPTION 'doomed'; END IF; END $$;",
-    )
-    .unwrap();
+    let files = ProvisioningFiles::new(
+        &[(
+            "0001_init.sql",
+            "CREATE TABLE pages (id serial PRIMARY KEY, title text NOT NULL);
+             DO $$ BEGIN IF current_schema() LIKE 'doomed%' THEN RAISE EXCEPTION 'doomed'; END IF; END $$;",
+        )],
+        None,
+    );
     let backend = Backend::start("app").await;
-    let mut options = GatewayOptions::new()
+    let options = GatewayOptions::new()
         .backend(&backend)
-        .config("provisioning:\n  database_role: true\n");
-    options.extra_args = vec![
-        "--store".into(),
-        registry.clone(),
-        "--migrations".into(),
-        dir.display().to_string(),
-    ];
+        .config("provisioning:\n  database_role: true\n")
+        .store(&registry)
+        .provisioning(&files);
     Fixture {
         gw: Gateway::start(options).await,
         pg,

@@ -65,13 +65,11 @@ async fn gateway_for(site: &DjangoSite, app: &Gunicorn) -> Gateway {
         "store:\n  django:\n    name_column: name\n\
          headers:\n  signing:\n    keys:\n      - {{id: new, secret: {NEW_SECRET}}}\n      - {{id: old, secret: {OLD_SECRET}}}\n"
     );
-    let mut options = GatewayOptions::new().backend_url(&app.url).config(&config);
-    options.extra_args = vec![
-        "--store".into(),
-        site.database.clone(),
-        "--store-layout".into(),
-        "django-tenants".into(),
-    ];
+    let options = GatewayOptions::new()
+        .backend_url(&app.url)
+        .config(&config)
+        .store(&site.database)
+        .django_layout();
     Gateway::start(options).await
 }
 

@@ -29,14 +29,7 @@ CREATE SCHEMA acme;
 
 /// A gateway on the django-tenants tables of `db`, with `yaml` as config.
 async fn django_gateway(db: &str, options: GatewayOptions, yaml: &str) -> Gateway {
-    let mut options = options.config(yaml);
-    options.extra_args = vec![
-        "--store".into(),
-        db.to_owned(),
-        "--store-layout".into(),
-        "django-tenants".into(),
-    ];
-    Gateway::start(options).await
+    Gateway::start(options.config(yaml).store(db).django_layout()).await
 }
 
 #[tokio::test]

@@ -7,15 +7,14 @@
 mod common;
 
 use common::pg::{fresh_database, psql, server};
-use common::{Backend, Gateway, GatewayOptions, Webhook};
+use common::{Backend, Gateway, GatewayOptions, ProvisioningFiles, Webhook};
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
-use tempfile::TempDir;
 
 struct Fixture {
     gw: Gateway,
     db: String,
-    _files: TempDir,
+    _files: ProvisioningFiles,
     _backend: Backend,
 }
 
@@ -23,31 +22,20 @@ struct Fixture {
 /// `provisioning` / `events` as given (JSON is YAML).
 async fn start(provisioning: Value, events: Value) -> Fixture {
     let db = fresh_database();
-    let files = tempfile::tempdir().unwrap();
-    let dir = files.path().join("migrations");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::write(
-        dir.join("0001_init.sql"),
-        "CREATE TABLE pages (id serial PRIMARY KEY, title text NOT NULL);",
-    )
-    .unwrap();
-    let content = files.path().join("content.sql");
-    std::fs::write(
-        &content,
-        "INSERT INTO {schema}.pages (title) VALUES ('Welcome to {tenant_name}');",
-    )
-    .unwrap();
+    let files = ProvisioningFiles::new(
+        &[(
+            "0001_init.sql",
+            "CREATE TABLE pages (id serial PRIMARY KEY, title text NOT NULL);",
+        )],
+        Some("INSERT INTO {schema}.pages (title) VALUES ('Welcome to {tenant_name}');"),
+    );
     let backend = Backend::start("app").await;
     let yaml = json!({"provisioning": provisioning, "events": events}).to_string();
-    let mut options = GatewayOptions::new().backend(&backend).config(&yaml);
-    options.extra_args = vec![
-        "--store".into(),
-        db.clone(),
-        "--migrations".into(),
-        dir.display().to_string(),
-        "--content".into(),
-        content.display().to_string(),
-    ];
+    let options = GatewayOptions::new()
+        .backend(&backend)
+        .config(&yaml)
+        .store(&db)
+        .provisioning(&files);
     Fixture {
         gw: Gateway::start(options).await,
         db,

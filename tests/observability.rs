@@ -198,10 +198,11 @@ async fn each_request_writes_one_access_line_unless_turned_off() {
         "terminal colours in a log file: {line:?}"
     );
 
-    let quiet = Gateway::start(GatewayOptions {
-        extra_args: vec!["--no-access-log".into()],
-        ..GatewayOptions::new().backend(&app)
-    })
+    let quiet = Gateway::start(
+        GatewayOptions::new()
+            .backend(&app)
+            .args(["--no-access-log"]),
+    )
     .await;
     quiet
         .create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))

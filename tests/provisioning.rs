@@ -6,10 +6,9 @@
 mod common;
 
 use common::pg::{fresh_database, psql};
-use common::{Backend, Gateway, GatewayOptions};
+use common::{Backend, Gateway, GatewayOptions, ProvisioningFiles};
 use hyper::{Method, StatusCode};
 use serde_json::json;
-use tempfile::TempDir;
 
 const GOOD_MIGRATIONS: &[(&str, &str)] = &[
     (
@@ -31,29 +30,18 @@ struct Fixture {
     gw: Gateway,
     db: String,
     _backend: Backend,
-    _files: TempDir,
+    _files: ProvisioningFiles,
 }
 
 async fn start(migrations: &[(&str, &str)], yaml: &str) -> Fixture {
     let db = fresh_database();
-    let files = tempfile::tempdir().unwrap();
-    let dir = files.path().join("migrations");
-    std::fs::create_dir(&dir).unwrap();
-    for (name, sql) in migrations {
-        std::fs::write(dir.join(name), sql).unwrap();
-    }
-    let content = files.path().join("content.sql");
-    std::fs::write(&content, CONTENT).unwrap();
+    let files = ProvisioningFiles::new(migrations, Some(CONTENT));
     let backend = Backend::start("app").await;
-    let mut options = GatewayOptions::new().backend(&backend).config(yaml);
-    options.extra_args = vec![
-        "--store".into(),
-        db.clone(),
-        "--migrations".into(),
-        dir.display().to_string(),
-        "--content".into(),
-        content.display().to_string(),
-    ];
+    let options = GatewayOptions::new()
+        .backend(&backend)
+        .config(yaml)
+        .store(&db)
+        .provisioning(&files);
     Fixture {
         gw: Gateway::start(options).await,
         db,

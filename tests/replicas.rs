@@ -18,9 +18,13 @@ use serde_json::json;
 const LONG_TTLS: &str = "cache:\n  ttl: 1h\n  negative_ttl: 1h\n";
 
 async fn replica(store_url: &str, backend: &Backend, yaml: &str) -> Gateway {
-    let mut options = GatewayOptions::new().backend(backend).config(yaml);
-    options.extra_args = vec!["--store".into(), store_url.to_owned()];
-    Gateway::start(options).await
+    Gateway::start(
+        GatewayOptions::new()
+            .backend(backend)
+            .config(yaml)
+            .store(store_url),
+    )
+    .await
 }
 
 /// Sends requests for `host` to `gw` until it is routed to `tenant` (or, with

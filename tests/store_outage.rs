@@ -16,10 +16,10 @@ async fn cached_hosts_survive_a_store_outage_and_the_gateway_recovers() {
     let pg = private_server();
     let db = pg.fresh_database();
     let backend = Backend::start("app").await;
-    let mut options = GatewayOptions::new()
+    let options = GatewayOptions::new()
         .backend(&backend)
-        .config("cache:\n  ttl: 200ms\n  negative_ttl: 200ms\nstore:\n  connect_timeout: 500ms\n");
-    options.extra_args = vec!["--store".into(), db.clone()];
+        .config("cache:\n  ttl: 200ms\n  negative_ttl: 200ms\nstore:\n  connect_timeout: 500ms\n")
+        .store(&db);
     let gw = Gateway::start(options).await;
     gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
         .await;

@@ -70,13 +70,11 @@ async fn gateway(template: bool) -> (Gateway, String, Backend, tempfile::TempDir
     } else {
         ""
     };
-    let mut options = GatewayOptions::new().backend(&backend).config(yaml);
-    options.extra_args = vec![
-        "--store".into(),
-        db.clone(),
-        "--migrations".into(),
-        dir.path().display().to_string(),
-    ];
+    let options = GatewayOptions::new()
+        .backend(&backend)
+        .config(yaml)
+        .store(&db)
+        .args(["--migrations", &dir.path().display().to_string()]);
     (Gateway::start(options).await, db, backend, dir)
 }
 

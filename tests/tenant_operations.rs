@@ -28,15 +28,11 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("0001_init.sql"), INIT).unwrap();
         let backend = Backend::start("app").await;
-        let mut options = GatewayOptions::new()
+        let options = GatewayOptions::new()
             .backend(&backend)
-            .config("provisioning:\n  migrate_parallel: 2\n");
-        options.extra_args = vec![
-            "--store".into(),
-            db.clone(),
-            "--migrations".into(),
-            dir.path().display().to_string(),
-        ];
+            .config("provisioning:\n  migrate_parallel: 2\n")
+            .store(&db)
+            .args(["--migrations", &dir.path().display().to_string()]);
         Fixture {
             gw: Gateway::start(options).await,
             db,

@@ -88,6 +88,72 @@ impl GatewayOptions {
         self.workers = workers;
         self
     }
+
+    /// `--store URL`: a PostgreSQL registry instead of the temporary file.
+    pub fn store(self, url: &str) -> GatewayOptions {
+        self.args(["--store", url])
+    }
+
+    /// `--store-layout django-tenants`: read a django-tenants deployment's tables.
+    pub fn django_layout(self) -> GatewayOptions {
+        self.args(["--store-layout", "django-tenants"])
+    }
+
+    /// Further `serve` arguments.
+    pub fn args<'a>(mut self, args: impl IntoIterator<Item = &'a str>) -> GatewayOptions {
+        self.extra_args.extend(args.into_iter().map(str::to_owned));
+        self
+    }
+}
+
+/// Provisioning files in a temporary directory: ordered migrations and,
+/// optionally, a default-content template, for `--migrations` and `--content`.
+pub struct ProvisioningFiles {
+    dir: TempDir,
+    has_content: bool,
+}
+
+impl ProvisioningFiles {
+    /// Writes `migrations` (file name, SQL) and the `content` template.
+    pub fn new(migrations: &[(&str, &str)], content: Option<&str>) -> ProvisioningFiles {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        std::fs::create_dir(dir.path().join("migrations")).expect("migrations directory");
+        for (name, sql) in migrations {
+            std::fs::write(dir.path().join("migrations").join(name), sql).expect("migration");
+        }
+        if let Some(content) = content {
+            std::fs::write(dir.path().join("content.sql"), content).expect("content template");
+        }
+        ProvisioningFiles {
+            dir,
+            has_content: content.is_some(),
+        }
+    }
+
+    pub fn migrations_dir(&self) -> PathBuf {
+        self.dir.path().join("migrations")
+    }
+
+    /// `--migrations DIR [--content FILE]`.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--migrations".to_owned(),
+            self.migrations_dir().display().to_string(),
+        ];
+        if self.has_content {
+            args.push("--content".to_owned());
+            args.push(self.dir.path().join("content.sql").display().to_string());
+        }
+        args
+    }
+}
+
+impl GatewayOptions {
+    /// `--migrations` (and `--content`) from `files`.
+    pub fn provisioning(self, files: &ProvisioningFiles) -> GatewayOptions {
+        let args = files.args();
+        self.args(args.iter().map(String::as_str))
+    }
 }
 
 /// A config with one `default` pool of `backends` (YAML flow items: a URL,

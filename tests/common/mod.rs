@@ -39,7 +39,7 @@ pub use {
     command::{run_command, Finished},
     data_path::{Call, RawReply, Reply, Seen},
     echo::serve_echo,
-    gateway::{pool_config, Gateway, GatewayOptions},
+    gateway::{pool_config, Gateway, GatewayOptions, ProvisioningFiles},
     load::{Load, Outcome},
     webhook::Webhook,
 };
