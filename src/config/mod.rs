@@ -10,7 +10,7 @@ mod validate;
 
 pub use signing::{is_valid_key_id, SigningConfig, SigningKeyConfig};
 pub use store::{DjangoLayoutConfig, ProvisioningConfig, StoreConfig, StoreKind, StoreLayout};
-pub use tls::{AcmeConfig, CertificateFiles, TlsConfig};
+pub use tls::{AcmeChallenge, AcmeConfig, CertificateFiles, TlsConfig};
 pub use upstream::{
     BackendConfig, Balance, HealthCheckConfig, OutlierConfig, PoolConfig, PoolTimeouts,
     RetryConfig, UpstreamConfig,

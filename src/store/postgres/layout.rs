@@ -36,6 +36,7 @@ CREATE UNIQUE INDEX gateway_domains_one_primary ON gateway_domains (tenant_pk) W
     "
 ALTER TABLE gateway_tenants ADD COLUMN plan text;
 ",
+    super::certs::ACME_TABLES,
 ];
 
 /// Columns `0..TENANT_COLUMNS` of a tenant select are the tenant (see

@@ -4,6 +4,7 @@
 //! the versioned creation of its own tables, and the error mapping.
 //! The queries live in `layout`, the writes in `write`.
 
+mod certs;
 mod layout;
 mod write;
 
@@ -17,7 +18,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{GenericClient, NoTls, Row};
 
 use self::layout::{Sql, KEY_COLUMN, NATIVE_MIGRATIONS};
-use super::{HostMatch, Store, StoreError};
+use super::{HostMatch, Store, StoreError, StoredCert};
 use crate::config::{StoreConfig, StoreLayout};
 use crate::routing::host::wildcard_parent;
 use crate::tenant::{Domain, DomainEntry, NewTenant, Tenant, TenantPatch, TenantRecord};
@@ -111,6 +112,10 @@ impl PgStore {
                     )));
                 }
             }
+            // The gateway's own ACME tables live beside django-tenants' ones.
+            conn.batch_execute(certs::ACME_TABLES)
+                .await
+                .map_err(pg_error)?;
             return Ok(());
         }
         let tx = conn.transaction().await.map_err(pg_error)?;
@@ -388,5 +393,44 @@ impl Store for PgStore {
         let removed = self.delete_domain(&tx, domain).await?;
         tx.commit().await.map_err(pg_error)?;
         Ok(removed)
+    }
+
+    async fn get_certificate(&self, domain: &str) -> Result<Option<StoredCert>, StoreError> {
+        self.certificate(domain).await
+    }
+
+    async fn put_certificate(
+        &self,
+        domain: &str,
+        cert_pem: &str,
+        key_pem: &str,
+        not_after: i64,
+    ) -> Result<(), StoreError> {
+        self.store_certificate(domain, cert_pem, key_pem, not_after)
+            .await
+    }
+
+    async fn record_certificate_failure(
+        &self,
+        domain: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.store_failure(domain, reason).await
+    }
+
+    async fn list_certificates(&self) -> Result<Vec<StoredCert>, StoreError> {
+        self.certificates().await
+    }
+
+    async fn get_acme_account(&self, directory: &str) -> Result<Option<String>, StoreError> {
+        self.account(directory).await
+    }
+
+    async fn put_acme_account(
+        &self,
+        directory: &str,
+        credentials: &str,
+    ) -> Result<String, StoreError> {
+        self.store_account(directory, credentials).await
     }
 }
