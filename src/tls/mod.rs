@@ -3,6 +3,8 @@
 //! CA for registered domains), the HTTP-01 challenge answers, and the facts a
 //! TLS connection hands to the request phases (its SNI name).
 
+pub mod acme;
+pub mod alpn;
 pub mod certs;
 pub mod challenge;
 pub mod resolver;
@@ -19,6 +21,7 @@ use tokio_rustls::LazyConfigAcceptor;
 
 use crate::config::TlsConfig;
 use crate::routing::host::{normalize_host, HostBuf};
+use alpn::AlpnChallenges;
 use challenge::Challenges;
 use resolver::CertResolver;
 
@@ -38,6 +41,9 @@ pub enum TlsError {
     Handshake(std::io::Error),
     #[error("TLS handshake timed out")]
     HandshakeTimeout,
+    /// A TLS-ALPN-01 validation connection: answered, nothing to serve.
+    #[error("answered an ACME tls-alpn-01 challenge")]
+    AlpnChallengeAnswered,
 }
 
 /// Obtains a certificate for a name during its first handshake (ACME).
@@ -54,6 +60,8 @@ pub struct TlsFront {
     server_config: Arc<ServerConfig>,
     pub resolver: Arc<CertResolver>,
     pub challenges: Arc<Challenges>,
+    pub alpn: Arc<AlpnChallenges>,
+    pub provider: Arc<rustls::crypto::CryptoProvider>,
     on_demand: Option<Arc<dyn OnDemand>>,
     /// Answer plain-HTTP requests with a redirect to HTTPS.
     pub redirect_http: bool,
@@ -82,7 +90,7 @@ impl TlsFront {
             loaded.push(certs::load_pem(&cert, &key, &provider, &what)?);
         }
         let resolver = Arc::new(CertResolver::with_static(loaded));
-        let mut server_config = ServerConfig::builder_with_provider(provider)
+        let mut server_config = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
             .with_no_client_auth()
             .with_cert_resolver(resolver.clone());
@@ -91,6 +99,8 @@ impl TlsFront {
             server_config: Arc::new(server_config),
             resolver,
             challenges: Arc::new(Challenges::default()),
+            alpn: Arc::new(AlpnChallenges::default()),
+            provider,
             on_demand: None,
             redirect_http: config.redirect_http,
             https_port: config.listen.port(),
@@ -126,6 +136,16 @@ impl TlsFront {
             .client_hello()
             .server_name()
             .map(|name| name.trim_end_matches('.').to_ascii_lowercase());
+        let alpn = name
+            .as_deref()
+            .and_then(|name| self.alpn.config_for(name, &start.client_hello()));
+        if let Some(config) = alpn {
+            start
+                .into_stream(config)
+                .await
+                .map_err(TlsError::Handshake)?;
+            return Err(TlsError::AlpnChallengeAnswered);
+        }
         if let (Some(name), Some(on_demand)) = (&name, &self.on_demand) {
             if !self.resolver.has(name) {
                 on_demand.ensure(name).await;

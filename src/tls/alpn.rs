@@ -1,0 +1,96 @@
+//! TLS-ALPN-01 challenge answers (RFC 8737): while an order for a domain is
+//! pending, a handshake for it offering only ALPN `acme-tls/1` gets a
+//! self-signed certificate carrying the key authorization digest, and the
+//! connection ends after the handshake.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use rcgen::{CertificateParams, CustomExtension, KeyPair};
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::ServerConfig;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+use super::TlsError;
+
+/// The ALPN protocol of the challenge.
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
+/// Pending TLS-ALPN-01 answers: a server configuration per domain.
+#[derive(Debug, Default)]
+pub struct AlpnChallenges {
+    configs: RwLock<HashMap<String, Arc<ServerConfig>>>,
+}
+
+impl AlpnChallenges {
+    /// Prepares the answer for `domain` from the SHA-256 digest of the key
+    /// authorization.
+    pub fn insert(
+        &self,
+        domain: &str,
+        digest: &[u8],
+        provider: &Arc<CryptoProvider>,
+    ) -> Result<(), TlsError> {
+        let bad = |e: String| TlsError::Certificate {
+            what: format!("tls-alpn-01 answer for {domain}"),
+            reason: e,
+        };
+        let mut params =
+            CertificateParams::new(vec![domain.to_owned()]).map_err(|e| bad(e.to_string()))?;
+        params
+            .custom_extensions
+            .push(CustomExtension::new_acme_identifier(digest));
+        let key = KeyPair::generate().map_err(|e| bad(e.to_string()))?;
+        let cert = params.self_signed(&key).map_err(|e| bad(e.to_string()))?;
+        let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let certified = CertifiedKey::from_der(
+            vec![CertificateDer::from(cert.der().to_vec())],
+            key_der,
+            provider,
+        )
+        .map_err(|e| bad(e.to_string()))?;
+        let mut config = ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(One(Arc::new(certified))));
+        config.alpn_protocols = vec![ACME_TLS_ALPN.to_vec()];
+        self.configs
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(domain.to_owned(), Arc::new(config));
+        Ok(())
+    }
+
+    pub fn remove(&self, domain: &str) {
+        self.configs
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(domain);
+    }
+
+    /// The challenge configuration when `hello` asks for `acme-tls/1` on a
+    /// domain with a pending answer.
+    pub fn config_for(&self, name: &str, hello: &ClientHello<'_>) -> Option<Arc<ServerConfig>> {
+        let mut protocols = hello.alpn()?;
+        if !protocols.any(|p| p == ACME_TLS_ALPN) {
+            return None;
+        }
+        self.configs
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+}
+
+/// Always the one challenge certificate.
+#[derive(Debug)]
+struct One(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for One {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
