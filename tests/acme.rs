@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::pebble::Pebble;
+use common::pebble::{free_port, Pebble};
 use common::pg::fresh_database;
 use common::tls::{https_get, TestCa};
 use common::{eventually, Backend, Gateway, GatewayOptions};
@@ -300,4 +300,59 @@ async fn a_ca_error_fails_the_handshake_and_backs_off() {
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(gw.metric(FAILED_FIRST).await, 1.0);
     assert_eq!(gw.metric(REFUSED).await, 1.0);
+}
+
+/// A gateway on ports picked beforehand, so a validating pebble can reach
+/// its plain-HTTP and HTTPS listeners; ordering with `challenge`.
+async fn validated_gateway(challenge: &str, app: &Backend) -> (Pebble, Gateway) {
+    let (http_port, tls_port) = (free_port(), free_port());
+    let pebble = Pebble::start_validating(http_port, tls_port).await;
+    let yaml = acme_config(&pebble.acme_yaml(&[&format!("challenge: {challenge}")]))
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{tls_port}"));
+    let options = GatewayOptions::new()
+        .backend(app)
+        .config(&yaml)
+        .listen(&format!("127.0.0.1:{http_port}"));
+    (pebble, Gateway::start(options).await)
+}
+
+#[tokio::test]
+async fn the_ca_validates_http_01_answers_on_the_plain_http_listener() {
+    let app = Backend::start("app").await;
+    let (pebble, gw) = validated_gateway("http-01", &app).await;
+    let roots = pebble.issuing_roots().await;
+    let got = https_get(
+        gw.https_addr.unwrap(),
+        &roots,
+        "shop.acme.test",
+        "shop.acme.test",
+        "/",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", gw.log(), pebble.log()));
+    assert_eq!(got.reply.seen().header("x-tenant-id"), Some("acme"));
+    assert_eq!(gw.metric(ISSUED_FIRST).await, 1.0);
+    // The CA fetched the token from the gateway itself, not from the app.
+    let answered = "tenant_gateway_requests_total{class=\"2xx\",outcome=\"https_redirect\"}";
+    assert!(gw.metric(answered).await >= 1.0);
+}
+
+#[tokio::test]
+async fn the_ca_validates_tls_alpn_01_answers_on_the_https_listener() {
+    let app = Backend::start("app").await;
+    let (pebble, gw) = validated_gateway("tls-alpn-01", &app).await;
+    let roots = pebble.issuing_roots().await;
+    let got = https_get(
+        gw.https_addr.unwrap(),
+        &roots,
+        "globex.test",
+        "globex.test",
+        "/",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", gw.log(), pebble.log()));
+    assert_eq!(got.reply.seen().header("x-tenant-id"), Some("globex"));
+    assert_eq!(gw.metric(ISSUED_FIRST).await, 1.0);
+    let plain = "tenant_gateway_requests_total{class=\"2xx\",outcome=\"https_redirect\"}";
+    assert_eq!(gw.metric_or_zero(plain).await, 0.0, "no HTTP-01 fetch");
 }

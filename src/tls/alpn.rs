@@ -45,12 +45,15 @@ impl AlpnChallenges {
         let key = KeyPair::generate().map_err(|e| bad(e.to_string()))?;
         let cert = params.self_signed(&key).map_err(|e| bad(e.to_string()))?;
         let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let certified = CertifiedKey::from_der(
-            vec![CertificateDer::from(cert.der().to_vec())],
-            key_der,
-            provider,
-        )
-        .map_err(|e| bad(e.to_string()))?;
+        // Not `CertifiedKey::from_der`: its consistency check parses the
+        // certificate with webpki, which rejects the critical acmeIdentifier
+        // extension the challenge requires.
+        let signing_key = provider
+            .key_provider
+            .load_private_key(key_der)
+            .map_err(|e| bad(e.to_string()))?;
+        let certified =
+            CertifiedKey::new(vec![CertificateDer::from(cert.der().to_vec())], signing_key);
         let mut config = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
             .with_no_client_auth()

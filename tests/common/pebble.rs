@@ -1,8 +1,10 @@
 //! A real ACME server for the tests: Debian's `pebble` (installed by
 //! `scripts/test.sh`) on free loopback ports, with its own JSON config and
-//! an HTTPS certificate from a throwaway [`TestCa`]. Validation always
-//! succeeds (`PEBBLE_VA_ALWAYS_VALID=1`, no DNS needed) and without the
-//! random sleeps (`PEBBLE_VA_NOSLEEP=1`). Killed on drop.
+//! an HTTPS certificate from a throwaway [`TestCa`], without the random
+//! validation sleeps (`PEBBLE_VA_NOSLEEP=1`). Either validation always
+//! succeeds (`PEBBLE_VA_ALWAYS_VALID=1`, no DNS needed), or pebble really
+//! validates against the gateway's ports, resolving every name to 127.0.0.1
+//! through `pebble-challtestsrv` as its DNS server. Killed on drop.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -28,7 +30,8 @@ fn pebble_bin() -> PathBuf {
     bin
 }
 
-fn free_port() -> u16 {
+/// A loopback port free now (for a server that must know it in advance).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -45,12 +48,43 @@ pub struct Pebble {
     pub management: SocketAddr,
     api_ca: TestCa,
     child: Child,
+    /// The DNS server of a validating pebble.
+    dns: Option<Child>,
     dir: TempDir,
 }
 
+/// How pebble checks challenges.
+enum Validation {
+    AlwaysValid,
+    /// Fetches HTTP-01 answers from this port and TLS-ALPN-01 ones from
+    /// that port of 127.0.0.1 (every name resolves there).
+    Real {
+        http_port: u16,
+        tls_port: u16,
+    },
+}
+
 impl Pebble {
-    /// Starts pebble; `validity` sets the lifetime of the certificates it issues.
+    /// Starts pebble; `validity` sets the lifetime of the certificates it
+    /// issues. Every challenge passes without being checked.
     pub async fn start(validity: Option<Duration>) -> Pebble {
+        Pebble::launch(validity, Validation::AlwaysValid).await
+    }
+
+    /// Starts pebble validating for real: HTTP-01 at `127.0.0.1:http_port`,
+    /// TLS-ALPN-01 at `127.0.0.1:tls_port`, whatever the domain.
+    pub async fn start_validating(http_port: u16, tls_port: u16) -> Pebble {
+        Pebble::launch(
+            None,
+            Validation::Real {
+                http_port,
+                tls_port,
+            },
+        )
+        .await
+    }
+
+    async fn launch(validity: Option<Duration>, validation: Validation) -> Pebble {
         let dir = tempfile::tempdir().expect("temporary directory");
         let api_ca = TestCa::new();
         let (cert, key) = api_ca.leaf(&["127.0.0.1", "localhost"], dir.path(), "pebble");
@@ -58,14 +92,21 @@ impl Pebble {
         std::fs::write(&ca_root, api_ca.root_pem()).expect("write pebble's API root");
         let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let management = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let (http_port, tls_port) = match validation {
+            Validation::AlwaysValid => (free_port(), free_port()),
+            Validation::Real {
+                http_port,
+                tls_port,
+            } => (http_port, tls_port),
+        };
         let mut config = serde_json::json!({
             "pebble": {
                 "listenAddress": listen.to_string(),
                 "managementListenAddress": management.to_string(),
                 "certificate": cert,
                 "privateKey": key,
-                "httpPort": free_port(),
-                "tlsPort": free_port(),
+                "httpPort": http_port,
+                "tlsPort": tls_port,
                 "ocspResponderURL": "",
                 "externalAccountBindingRequired": false,
             }
@@ -76,10 +117,20 @@ impl Pebble {
         let config_path = dir.path().join("pebble.json");
         std::fs::write(&config_path, config.to_string()).expect("write pebble config");
         let log = std::fs::File::create(dir.path().join("pebble.log")).expect("pebble log");
-        let child = Command::new(pebble_bin())
-            .arg("-config")
-            .arg(&config_path)
-            .env("PEBBLE_VA_ALWAYS_VALID", "1")
+        let mut command = Command::new(pebble_bin());
+        command.arg("-config").arg(&config_path);
+        let mut dns = None;
+        match validation {
+            Validation::AlwaysValid => {
+                command.env("PEBBLE_VA_ALWAYS_VALID", "1");
+            }
+            Validation::Real { .. } => {
+                let dns_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+                dns = Some(start_dns(dns_addr, &log));
+                command.arg("-dnsserver").arg(dns_addr.to_string());
+            }
+        }
+        let child = command
             .env("PEBBLE_VA_NOSLEEP", "1")
             .current_dir(dir.path())
             .stdin(Stdio::null())
@@ -93,6 +144,7 @@ impl Pebble {
             management,
             api_ca,
             child,
+            dns,
             dir,
         };
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -156,9 +208,27 @@ impl Pebble {
     }
 }
 
+/// `pebble-challtestsrv` as a DNS server only, answering 127.0.0.1 for
+/// every A query and nothing for AAAA (so pebble dials IPv4 loopback).
+fn start_dns(addr: SocketAddr, log: &std::fs::File) -> Child {
+    let bin = pebble_bin().with_file_name("pebble-challtestsrv");
+    Command::new(&bin)
+        .args(["-dns01", &addr.to_string()])
+        .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
+        .args(["-management", &format!("127.0.0.1:{}", free_port())])
+        .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("pebble log"))
+        .stderr(log.try_clone().expect("pebble log"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()))
+}
+
 impl Drop for Pebble {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in std::iter::once(&mut self.child).chain(self.dns.as_mut()) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
