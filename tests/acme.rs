@@ -215,9 +215,36 @@ async fn the_admin_api_orders_a_certificate_when_asked() {
     .unwrap_or_else(|e| panic!("{e}\n{}", gw.log()));
     assert_eq!(got.reply.seen().header("x-tenant-id"), Some("globex"));
     assert_eq!(gw.metric_or_zero(ISSUED_FIRST).await, 0.0);
-
     let (status, _) = gw.admin(Method::GET, "/v1/domains/nobody.test", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A wildcard domain is added, but no certificate can prove it.
+    let (status, body) = gw
+        .admin(
+            Method::POST,
+            "/v1/tenants/globex/domains",
+            Some(json!({"domain": "*.globex.test", "tls": "issue"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["certificate"]["state"], "failed", "{body}");
+    let error = body["certificate"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("wildcard"), "{body}");
+
+    // A removed domain stops getting its certificate, and orders nothing.
+    gw.remove_domain("shop.globex.test").await;
+    let err = https_get(
+        gw.https_addr.unwrap(),
+        &roots,
+        "shop.globex.test",
+        "shop.globex.test",
+        "/",
+    )
+    .await
+    .err()
+    .expect("no handshake for a removed domain");
+    assert!(err.starts_with("handshake"), "{err}");
+    assert_eq!(gw.metric_or_zero(ISSUED_FIRST).await, 0.0);
 }
 
 #[tokio::test]

@@ -135,6 +135,9 @@ pub async fn remove(
         .router
         .invalidate_domain(&removed.domain)
         .await;
+    if let Some(acme) = &state.acme {
+        acme.forget(&removed.domain);
+    }
     tracing::info!(tenant = %removed.tenant_id, domain = %removed.domain, "domain removed");
     Ok(StatusCode::NO_CONTENT)
 }

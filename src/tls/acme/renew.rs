@@ -1,7 +1,8 @@
 //! Background renewal: every `renew_check_interval` (plus jitter, so
-//! replicas do not check in step) look at every stored certificate, serve
-//! newer ones other replicas obtained, update the expiry gauge, and order a
-//! replacement for those expiring within `renew_before`. The new certificate
+//! replicas do not check in step) look at every stored certificate: drop
+//! those of removed domains, serve newer ones other replicas obtained,
+//! update the expiry gauge, and order a replacement for those expiring
+//! within `renew_before` (not for suspended tenants). The new certificate
 //! replaces the old one for new handshakes; open connections keep theirs.
 
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Inner, Reason};
+use super::{Inner, Reason, Refusal};
 use crate::store::StoreError;
 use crate::tls::certs::unix_now;
 
@@ -38,18 +39,25 @@ async fn check(inner: &Arc<Inner>) -> Result<(), StoreError> {
             continue;
         };
         let domain = row.domain.as_str();
+        let eligible = inner.eligible(domain).await;
+        if let Err(Refusal::Unknown(_)) = eligible {
+            // The domain was removed: stop serving its certificate.
+            inner.forget(domain);
+            continue;
+        }
         match inner.resolver.dynamic_for(domain) {
             Some(held) if held.not_after < not_after => {
                 if let Err(e) = inner.install(domain, cert_pem, key_pem) {
                     tracing::warn!(domain, error = %e, "stored certificate is unusable");
                 }
             }
-            _ => inner.set_expiry_gauge(domain, not_after),
+            Some(_) => inner.set_expiry_gauge(domain, not_after),
+            None => {}
         }
         if not_after - now >= renew_before {
             continue;
         }
-        match inner.eligible(domain).await {
+        match eligible {
             Ok(()) => {
                 inner.start(domain, Reason::Renewal);
             }
