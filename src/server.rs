@@ -68,6 +68,12 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         None => None,
     };
     register_static_tenants(store.as_ref(), &config).await?;
+    if config.tls.as_ref().is_some_and(|tls| tls.acme.is_some()) {
+        store
+            .prepare_certificates()
+            .await
+            .map_err(ServerError::Store)?;
+    }
 
     let metrics = Arc::new(Metrics::new(
         config.metrics.per_tenant,

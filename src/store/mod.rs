@@ -107,6 +107,12 @@ pub trait Store: Send + Sync + 'static {
         Ok(Vec::new())
     }
 
+    /// Makes the certificate tables ready, when they are not part of the
+    /// store's own schema (called at start when `tls.acme` is configured).
+    async fn prepare_certificates(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// The ACME certificate row of `domain`, if any.
     async fn get_certificate(&self, domain: &str) -> Result<Option<StoredCert>, StoreError> {
         let _ = domain;

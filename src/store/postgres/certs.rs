@@ -1,6 +1,7 @@
 //! The PostgreSQL store's ACME tables: certificates by domain and account
 //! credentials by CA directory, shared by every replica on the database
-//! (native migration 3; created if missing beside django-tenants' tables).
+//! (native migration 3; with the django-tenants layout, created beside its
+//! tables only when `tls.acme` is configured).
 
 use tokio_postgres::types::Type;
 use tokio_postgres::Row;
@@ -41,6 +42,21 @@ fn cert_from_row(r: &Row) -> StoredCert {
 }
 
 impl PgStore {
+    /// Creates the ACME tables if missing (django-tenants layout; the native
+    /// layout has them from its migrations).
+    pub(super) async fn prepare_acme_tables(&self) -> Result<(), StoreError> {
+        if self.layout() == crate::config::StoreLayout::Native {
+            return Ok(());
+        }
+        let conn = self.conn().await?;
+        conn.batch_execute(ACME_TABLES).await.map_err(|e| {
+            let e = pg_error(e);
+            StoreError::Backend(format!(
+                "cannot create the ACME tables beside django-tenants' (tls.acme): {e}"
+            ))
+        })
+    }
+
     pub(super) async fn certificate(&self, domain: &str) -> Result<Option<StoredCert>, StoreError> {
         let conn = self.conn().await?;
         let row = query_opt(

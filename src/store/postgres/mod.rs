@@ -112,10 +112,6 @@ impl PgStore {
                     )));
                 }
             }
-            // The gateway's own ACME tables live beside django-tenants' ones.
-            conn.batch_execute(certs::ACME_TABLES)
-                .await
-                .map_err(pg_error)?;
             return Ok(());
         }
         let tx = conn.transaction().await.map_err(pg_error)?;
@@ -393,6 +389,10 @@ impl Store for PgStore {
         let removed = self.delete_domain(&tx, domain).await?;
         tx.commit().await.map_err(pg_error)?;
         Ok(removed)
+    }
+
+    async fn prepare_certificates(&self) -> Result<(), StoreError> {
+        self.prepare_acme_tables().await
     }
 
     async fn get_certificate(&self, domain: &str) -> Result<Option<StoredCert>, StoreError> {
