@@ -304,7 +304,7 @@ fn bind_tls(
             &front,
             parts.metrics.clone(),
         );
-        front.set_on_demand(Arc::new(acme.clone()));
+        front.set_on_demand(Arc::new(acme.clone()), parts.store.clone());
         acme
     });
     let listeners = bind_data_listeners(tls.listen, workers)?;

@@ -383,3 +383,41 @@ async fn the_ca_validates_tls_alpn_01_answers_on_the_https_listener() {
     let plain = "tenant_gateway_requests_total{class=\"2xx\",outcome=\"https_redirect\"}";
     assert_eq!(gw.metric_or_zero(plain).await, 0.0, "no HTTP-01 fetch");
 }
+
+#[tokio::test]
+async fn a_challenge_is_answered_by_whichever_replica_the_ca_reaches() {
+    let app = Backend::start("app").await;
+    for challenge in ["http-01", "tls-alpn-01"] {
+        // The CA can only reach replica `two`; the order is placed by `one`.
+        let (http_port, tls_port) = (free_port(), free_port());
+        let pebble = Pebble::start_validating(http_port, tls_port).await;
+        let db = fresh_database();
+        let yaml = acme_config(&pebble.acme_yaml(&[&format!("challenge: {challenge}")]));
+        let replica = |yaml: String, listen: Option<String>| {
+            let mut options = GatewayOptions::new().backend(&app).config(&yaml);
+            options.extra_args = vec!["--store".into(), db.clone()];
+            options.listen = listen;
+            Gateway::start(options)
+        };
+        let one = replica(yaml.clone(), None).await;
+        let two = replica(
+            yaml.replace("127.0.0.1:0", &format!("127.0.0.1:{tls_port}")),
+            Some(format!("127.0.0.1:{http_port}")),
+        )
+        .await;
+        let roots = pebble.issuing_roots().await;
+
+        let got = https_get(
+            one.https_addr.unwrap(),
+            &roots,
+            "shop.acme.test",
+            "shop.acme.test",
+            "/",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{challenge}: {e}\n{}\n{}", one.log(), two.log()));
+        assert_eq!(got.reply.status, StatusCode::OK, "{challenge}");
+        assert_eq!(one.metric(ISSUED_FIRST).await, 1.0, "{challenge}");
+        assert_eq!(two.metric_or_zero(ISSUED_FIRST).await, 0.0, "{challenge}");
+    }
+}

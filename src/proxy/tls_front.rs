@@ -9,16 +9,21 @@ use super::respond::{self, ProxyBody};
 use crate::tls::challenge::HTTP01_PREFIX;
 use crate::tls::TlsFront;
 
-/// The gateway's own answer to a plain-HTTP request, or `None` to proxy it.
-pub(super) fn plain_http<B>(tls: &TlsFront, req: &Request<B>) -> Option<Response<ProxyBody>> {
+/// The path of a plain-HTTP request for an ACME HTTP-01 answer, if it is one.
+pub(super) fn challenge_path<B>(req: &Request<B>) -> Option<String> {
     let path = req.uri().path();
-    if path.starts_with(HTTP01_PREFIX) {
-        // A token we do not know is proxied: the app may run its own ACME client.
-        return tls
-            .challenges
-            .answer(path)
-            .map(|answer| respond::text(StatusCode::OK, answer));
-    }
+    path.starts_with(HTTP01_PREFIX).then(|| path.to_owned())
+}
+
+/// The gateway's answer to a challenge path; `None` proxies it (a token we
+/// do not know: the app may run its own ACME client).
+pub(super) async fn answer_challenge(tls: &TlsFront, path: &str) -> Option<Response<ProxyBody>> {
+    let answer = tls.http01_answer(path).await?;
+    Some(respond::text(StatusCode::OK, answer))
+}
+
+/// A redirect to HTTPS for any other plain-HTTP request, when configured.
+pub(super) fn redirect<B>(tls: &TlsFront, req: &Request<B>) -> Option<Response<ProxyBody>> {
     if !tls.redirect_http {
         return None;
     }

@@ -148,6 +148,30 @@ pub trait Store: Send + Sync + 'static {
         Err(certs::unsupported())
     }
 
+    /// Publishes a pending challenge answer (`key`: an HTTP-01 token, or
+    /// `tls-alpn-01:{domain}`) so that whichever replica the CA reaches can
+    /// answer it.
+    async fn put_acme_challenge(
+        &self,
+        key: &str,
+        key_authorization: &str,
+    ) -> Result<(), StoreError> {
+        let _ = (key, key_authorization);
+        Err(certs::unsupported())
+    }
+
+    /// The key authorization published under `key`, if any.
+    async fn get_acme_challenge(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let _ = key;
+        Err(certs::unsupported())
+    }
+
+    /// Withdraws a challenge answer once its order is done.
+    async fn delete_acme_challenge(&self, key: &str) -> Result<(), StoreError> {
+        let _ = key;
+        Err(certs::unsupported())
+    }
+
     /// The ACME account credentials (JSON) kept for a CA directory URL.
     async fn get_acme_account(&self, directory: &str) -> Result<Option<String>, StoreError> {
         let _ = directory;

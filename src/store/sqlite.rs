@@ -520,6 +520,22 @@ impl Store for SqliteStore {
         self.certificates().await
     }
 
+    async fn put_acme_challenge(
+        &self,
+        key: &str,
+        key_authorization: &str,
+    ) -> Result<(), StoreError> {
+        self.store_challenge(key, key_authorization).await
+    }
+
+    async fn get_acme_challenge(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.challenge(key).await
+    }
+
+    async fn delete_acme_challenge(&self, key: &str) -> Result<(), StoreError> {
+        self.drop_challenge(key).await
+    }
+
     async fn get_acme_account(&self, directory: &str) -> Result<Option<String>, StoreError> {
         self.account(directory).await
     }

@@ -21,6 +21,7 @@ use tokio_rustls::LazyConfigAcceptor;
 
 use crate::config::TlsConfig;
 use crate::routing::host::{normalize_host, HostBuf};
+use crate::store::Store;
 use alpn::AlpnChallenges;
 use challenge::Challenges;
 use resolver::CertResolver;
@@ -63,6 +64,8 @@ pub struct TlsFront {
     pub alpn: Arc<AlpnChallenges>,
     pub provider: Arc<rustls::crypto::CryptoProvider>,
     on_demand: Option<Arc<dyn OnDemand>>,
+    /// Where pending challenge answers of every replica are published.
+    shared_challenges: Option<Arc<dyn Store>>,
     /// Answer plain-HTTP requests with a redirect to HTTPS.
     pub redirect_http: bool,
     /// Port of the HTTPS listener, for redirects (443 is left out of URLs).
@@ -102,6 +105,7 @@ impl TlsFront {
             alpn: Arc::new(AlpnChallenges::default()),
             provider,
             on_demand: None,
+            shared_challenges: None,
             redirect_http: config.redirect_http,
             https_port: config.listen.port(),
             handshake_timeout: config.handshake_timeout,
@@ -109,9 +113,41 @@ impl TlsFront {
         })
     }
 
-    /// Lets first handshakes for names without a certificate obtain one.
-    pub fn set_on_demand(&mut self, on_demand: Arc<dyn OnDemand>) {
+    /// Lets first handshakes for names without a certificate obtain one,
+    /// and answers challenges of any replica's orders published in `store`.
+    pub fn set_on_demand(&mut self, on_demand: Arc<dyn OnDemand>, store: Arc<dyn Store>) {
         self.on_demand = Some(on_demand);
+        self.shared_challenges = Some(store);
+    }
+
+    /// The HTTP-01 answer for a path under the challenge prefix: this
+    /// replica's pending tokens, then those other replicas published.
+    pub async fn http01_answer(&self, path: &str) -> Option<String> {
+        if let Some(answer) = self.challenges.answer(path) {
+            return Some(answer);
+        }
+        let token = path.strip_prefix(challenge::HTTP01_PREFIX)?;
+        let store = self.shared_challenges.as_ref()?;
+        if !challenge::is_token(token) {
+            return None;
+        }
+        let answer = store.get_acme_challenge(token).await.ok()??;
+        answer.starts_with(token).then_some(answer)
+    }
+
+    /// The TLS-ALPN-01 answer for `name`: this replica's, else one another
+    /// replica published.
+    async fn alpn_answer(&self, name: &str) -> Option<Arc<ServerConfig>> {
+        if let Some(config) = self.alpn.config_for(name) {
+            return Some(config);
+        }
+        let store = self.shared_challenges.as_ref()?;
+        let key_authorization = store
+            .get_acme_challenge(&challenge::alpn_key(name))
+            .await
+            .ok()??;
+        let digest = alpn::digest(&key_authorization);
+        alpn::answer_config(name, &digest, &self.provider).ok()
     }
 
     /// Runs the server handshake within the handshake timeout. Returns the
@@ -136,15 +172,16 @@ impl TlsFront {
             .client_hello()
             .server_name()
             .map(|name| name.trim_end_matches('.').to_ascii_lowercase());
-        let alpn = name
-            .as_deref()
-            .and_then(|name| self.alpn.config_for(name, &start.client_hello()));
-        if let Some(config) = alpn {
-            start
-                .into_stream(config)
-                .await
-                .map_err(TlsError::Handshake)?;
-            return Err(TlsError::AlpnChallengeAnswered);
+        if let Some(name) = name.as_deref() {
+            if alpn::offers_acme(&start.client_hello()) {
+                if let Some(config) = self.alpn_answer(name).await {
+                    start
+                        .into_stream(config)
+                        .await
+                        .map_err(TlsError::Handshake)?;
+                    return Err(TlsError::AlpnChallengeAnswered);
+                }
+            }
         }
         if let (Some(name), Some(on_demand)) = (&name, &self.on_demand) {
             if !self.resolver.has(name) {

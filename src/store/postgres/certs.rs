@@ -1,5 +1,6 @@
-//! The PostgreSQL store's ACME tables: certificates by domain and account
-//! credentials by CA directory, shared by every replica on the database
+//! The PostgreSQL store's ACME tables: certificates by domain, account
+//! credentials by CA directory and pending challenge answers, shared by
+//! every replica on the database
 //! (native migration 3; with the django-tenants layout, created beside its
 //! tables only when `tls.acme` is configured).
 
@@ -25,6 +26,11 @@ CREATE TABLE IF NOT EXISTS gateway_acme_accounts (
     directory   text PRIMARY KEY,
     credentials text NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS gateway_acme_challenges (
+    key               text PRIMARY KEY,
+    key_authorization text NOT NULL,
+    created_at        timestamptz NOT NULL DEFAULT now()
 );
 ";
 
@@ -126,6 +132,45 @@ impl PgStore {
         )
         .await?;
         Ok(rows.iter().map(cert_from_row).collect())
+    }
+
+    pub(super) async fn store_challenge(
+        &self,
+        key: &str,
+        key_authorization: &str,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn().await?;
+        query(
+            &*conn,
+            "INSERT INTO gateway_acme_challenges (key, key_authorization) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET key_authorization = excluded.key_authorization, \
+             created_at = now()",
+            &[(&key, Type::TEXT), (&key_authorization, Type::TEXT)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn challenge(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let conn = self.conn().await?;
+        let row = query_opt(
+            &*conn,
+            "SELECT key_authorization FROM gateway_acme_challenges WHERE key = $1",
+            &[(&key, Type::TEXT)],
+        )
+        .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    pub(super) async fn drop_challenge(&self, key: &str) -> Result<(), StoreError> {
+        let conn = self.conn().await?;
+        query(
+            &*conn,
+            "DELETE FROM gateway_acme_challenges WHERE key = $1",
+            &[(&key, Type::TEXT)],
+        )
+        .await?;
+        Ok(())
     }
 
     pub(super) async fn account(&self, directory: &str) -> Result<Option<String>, StoreError> {

@@ -1,5 +1,5 @@
-//! The embedded store's ACME tables: certificates by domain and account
-//! credentials by CA directory (schema step 3).
+//! The embedded store's ACME tables: certificates by domain, account
+//! credentials by CA directory, and pending challenge answers (schema step 3).
 
 use rusqlite::{params, OptionalExtension, Row};
 
@@ -21,6 +21,11 @@ CREATE TABLE acme_accounts (
     directory   TEXT PRIMARY KEY,
     credentials TEXT NOT NULL,
     created_at  INTEGER NOT NULL
+);
+CREATE TABLE acme_challenges (
+    key               TEXT PRIMARY KEY,
+    key_authorization TEXT NOT NULL,
+    created_at        INTEGER NOT NULL
 );
 ";
 
@@ -100,6 +105,47 @@ impl SqliteStore {
                 .map_err(backend)?;
             let rows = stmt.query_map([], cert_from_row).map_err(backend)?;
             rows.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    pub(super) async fn store_challenge(
+        &self,
+        key: &str,
+        key_authorization: &str,
+    ) -> Result<(), StoreError> {
+        let (key, key_authorization) = (key.to_owned(), key_authorization.to_owned());
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO acme_challenges (key, key_authorization, created_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (key) DO UPDATE SET key_authorization = excluded.key_authorization, \
+                 created_at = excluded.created_at",
+                params![key, key_authorization, unix_now()],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn challenge(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT key_authorization FROM acme_challenges WHERE key = ?1")
+                .map_err(backend)?
+                .query_row([&key], |r| r.get(0))
+                .optional()
+                .map_err(backend)
+        })
+        .await
+    }
+
+    pub(super) async fn drop_challenge(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.write(move |tx| {
+            tx.execute("DELETE FROM acme_challenges WHERE key = ?1", [&key])
+                .map_err(backend)?;
+            Ok(())
         })
         .await
     }

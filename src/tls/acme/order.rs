@@ -1,6 +1,7 @@
 //! One ACME order for one domain: answer its challenge (HTTP-01 token or
-//! TLS-ALPN-01 certificate), wait until the CA validates, finalize with a
-//! fresh key, download the chain. The answers are withdrawn however it ends.
+//! TLS-ALPN-01 certificate) here and, for the other replicas the CA may
+//! reach, in the store; wait until the CA validates, finalize with a fresh
+//! key, download the chain. The answers are withdrawn however it ends.
 
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use instant_acme::{
 
 use super::{AcmeError, Inner};
 use crate::config::AcmeChallenge;
+use crate::tls::challenge::alpn_key;
 
 /// A certificate chain and its key, both PEM.
 pub(super) struct Issued {
@@ -24,14 +26,38 @@ struct Answers<'a> {
     alpn_domain: Option<String>,
 }
 
+impl Answers<'_> {
+    /// Publishes an answer for the other replicas; without the store only
+    /// this replica can answer, which is enough when it is the only one.
+    async fn publish(&self, key: &str, key_authorization: &str) {
+        if let Err(e) = self
+            .inner
+            .store
+            .put_acme_challenge(key, key_authorization)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot publish the challenge answer to other replicas");
+        }
+    }
+}
+
 impl Drop for Answers<'_> {
     fn drop(&mut self) {
-        for token in &self.tokens {
-            self.inner.challenges.remove(token);
+        let mut keys = Vec::with_capacity(self.tokens.len() + 1);
+        for token in self.tokens.drain(..) {
+            self.inner.challenges.remove(&token);
+            keys.push(token);
         }
-        if let Some(domain) = &self.alpn_domain {
-            self.inner.alpn.remove(domain);
+        if let Some(domain) = self.alpn_domain.take() {
+            self.inner.alpn.remove(&domain);
+            keys.push(alpn_key(&domain));
         }
+        let store = self.inner.store.clone();
+        self.inner.runtime.spawn(async move {
+            for key in keys {
+                let _ = store.delete_acme_challenge(&key).await;
+            }
+        });
     }
 }
 
@@ -67,12 +93,18 @@ pub(super) async fn run(inner: &Inner, domain: &str) -> Result<Issued, AcmeError
                     .challenges
                     .insert(&challenge.token, key_authorization.as_str().to_owned());
                 answers.tokens.push(challenge.token.clone());
+                answers
+                    .publish(&challenge.token, key_authorization.as_str())
+                    .await;
             }
             AcmeChallenge::TlsAlpn01 => {
                 inner
                     .alpn
                     .insert(domain, key_authorization.digest().as_ref(), &inner.provider)?;
                 answers.alpn_domain = Some(domain.to_owned());
+                answers
+                    .publish(&alpn_key(domain), key_authorization.as_str())
+                    .await;
             }
         }
         challenge.set_ready().await?;
