@@ -79,6 +79,13 @@ async fn a_registered_domain_gets_a_certificate_on_its_first_handshake() {
         .await
         .unwrap();
     assert_eq!(other.reply.status, StatusCode::MISDIRECTED_REQUEST);
+
+    // `www.` routes like the bare domain (routing.strip_www), so it gets its own certificate.
+    let www = "www.shop.acme.test";
+    let got = https_get(https, &roots, www, www, "/").await.unwrap();
+    assert_eq!(got.reply.seen().header("x-tenant-id"), Some("acme"));
+    assert_ne!(got.leaf, leaves[0]);
+    assert_eq!(gw.metric(ISSUED_FIRST).await, 2.0);
 }
 
 #[tokio::test]

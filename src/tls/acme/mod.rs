@@ -192,21 +192,27 @@ impl Inner {
     }
 
     /// Only exact registered domains of active tenants get certificates, so
-    /// nobody can make the gateway order for names of their choosing.
+    /// nobody can make the gateway order for names of their choosing. The
+    /// name is normalised as a Host would be (with `routing.strip_www`,
+    /// `www.shop.example.com` qualifies through `shop.example.com`).
     async fn eligible(&self, name: &str) -> Result<(), Refusal> {
-        let resolution = self
-            .router
-            .resolve(name)
-            .await
-            .map_err(|e| Refusal::Lookup(name.to_owned(), e.to_string()))?;
         if name.starts_with("*.") {
             // HTTP-01 and TLS-ALPN-01 cannot prove a wildcard.
             return Err(Refusal::Wildcard(name.to_owned(), name.to_owned()));
         }
+        let host = self
+            .router
+            .normalize(name.as_bytes())
+            .map_err(|_| Refusal::Unknown(name.to_owned()))?;
+        let resolution = self
+            .router
+            .resolve(host.as_str())
+            .await
+            .map_err(|e| Refusal::Lookup(name.to_owned(), e.to_string()))?;
         let Resolution::Tenant(routed) = resolution else {
             return Err(Refusal::Unknown(name.to_owned()));
         };
-        if routed.matched_domain != name {
+        if routed.matched_domain != host.as_str() {
             return Err(Refusal::Wildcard(
                 name.to_owned(),
                 routed.matched_domain.clone(),
