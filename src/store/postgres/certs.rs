@@ -140,6 +140,14 @@ impl PgStore {
         key_authorization: &str,
     ) -> Result<(), StoreError> {
         let conn = self.conn().await?;
+        // Answers left behind by a replica that died mid-order go here
+        // (orders take minutes at most).
+        query(
+            &*conn,
+            "DELETE FROM gateway_acme_challenges WHERE created_at < now() - interval '1 day'",
+            &[],
+        )
+        .await?;
         query(
             &*conn,
             "INSERT INTO gateway_acme_challenges (key, key_authorization) VALUES ($1, $2) \

@@ -29,6 +29,10 @@ CREATE TABLE acme_challenges (
 );
 ";
 
+/// A published challenge answer older than this is left over (orders take
+/// minutes at most) and removed with the next one published.
+const STALE_CHALLENGE_SECS: i64 = 24 * 3600;
+
 const CERT_COLUMNS: &str = "domain, cert_pem, key_pem, not_after, failure, updated_at";
 
 fn cert_from_row(r: &Row<'_>) -> rusqlite::Result<StoredCert> {
@@ -116,6 +120,12 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         let (key, key_authorization) = (key.to_owned(), key_authorization.to_owned());
         self.write(move |tx| {
+            // Answers left behind by a replica that died mid-order go here.
+            tx.execute(
+                "DELETE FROM acme_challenges WHERE created_at < ?1",
+                [unix_now() - STALE_CHALLENGE_SECS],
+            )
+            .map_err(backend)?;
             tx.execute(
                 "INSERT INTO acme_challenges (key, key_authorization, created_at) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (key) DO UPDATE SET key_authorization = excluded.key_authorization, \
@@ -258,5 +268,29 @@ mod tests {
             store.get_acme_account("https://other/dir").await.unwrap(),
             None
         );
+    }
+
+    #[tokio::test]
+    async fn challenge_answers_are_published_withdrawn_and_purged_when_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("gw.db")).unwrap();
+        store.put_acme_challenge("tok", "tok.thumb").await.unwrap();
+        let got = store.get_acme_challenge("tok").await.unwrap();
+        assert_eq!(got.as_deref(), Some("tok.thumb"));
+        store.delete_acme_challenge("tok").await.unwrap();
+        assert_eq!(store.get_acme_challenge("tok").await.unwrap(), None);
+
+        // An answer left behind for a day goes when the next one is published.
+        store.put_acme_challenge("old", "old.thumb").await.unwrap();
+        store
+            .write(|tx| {
+                tx.execute("UPDATE acme_challenges SET created_at = 0", [])
+                    .map_err(super::backend)
+            })
+            .await
+            .unwrap();
+        store.put_acme_challenge("new", "new.thumb").await.unwrap();
+        assert_eq!(store.get_acme_challenge("old").await.unwrap(), None);
+        assert!(store.get_acme_challenge("new").await.unwrap().is_some());
     }
 }
