@@ -137,8 +137,8 @@ impl Proxy {
         // 0. plain HTTP beside HTTPS: ACME challenge answers, redirect
         if let Some(tls) = &self.shared.tls {
             if conn.proto == "http" {
-                let answer = match tls_front::challenge_path(&req) {
-                    Some(path) => tls_front::answer_challenge(tls, &path).await,
+                let answer = match tls_front::challenge_request(&req) {
+                    Some(challenge) => tls_front::answer_challenge(tls, &challenge).await,
                     None => tls_front::redirect(tls, &req),
                 };
                 if let Some(response) = answer {

@@ -9,16 +9,36 @@ use super::respond::{self, ProxyBody};
 use crate::tls::challenge::HTTP01_PREFIX;
 use crate::tls::TlsFront;
 
-/// The path of a plain-HTTP request for an ACME HTTP-01 answer, if it is one.
-pub(super) fn challenge_path<B>(req: &Request<B>) -> Option<String> {
-    let path = req.uri().path();
-    path.starts_with(HTTP01_PREFIX).then(|| path.to_owned())
+/// A plain-HTTP request for an ACME HTTP-01 answer: its path and Host.
+pub(super) struct ChallengeRequest {
+    path: String,
+    host: Option<String>,
 }
 
-/// The gateway's answer to a challenge path; `None` proxies it (a token we
-/// do not know: the app may run its own ACME client).
-pub(super) async fn answer_challenge(tls: &TlsFront, path: &str) -> Option<Response<ProxyBody>> {
-    let answer = tls.http01_answer(path).await?;
+/// The challenge request in `req`, if it is one.
+pub(super) fn challenge_request<B>(req: &Request<B>) -> Option<ChallengeRequest> {
+    let path = req.uri().path();
+    if !path.starts_with(HTTP01_PREFIX) {
+        return None;
+    }
+    let host = req
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    Some(ChallengeRequest {
+        path: path.to_owned(),
+        host: host.map(str::to_owned),
+    })
+}
+
+/// The gateway's answer to a challenge request; `None` proxies it (a token
+/// we do not know: the app may run its own ACME client).
+pub(super) async fn answer_challenge(
+    tls: &TlsFront,
+    req: &ChallengeRequest,
+) -> Option<Response<ProxyBody>> {
+    let answer = tls.http01_answer(&req.path, req.host.as_deref()).await?;
     Some(respond::text(StatusCode::OK, answer))
 }
 

@@ -54,6 +54,11 @@ pub trait OnDemand: Send + Sync + 'static {
     /// that it will not get one now (unknown or suspended domain, CA error,
     /// backoff); the handshake then fails.
     async fn ensure(&self, name: &str);
+
+    /// Whether `name` (an SNI name or a Host) may have a certificate: the
+    /// ask rule, answered from the routing cache. Gates the store reads of
+    /// challenge answers so that junk names never reach the store.
+    async fn may_issue(&self, name: &str) -> bool;
 }
 
 /// The HTTPS side of the data path, shared by every worker.
@@ -121,14 +126,15 @@ impl TlsFront {
     }
 
     /// The HTTP-01 answer for a path under the challenge prefix: this
-    /// replica's pending tokens, then those other replicas published.
-    pub async fn http01_answer(&self, path: &str) -> Option<String> {
+    /// replica's pending tokens, then those other replicas published (for a
+    /// `host` that may have a certificate).
+    pub async fn http01_answer(&self, path: &str, host: Option<&str>) -> Option<String> {
         if let Some(answer) = self.challenges.answer(path) {
             return Some(answer);
         }
         let token = path.strip_prefix(challenge::HTTP01_PREFIX)?;
         let store = self.shared_challenges.as_ref()?;
-        if !challenge::is_token(token) {
+        if !challenge::is_token(token) || !self.on_demand.as_ref()?.may_issue(host?).await {
             return None;
         }
         let answer = store.get_acme_challenge(token).await.ok()??;
@@ -142,6 +148,9 @@ impl TlsFront {
             return Some(config);
         }
         let store = self.shared_challenges.as_ref()?;
+        if !self.on_demand.as_ref()?.may_issue(name).await {
+            return None;
+        }
         let key_authorization = store
             .get_acme_challenge(&challenge::alpn_key(name))
             .await

@@ -181,6 +181,10 @@ impl OnDemand for Acme {
         // bounds the wait, and the order goes on if the handshake gives up.
         let _ = done.wait_for(|done| *done).await;
     }
+
+    async fn may_issue(&self, name: &str) -> bool {
+        self.inner.eligible(name).await.is_ok()
+    }
 }
 
 impl Inner {
