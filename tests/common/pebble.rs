@@ -4,10 +4,11 @@
 //! validation sleeps (`PEBBLE_VA_NOSLEEP=1`). Either validation always
 //! succeeds (`PEBBLE_VA_ALWAYS_VALID=1`, no DNS needed), or pebble really
 //! validates against the gateway's ports, resolving every name to 127.0.0.1
-//! through `pebble-challtestsrv` as its DNS server. Killed on drop.
+//! through `pebble-challtestsrv` as its DNS server. Stopped on drop, or by a
+//! watchdog when the test binary dies.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -117,7 +118,7 @@ impl Pebble {
         let config_path = dir.path().join("pebble.json");
         std::fs::write(&config_path, config.to_string()).expect("write pebble config");
         let log = std::fs::File::create(dir.path().join("pebble.log")).expect("pebble log");
-        let mut command = Command::new(pebble_bin());
+        let mut command = watched(&pebble_bin());
         command.arg("-config").arg(&config_path);
         let mut dns = None;
         match validation {
@@ -133,7 +134,6 @@ impl Pebble {
         let child = command
             .env("PEBBLE_VA_NOSLEEP", "1")
             .current_dir(dir.path())
-            .stdin(Stdio::null())
             .stdout(log.try_clone().expect("pebble log"))
             .stderr(log)
             .spawn()
@@ -212,22 +212,37 @@ impl Pebble {
 /// every A query and nothing for AAAA (so pebble dials IPv4 loopback).
 fn start_dns(addr: SocketAddr, log: &std::fs::File) -> Child {
     let bin = pebble_bin().with_file_name("pebble-challtestsrv");
-    Command::new(&bin)
+    watched(&bin)
         .args(["-dns01", &addr.to_string()])
         .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
         .args(["-management", &format!("127.0.0.1:{}", free_port())])
         .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
-        .stdin(Stdio::null())
         .stdout(log.try_clone().expect("pebble log"))
         .stderr(log.try_clone().expect("pebble log"))
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()))
 }
 
+/// `program` run by a small watchdog shell whose stdin is a pipe held by
+/// this process: when the pipe closes (drop, or the test binary dying in any
+/// way, even SIGKILL) the shell kills the program, so no pebble outlives the
+/// tests (as with the PostgreSQL server in `pg`). Arguments are appended.
+fn watched(program: &Path) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(r#""$@" & pid=$!; read -r _; kill "$pid" 2>/dev/null; wait "$pid""#)
+        .arg("sh")
+        .arg(program)
+        .stdin(Stdio::piped());
+    command
+}
+
 impl Drop for Pebble {
     fn drop(&mut self) {
         for child in std::iter::once(&mut self.child).chain(self.dns.as_mut()) {
-            let _ = child.kill();
+            // Closing the watchdog's stdin stops the program; then reap the shell.
+            drop(child.stdin.take());
             let _ = child.wait();
         }
     }
