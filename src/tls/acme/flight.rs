@@ -56,11 +56,16 @@ impl Inner {
         let (inner, name) = (self.clone(), name.to_owned());
         self.runtime.spawn(async move {
             inner.run_order(&name, reason).await;
-            let mut domains = inner.domains.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(state) = domains.get_mut(&name) {
-                state.running = None;
+            {
+                // Only domains backing off keep an entry.
+                let mut domains = inner.domains.lock().unwrap_or_else(|p| p.into_inner());
+                match domains.get_mut(&name) {
+                    Some(state) if state.failures > 0 => state.running = None,
+                    _ => {
+                        domains.remove(&name);
+                    }
+                }
             }
-            drop(domains);
             let _ = tx.send(true);
         });
         Some(rx)
