@@ -2,7 +2,9 @@
 //! domain gets one on its first handshake, other names never cause an order,
 //! certificates are stored (a restart and another replica reuse them),
 //! renewed before expiry without a failed request, ordered at once through
-//! the admin API, and a CA error fails the handshake and backs off.
+//! the admin API, and a CA error fails the handshake and backs off. Two
+//! tests let pebble really validate HTTP-01 and TLS-ALPN-01 against the
+//! gateway, one of them through a replica that did not place the order.
 
 mod common;
 
