@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
@@ -79,6 +79,23 @@ pub struct Metrics {
     tenant_requests: Option<TenantSeries>,
     /// Per-backend series, labelled `{pool, backend}` (bounded by config).
     pub backends: BackendVecs,
+    /// On-demand certificates (ACME).
+    pub acme: AcmeMetrics,
+}
+
+/// ACME series: orders by reason and result, refusals, certificates loaded
+/// from the store, and days to expiry per certificate held.
+pub struct AcmeMetrics {
+    /// `{reason="first|renewal|admin", result="issued|failed"}`.
+    pub orders: IntCounterVec,
+    /// Handshakes for names that may not get a certificate (unknown domain,
+    /// suspended tenant, backoff): no order was placed.
+    pub refused: IntCounter,
+    /// Certificates taken from the store instead of ordered (restart, or
+    /// another replica's order).
+    pub loaded: IntCounter,
+    /// `{domain}`: days until the certificate expires (negative once expired).
+    pub expiry_days: GaugeVec,
 }
 
 impl BackendVecs {
@@ -240,7 +257,34 @@ impl Metrics {
                 &["pool"],
             ),
         };
+        let acme = AcmeMetrics {
+            orders: counter_vec(
+                "tenant_gateway_acme_orders_total",
+                "ACME orders by reason (first handshake, renewal, admin) and result",
+                &["reason", "result"],
+            ),
+            refused: counter(
+                "tenant_gateway_acme_refused_total",
+                "Handshakes for names that may not get a certificate (no order placed)",
+            ),
+            loaded: counter(
+                "tenant_gateway_acme_certificates_loaded_total",
+                "Certificates loaded from the store instead of ordered",
+            ),
+            expiry_days: {
+                let v = must(GaugeVec::new(
+                    Opts::new(
+                        "tenant_gateway_acme_certificate_expiry_days",
+                        "Days until an ACME certificate expires",
+                    ),
+                    &["domain"],
+                ));
+                reg(Box::new(v.clone()));
+                v
+            },
+        };
         Metrics {
+            acme,
             backends,
             requests,
             request_seconds: histogram(

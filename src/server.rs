@@ -18,6 +18,7 @@ use crate::proxy::{signing, DataPath, Proxy};
 use crate::reload::{ConfigSource, Reloader};
 use crate::routing::{self, Router};
 use crate::store::{self, Store, StoreError};
+use crate::tls::acme::Acme;
 use crate::tls::TlsFront;
 use crate::upstream::Pools;
 
@@ -71,6 +72,12 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         None => None,
     };
     register_static_tenants(store.as_ref(), &config).await?;
+    if config.tls.as_ref().is_some_and(|tls| tls.acme.is_some()) {
+        store
+            .prepare_certificates()
+            .await
+            .map_err(ServerError::Store)?;
+    }
 
     let metrics = Arc::new(Metrics::new(
         config.metrics.per_tenant,
@@ -116,9 +123,17 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
     if pools.get(None).is_none() {
         tracing::warn!("no `default` pool configured: tenants without a pool will get 503 (use --default-backend)");
     }
-    let workers_tls = match &config.tls {
-        Some(tls) => Some(bind_tls(tls, &config, workers)?),
-        None => None,
+    let (workers_tls, acme) = match &config.tls {
+        Some(tls) => {
+            let on_demand = OnDemandParts {
+                store: &store,
+                router: &router,
+                metrics: &metrics,
+            };
+            let (bound, acme) = bind_tls(tls, &config, workers, on_demand)?;
+            (Some(bound), acme)
+        }
+        None => (None, None),
     };
     let tls_front = workers_tls.as_ref().map(|(front, _)| front.clone());
     let data_path = Arc::new(DataPath {
@@ -156,6 +171,9 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
             source,
         })?;
 
+    if let Some(acme) = &acme {
+        acme.start_renewal(shutdown.clone());
+    }
     let settings = ListenerSettings {
         header_read_timeout: config.limits.header_read_timeout,
         drain_timeout: config.shutdown.drain_timeout,
@@ -208,6 +226,7 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         reloader: reloader.clone(),
         provisioner,
         events: crate::provision::events::Events::new(&config.events),
+        acme,
     });
     let admin_shutdown = shutdown.clone();
     let admin = tokio::spawn(async move {
@@ -269,8 +288,32 @@ fn bind_data_listeners(
 /// The TLS front (static certificates loaded) and one HTTPS listener per worker.
 type TlsListeners = (Arc<TlsFront>, (Vec<std::net::TcpListener>, SocketAddr));
 
-fn bind_tls(tls: &TlsConfig, config: &Config, workers: usize) -> Result<TlsListeners, ServerError> {
+/// What on-demand certificates need besides the TLS front.
+struct OnDemandParts<'a> {
+    store: &'a Arc<dyn Store>,
+    router: &'a Arc<Router>,
+    metrics: &'a Arc<Metrics>,
+}
+
+/// Builds the TLS front and, with `tls.acme`, the on-demand issuer behind it.
+fn bind_tls(
+    tls: &TlsConfig,
+    config: &Config,
+    workers: usize,
+    parts: OnDemandParts<'_>,
+) -> Result<(TlsListeners, Option<Acme>), ServerError> {
     let mut front = TlsFront::build(tls, config.routing.strip_www).map_err(ServerError::Tls)?;
+    let acme = tls.acme.as_ref().map(|acme_config| {
+        let acme = Acme::new(
+            acme_config.clone(),
+            parts.store.clone(),
+            parts.router.clone(),
+            &front,
+            parts.metrics.clone(),
+        );
+        front.set_on_demand(Arc::new(acme.clone()), parts.store.clone());
+        acme
+    });
     let listeners = bind_data_listeners(tls.listen, workers)?;
     let addr = listeners[0]
         .local_addr()
@@ -279,7 +322,7 @@ fn bind_tls(tls: &TlsConfig, config: &Config, workers: usize) -> Result<TlsListe
             source,
         })?;
     front.https_port = addr.port();
-    Ok((Arc::new(front), (listeners, addr)))
+    Ok(((Arc::new(front), (listeners, addr)), acme))
 }
 
 /// Creates static tenants that are missing and adds their missing domains.

@@ -7,6 +7,7 @@
 mod common;
 
 use common::pg::{fresh_database, psql};
+use common::tls::https_get;
 use common::{api_error, Backend, Gateway, GatewayOptions};
 use hyper::{Method, StatusCode};
 use serde_json::json;
@@ -39,6 +40,10 @@ async fn an_existing_django_tenants_database_is_routed_and_written_as_django_wou
     let backend = Backend::start("django").await;
     let options = GatewayOptions::new().backend(&backend);
     let gw = django_gateway(&db, options, "store:\n  django:\n    name_column: name\n").await;
+
+    // Without tls.acme, the gateway adds no table of its own.
+    let acme_table = psql(&db, "SELECT to_regclass('gateway_acme_certificates')");
+    assert_eq!(acme_table.trim(), "", "{acme_table}");
 
     // Existing rows route as they are: the tenant id is the schema name.
     let seen = gw.get("shop.acme.test", "/").await.seen();
@@ -242,4 +247,41 @@ async fn a_mapped_cluster_column_records_where_the_schema_was_placed() {
     // Tenants from before the column route as before, with no cluster.
     let seen = gw.get("acme.test", "/").await.seen();
     assert_eq!(seen.header("x-tenant-cluster"), None);
+}
+
+#[tokio::test]
+async fn acme_certificates_are_kept_beside_the_django_tenants_tables() {
+    let pebble = common::pebble::Pebble::start(None).await;
+    let db = fresh_database();
+    psql(&db, DJANGO_TABLES);
+    let backend = Backend::start("django").await;
+    let yaml = format!(
+        "store:\n  django:\n    name_column: name\ntls:\n  listen: 127.0.0.1:0\n{}",
+        pebble.acme_yaml(&[])
+    );
+    let options = GatewayOptions::new().backend(&backend);
+    let mut gw = django_gateway(&db, options, &yaml).await;
+    let roots = pebble.issuing_roots().await;
+    let name = "shop.acme.test";
+
+    let first = https_get(gw.https_addr.unwrap(), &roots, name, name, "/")
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", gw.log()));
+    assert_eq!(first.reply.seen().header("x-tenant-id"), Some("acme"));
+    let stored = psql(
+        &db,
+        "SELECT domain FROM gateway_acme_certificates WHERE cert_pem IS NOT NULL",
+    );
+    assert_eq!(stored.trim(), name);
+
+    gw.restart().await;
+    let again = https_get(gw.https_addr.unwrap(), &roots, name, name, "/")
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", gw.log()));
+    assert_eq!(again.leaf, first.leaf, "the stored certificate");
+    assert_eq!(
+        gw.metric("tenant_gateway_acme_certificates_loaded_total")
+            .await,
+        1.0
+    );
 }

@@ -1,17 +1,20 @@
 //! `/v1/tenants/{id}/domains` and `/v1/domains/{domain}`: route a domain to a
-//! tenant, or stop routing it (effective on the very next request).
+//! tenant (optionally ordering its certificate at once), show a domain with
+//! its certificate state, or stop routing it (effective on the very next
+//! request).
 
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::extract::ApiJson;
 use super::AdminState;
 use crate::tenant::Domain;
+use crate::tls::acme::status::{CertState, CertStatus};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,14 +22,39 @@ pub struct AddDomain {
     domain: String,
     #[serde(default)]
     primary: bool,
+    /// `"issue"`: order the domain's certificate now, not on its first handshake.
+    #[serde(default)]
+    tls: Option<TlsRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsRequest {
+    Issue,
+}
+
+/// A domain and the state of its ACME certificate.
+#[derive(Debug, Serialize)]
+pub struct DomainView {
+    #[serde(flatten)]
+    domain: Domain,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate: Option<CertStatus>,
 }
 
 pub async fn add(
     State(state): State<Arc<AdminState>>,
     Path(tenant_id): Path<String>,
     ApiJson(req): ApiJson<AddDomain>,
-) -> Result<(StatusCode, Json<Domain>), ApiError> {
+) -> Result<(StatusCode, Json<DomainView>), ApiError> {
     let domain = state.rules().normalize_domain(&req.domain)?;
+    // Refused before anything is written: the caller asked for a certificate.
+    let acme = match req.tls {
+        Some(TlsRequest::Issue) => Some(state.acme.as_ref().ok_or_else(|| {
+            ApiError::BadRequest("\"tls\": \"issue\" needs tls.acme in the config".into())
+        })?),
+        None => None,
+    };
     let added = state
         .store
         .add_domain(&tenant_id, domain, req.primary)
@@ -37,7 +65,63 @@ pub async fn add(
         .invalidate_domain(&added.domain)
         .await;
     tracing::info!(tenant = %tenant_id, domain = %added.domain, "domain added");
-    Ok((StatusCode::CREATED, Json(added)))
+    // The domain is added either way; a refusal (e.g. a suspended tenant)
+    // shows as a failed certificate rather than failing the request.
+    let certificate = match acme {
+        Some(acme) => Some(match acme.issue(&added.domain).await {
+            Ok(status) => status,
+            Err(refusal) => CertStatus {
+                state: CertState::Failed,
+                not_after: None,
+                error: Some(refusal.to_string()),
+            },
+        }),
+        None => None,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(DomainView {
+            domain: added,
+            certificate,
+        }),
+    ))
+}
+
+pub async fn show(
+    State(state): State<Arc<AdminState>>,
+    Path(domain): Path<String>,
+) -> Result<Json<DomainView>, ApiError> {
+    let domain = state.rules().normalize_domain(&domain)?;
+    let not_found = || ApiError::NotFound(format!("domain '{domain}' not found"));
+    let matched = state
+        .store
+        .resolve_host(&domain)
+        .await?
+        .filter(|m| m.domain == domain)
+        .ok_or_else(not_found)?;
+    let is_primary = state
+        .store
+        .get_tenant(&matched.tenant.id)
+        .await?
+        .and_then(|record| record.domains.into_iter().find(|d| d.domain == domain))
+        .ok_or_else(not_found)?
+        .is_primary;
+    let certificate = match &state.acme {
+        Some(acme) => acme.status(&domain).await?,
+        None => CertStatus {
+            state: CertState::None,
+            not_after: None,
+            error: None,
+        },
+    };
+    Ok(Json(DomainView {
+        domain: Domain {
+            domain,
+            tenant_id: matched.tenant.id,
+            is_primary,
+        },
+        certificate: Some(certificate),
+    }))
 }
 
 pub async fn remove(
@@ -51,6 +135,9 @@ pub async fn remove(
         .router
         .invalidate_domain(&removed.domain)
         .await;
+    if let Some(acme) = &state.acme {
+        acme.forget(&removed.domain);
+    }
     tracing::info!(tenant = %removed.tenant_id, domain = %removed.domain, "domain removed");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 
 pub use error::ApiError;
 
@@ -39,6 +39,9 @@ pub struct AdminState {
     pub provisioner: Option<Arc<crate::provision::Provisioner>>,
     /// Told `tenant.provisioned` and `tenant.deleted` (`events.webhook`).
     pub events: crate::provision::events::Events,
+    /// On-demand certificates (`tls.acme`), for `"tls": "issue"` and the
+    /// certificate state of a domain.
+    pub acme: Option<crate::tls::acme::Acme>,
 }
 
 /// Builds the admin application.
@@ -59,7 +62,10 @@ pub fn app(state: Arc<AdminState>) -> axum::Router {
         .route("/tenants/{id}/migrate", post(migrate::one))
         .route("/migrate", post(migrate::all))
         .route("/jobs/{id}", get(migrate::job))
-        .route("/domains/{domain}", delete(domains::remove))
+        .route(
+            "/domains/{domain}",
+            get(domains::show).delete(domains::remove),
+        )
         .route("/resolve", get(ops::resolve))
         .route("/reload", post(ops::reload))
         .route_layer(middleware::from_fn_with_state(

@@ -14,7 +14,7 @@ pub use hooks::{EventsConfig, HooksConfig, HOOK_PLACEHOLDERS};
 pub use provisioning::{ClusterConfig, ProvisioningConfig};
 pub use signing::{is_valid_key_id, SigningConfig, SigningKeyConfig};
 pub use store::{DjangoLayoutConfig, StoreConfig, StoreKind, StoreLayout};
-pub use tls::{AcmeConfig, CertificateFiles, TlsConfig};
+pub use tls::{AcmeChallenge, AcmeConfig, CertificateFiles, TlsConfig};
 pub use upstream::{
     BackendConfig, Balance, HealthCheckConfig, OutlierConfig, PoolConfig, PoolTimeouts,
     RetryConfig, UpstreamConfig,

@@ -55,8 +55,11 @@ pub struct AcmeConfig {
     pub directory: String,
     /// Account contacts, e.g. `mailto:ops@example.com`.
     pub contact: Vec<String>,
-    /// An extra root (PEM) trusted for the CA's API, e.g. a test CA.
-    pub directory_ca: Option<PathBuf>,
+    /// A root (PEM) to trust for the CA's directory over HTTPS instead of
+    /// the system roots, e.g. a test CA such as pebble.
+    pub ca_root: Option<PathBuf>,
+    /// How the CA checks that we control a domain.
+    pub challenge: AcmeChallenge,
     /// Renew a certificate this long before it expires.
     #[serde(with = "humantime_serde")]
     pub renew_before: Duration,
@@ -78,7 +81,8 @@ impl Default for AcmeConfig {
         AcmeConfig {
             directory: "https://acme-v02.api.letsencrypt.org/directory".into(),
             contact: Vec::new(),
-            directory_ca: None,
+            ca_root: None,
+            challenge: AcmeChallenge::Http01,
             renew_before: Duration::from_secs(30 * 24 * 3600),
             renew_check_interval: Duration::from_secs(3600),
             max_concurrent_orders: 4,
@@ -86,6 +90,17 @@ impl Default for AcmeConfig {
             order_timeout: Duration::from_secs(90),
         }
     }
+}
+
+/// The ACME challenge the gateway answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum AcmeChallenge {
+    /// A token at `http://{domain}/.well-known/acme-challenge/` on the plain-HTTP listener.
+    #[serde(rename = "http-01")]
+    Http01,
+    /// A special certificate on the HTTPS listener for ALPN `acme-tls/1`.
+    #[serde(rename = "tls-alpn-01")]
+    TlsAlpn01,
 }
 
 /// Every problem in the `tls:` section, with its key.
@@ -113,12 +128,6 @@ pub(super) fn problems(tls: &TlsConfig, listen: SocketAddr, out: &mut Vec<Config
         ));
     }
     if let Some(acme) = &tls.acme {
-        // Refused rather than ignored: a config asking for certificates must
-        // not start a gateway that silently never gets any.
-        out.push(ConfigError::new(
-            "tls.acme",
-            "on-demand ACME certificates are not implemented yet; use tls.certificates (static PEM files)",
-        ));
         if !acme.directory.starts_with("https://") || acme.directory.parse::<http::Uri>().is_err() {
             out.push(ConfigError::new(
                 "tls.acme.directory",
@@ -137,10 +146,27 @@ pub(super) fn problems(tls: &TlsConfig, listen: SocketAddr, out: &mut Vec<Config
                 "must be longer than 0s",
             ));
         }
-        if let Some(ca) = &acme.directory_ca {
+        for (i, contact) in acme.contact.iter().enumerate() {
+            if !contact.starts_with("mailto:") || contact.len() <= "mailto:".len() {
+                out.push(ConfigError::new(
+                    format!("tls.acme.contact[{i}]"),
+                    format!("'{contact}' is not a mailto: URL"),
+                ));
+            }
+        }
+        for (key, value) in [
+            ("tls.acme.renew_before", acme.renew_before),
+            ("tls.acme.failure_backoff", acme.failure_backoff),
+            ("tls.acme.order_timeout", acme.order_timeout),
+        ] {
+            if value.is_zero() {
+                out.push(ConfigError::new(key, "must be longer than 0s"));
+            }
+        }
+        if let Some(ca) = &acme.ca_root {
             if !ca.is_file() {
                 out.push(ConfigError::new(
-                    "tls.acme.directory_ca",
+                    "tls.acme.ca_root",
                     format!("{} is not a readable file", ca.display()),
                 ));
             }

@@ -373,11 +373,25 @@ plans: { premium: dedicated, "Bad Plan": default }
     }
 
     #[test]
-    fn acme_is_refused_until_it_is_implemented() {
+    fn acme_settings_are_checked_by_key() {
+        assert!(keys("tls:\n  acme:\n    contact: [\"mailto:ops@example.com\"]\n").is_empty());
+        let yaml = "tls:\n  acme:\n    directory: http://ca.test/dir\n    contact: [ops@example.com]\n    \
+                    ca_root: /nonexistent/root.pem\n    max_concurrent_orders: 0\n    renew_before: 0s\n";
         assert_eq!(
-            keys("tls:\n  acme:\n    contact: [\"mailto:ops@example.com\"]\n"),
-            ["tls.acme"]
+            keys(yaml),
+            [
+                "tls.acme.directory",
+                "tls.acme.max_concurrent_orders",
+                "tls.acme.contact[0]",
+                "tls.acme.renew_before",
+                "tls.acme.ca_root"
+            ]
         );
+        let err = Config::from_yaml("tls:\n  acme:\n    challenge: dns-01\n").unwrap_err();
+        assert_eq!(err.0[0].key, "tls.acme.challenge");
+        let alpn = Config::from_yaml("tls:\n  acme:\n    challenge: tls-alpn-01\n").unwrap();
+        let acme = alpn.tls.unwrap().acme.unwrap();
+        assert_eq!(acme.challenge, super::super::AcmeChallenge::TlsAlpn01);
     }
 
     #[test]

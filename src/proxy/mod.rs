@@ -137,7 +137,11 @@ impl Proxy {
         // 0. plain HTTP beside HTTPS: ACME challenge answers, redirect
         if let Some(tls) = &self.shared.tls {
             if conn.proto == "http" {
-                if let Some(response) = tls_front::plain_http(tls, &req) {
+                let answer = match tls_front::challenge_request(&req) {
+                    Some(challenge) => tls_front::answer_challenge(tls, &challenge).await,
+                    None => tls_front::redirect(tls, &req),
+                };
+                if let Some(response) = answer {
                     ex.outcome = Some(Outcome::HttpsRedirect);
                     return response;
                 }

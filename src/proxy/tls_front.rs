@@ -9,16 +9,41 @@ use super::respond::{self, ProxyBody};
 use crate::tls::challenge::HTTP01_PREFIX;
 use crate::tls::TlsFront;
 
-/// The gateway's own answer to a plain-HTTP request, or `None` to proxy it.
-pub(super) fn plain_http<B>(tls: &TlsFront, req: &Request<B>) -> Option<Response<ProxyBody>> {
+/// A plain-HTTP request for an ACME HTTP-01 answer: its path and Host.
+pub(super) struct ChallengeRequest {
+    path: String,
+    host: Option<String>,
+}
+
+/// The challenge request in `req`, if it is one.
+pub(super) fn challenge_request<B>(req: &Request<B>) -> Option<ChallengeRequest> {
     let path = req.uri().path();
-    if path.starts_with(HTTP01_PREFIX) {
-        // A token we do not know is proxied: the app may run its own ACME client.
-        return tls
-            .challenges
-            .answer(path)
-            .map(|answer| respond::text(StatusCode::OK, answer));
+    if !path.starts_with(HTTP01_PREFIX) {
+        return None;
     }
+    let host = req
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    Some(ChallengeRequest {
+        path: path.to_owned(),
+        host: host.map(str::to_owned),
+    })
+}
+
+/// The gateway's answer to a challenge request; `None` proxies it (a token
+/// we do not know: the app may run its own ACME client).
+pub(super) async fn answer_challenge(
+    tls: &TlsFront,
+    req: &ChallengeRequest,
+) -> Option<Response<ProxyBody>> {
+    let answer = tls.http01_answer(&req.path, req.host.as_deref()).await?;
+    Some(respond::text(StatusCode::OK, answer))
+}
+
+/// A redirect to HTTPS for any other plain-HTTP request, when configured.
+pub(super) fn redirect<B>(tls: &TlsFront, req: &Request<B>) -> Option<Response<ProxyBody>> {
     if !tls.redirect_http {
         return None;
     }

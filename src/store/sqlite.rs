@@ -7,13 +7,15 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
-use super::{HostMatch, Store, StoreError};
+mod certs;
+
+use super::{HostMatch, Store, StoreError, StoredCert};
 use crate::routing::host::wildcard_parent;
 use crate::tenant::{Domain, DomainEntry, NewTenant, Tenant, TenantPatch, TenantRecord};
 
 /// The store file's schema, one step per version: step `i` brings
 /// `PRAGMA user_version` from `i` to `i + 1`. Append new steps; never edit one.
-const SCHEMA_STEPS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+const SCHEMA_STEPS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, certs::SCHEMA_ACME];
 
 /// Schema version kept in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = SCHEMA_STEPS.len() as i64;
@@ -494,6 +496,61 @@ impl Store for SqliteStore {
             })
         })
         .await
+    }
+
+    async fn get_certificate(&self, domain: &str) -> Result<Option<StoredCert>, StoreError> {
+        self.certificate(domain).await
+    }
+
+    async fn put_certificate(
+        &self,
+        domain: &str,
+        cert_pem: &str,
+        key_pem: &str,
+        not_after: i64,
+    ) -> Result<(), StoreError> {
+        self.store_certificate(domain, cert_pem, key_pem, not_after)
+            .await
+    }
+
+    async fn record_certificate_failure(
+        &self,
+        domain: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.store_failure(domain, reason).await
+    }
+
+    async fn list_certificates(&self) -> Result<Vec<StoredCert>, StoreError> {
+        self.certificates().await
+    }
+
+    async fn put_acme_challenge(
+        &self,
+        key: &str,
+        key_authorization: &str,
+    ) -> Result<(), StoreError> {
+        self.store_challenge(key, key_authorization).await
+    }
+
+    async fn get_acme_challenge(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.challenge(key).await
+    }
+
+    async fn delete_acme_challenge(&self, key: &str) -> Result<(), StoreError> {
+        self.drop_challenge(key).await
+    }
+
+    async fn get_acme_account(&self, directory: &str) -> Result<Option<String>, StoreError> {
+        self.account(directory).await
+    }
+
+    async fn put_acme_account(
+        &self,
+        directory: &str,
+        credentials: &str,
+    ) -> Result<String, StoreError> {
+        self.store_account(directory, credentials).await
     }
 }
 

@@ -79,6 +79,14 @@ impl CertResolver {
             .insert(name.to_owned(), cert);
     }
 
+    /// Stops serving the ACME certificate of `name` (its domain was removed).
+    pub fn remove(&self, name: &str) {
+        self.dynamic
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(name);
+    }
+
     /// Whether a handshake for `name` would find a certificate now.
     pub fn has(&self, name: &str) -> bool {
         self.static_for(name).is_some() || self.dynamic_for(name).is_some()

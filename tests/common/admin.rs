@@ -113,6 +113,16 @@ impl Gateway {
     /// The value of one Prometheus series, e.g.
     /// `tenant_gateway_requests_total{class="2xx",outcome="routed"}`.
     pub async fn metric(&self, series: &str) -> f64 {
+        self.metric_or(series, None).await
+    }
+
+    /// Like [`Gateway::metric`], but a series not (yet) exported reads as 0
+    /// (labelled counters appear on their first increment).
+    pub async fn metric_or_zero(&self, series: &str) -> f64 {
+        self.metric_or(series, Some(0.0)).await
+    }
+
+    async fn metric_or(&self, series: &str, missing: Option<f64>) -> f64 {
         let reply = self
             .admin_raw(None, Method::GET, "/metrics", Bytes::new())
             .await;
@@ -121,6 +131,7 @@ impl Gateway {
         text.lines()
             .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
             .and_then(|value| value.trim().parse().ok())
+            .or(missing)
             .unwrap_or_else(|| panic!("no series {series} in /metrics:\n{text}"))
     }
 

@@ -35,6 +35,8 @@ pub struct GatewayOptions {
     pub extra_args: Vec<String>,
     /// Environment variables set for the process (e.g. a secret's `secret_env`).
     pub env: Vec<(String, String)>,
+    /// `--listen` (default `127.0.0.1:0`, a free port).
+    pub listen: Option<String>,
 }
 
 impl Default for GatewayOptions {
@@ -46,6 +48,7 @@ impl Default for GatewayOptions {
             workers: 1,
             extra_args: Vec::new(),
             env: Vec::new(),
+            listen: None,
         }
     }
 }
@@ -81,6 +84,13 @@ impl GatewayOptions {
     /// Sets an environment variable for the gateway process.
     pub fn env(mut self, name: &str, value: &str) -> GatewayOptions {
         self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Listens for plain HTTP on this address (e.g. a port a test picked
+    /// beforehand) instead of a free port.
+    pub fn listen(mut self, addr: &str) -> GatewayOptions {
+        self.listen = Some(addr.to_owned());
         self
     }
 
@@ -304,7 +314,11 @@ async fn spawn_gateway(options: &GatewayOptions, dir: &Path) -> (Child, Addrs) {
         .expect("gateway log file");
     let mut cmd = Command::new(BINARY);
     cmd.arg("serve")
-        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args([
+            "--listen",
+            options.listen.as_deref().unwrap_or("127.0.0.1:0"),
+        ])
+        .args(["--admin-listen", "127.0.0.1:0"])
         .arg("--data")
         .arg(dir.join("gw.db"))
         .args(["--workers", &options.workers.to_string()]);

@@ -13,6 +13,7 @@
 //! - `load`: a client loop recording every answer, for changes under load
 //! - `command`: one-shot commands such as `check-config`
 //! - `tls`: a throwaway CA for certificates, and an HTTPS client with its own SNI
+//! - `pebble`: a real ACME server (Debian's pebble) on free loopback ports
 //! - `django`: the example Django + django-tenants site under gunicorn
 //! - `webhook`: a receiver recording the JSON POSTed to it
 
@@ -27,6 +28,7 @@ pub mod django;
 mod echo;
 mod gateway;
 mod load;
+pub mod pebble;
 pub mod pg;
 pub mod tls;
 mod webhook;

@@ -20,6 +20,7 @@ use super::{Reply, REQUEST_TIMEOUT};
 pub struct TestCa {
     issuer: Issuer<'static, KeyPair>,
     der: CertificateDer<'static>,
+    pem: String,
 }
 
 impl TestCa {
@@ -30,6 +31,7 @@ impl TestCa {
         let cert = params.self_signed(&key).expect("CA certificate");
         TestCa {
             der: cert.der().clone(),
+            pem: cert.pem(),
             issuer: Issuer::new(params, key),
         }
     }
@@ -52,6 +54,11 @@ impl TestCa {
         (crt, pem_key)
     }
 
+    /// The CA certificate as PEM (for a server that wants a root file).
+    pub fn root_pem(&self) -> &str {
+        &self.pem
+    }
+
     pub fn roots(&self) -> RootCertStore {
         let mut roots = RootCertStore::empty();
         roots.add(self.der.clone()).expect("CA root");
@@ -59,10 +66,12 @@ impl TestCa {
     }
 }
 
-/// An HTTPS answer and the protocol ALPN chose.
+/// An HTTPS answer, the protocol ALPN chose and the server's leaf certificate.
 pub struct HttpsReply {
     pub reply: Reply,
     pub alpn: Option<Vec<u8>>,
+    /// DER of the certificate the server presented.
+    pub leaf: Vec<u8>,
 }
 
 /// `GET path` over a new TLS connection to `addr` with the SNI name `sni`
@@ -106,6 +115,13 @@ async fn https_get_inner(
         .await
         .map_err(|e| format!("handshake: {e}"))?;
     let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+    let leaf = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|cert| cert.to_vec())
+        .unwrap_or_default();
     let io = TokioIo::new(tls);
     let request = |h2: bool| {
         let builder = Request::get(if h2 {
@@ -143,5 +159,6 @@ async fn https_get_inner(
             body,
         },
         alpn,
+        leaf,
     })
 }

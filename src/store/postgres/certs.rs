@@ -1,0 +1,221 @@
+//! The PostgreSQL store's ACME tables: certificates by domain, account
+//! credentials by CA directory and pending challenge answers, shared by
+//! every replica on the database
+//! (native migration 3; with the django-tenants layout, created beside its
+//! tables only when `tls.acme` is configured).
+
+use tokio_postgres::types::Type;
+use tokio_postgres::Row;
+
+use super::{pg_error, query, query_opt, PgStore};
+use crate::store::{StoreError, StoredCert};
+use crate::tls::certs::unix_now;
+
+/// The ACME tables (idempotent, so the django-tenants layout can run it at
+/// every start).
+pub(super) const ACME_TABLES: &str = "
+CREATE TABLE IF NOT EXISTS gateway_acme_certificates (
+    domain     text PRIMARY KEY,
+    cert_pem   text,
+    key_pem    text,
+    not_after  bigint,
+    failure    text,
+    updated_at bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gateway_acme_accounts (
+    directory   text PRIMARY KEY,
+    credentials text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS gateway_acme_challenges (
+    key               text PRIMARY KEY,
+    key_authorization text NOT NULL,
+    created_at        timestamptz NOT NULL DEFAULT now()
+);
+";
+
+const CERT_COLUMNS: &str = "domain, cert_pem, key_pem, not_after, failure, updated_at";
+
+fn cert_from_row(r: &Row) -> StoredCert {
+    StoredCert {
+        domain: r.get(0),
+        cert_pem: r.get(1),
+        key_pem: r.get(2),
+        not_after: r.get(3),
+        failure: r.get(4),
+        updated_at: r.get(5),
+    }
+}
+
+impl PgStore {
+    /// Creates the ACME tables if missing (django-tenants layout; the native
+    /// layout has them from its migrations).
+    pub(super) async fn prepare_acme_tables(&self) -> Result<(), StoreError> {
+        if self.layout() == crate::config::StoreLayout::Native {
+            return Ok(());
+        }
+        let conn = self.conn().await?;
+        conn.batch_execute(ACME_TABLES).await.map_err(|e| {
+            let e = pg_error(e);
+            StoreError::Backend(format!(
+                "cannot create the ACME tables beside django-tenants' (tls.acme): {e}"
+            ))
+        })
+    }
+
+    pub(super) async fn certificate(&self, domain: &str) -> Result<Option<StoredCert>, StoreError> {
+        let conn = self.conn().await?;
+        let row = query_opt(
+            &*conn,
+            &format!("SELECT {CERT_COLUMNS} FROM gateway_acme_certificates WHERE domain = $1"),
+            &[(&domain, Type::TEXT)],
+        )
+        .await?;
+        Ok(row.as_ref().map(cert_from_row))
+    }
+
+    pub(super) async fn store_certificate(
+        &self,
+        domain: &str,
+        cert_pem: &str,
+        key_pem: &str,
+        not_after: i64,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn().await?;
+        let now = unix_now();
+        query(
+            &*conn,
+            "INSERT INTO gateway_acme_certificates \
+             (domain, cert_pem, key_pem, not_after, failure, updated_at) \
+             VALUES ($1, $2, $3, $4, NULL, $5) ON CONFLICT (domain) DO UPDATE SET \
+             cert_pem = excluded.cert_pem, key_pem = excluded.key_pem, \
+             not_after = excluded.not_after, failure = NULL, updated_at = excluded.updated_at",
+            &[
+                (&domain, Type::TEXT),
+                (&cert_pem, Type::TEXT),
+                (&key_pem, Type::TEXT),
+                (&not_after, Type::INT8),
+                (&now, Type::INT8),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn store_failure(&self, domain: &str, reason: &str) -> Result<(), StoreError> {
+        let conn = self.conn().await?;
+        let now = unix_now();
+        query(
+            &*conn,
+            "INSERT INTO gateway_acme_certificates (domain, failure, updated_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (domain) DO UPDATE SET \
+             failure = excluded.failure, updated_at = excluded.updated_at",
+            &[
+                (&domain, Type::TEXT),
+                (&reason, Type::TEXT),
+                (&now, Type::INT8),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn certificates(&self) -> Result<Vec<StoredCert>, StoreError> {
+        let conn = self.conn().await?;
+        let rows = query(
+            &*conn,
+            &format!(
+                "SELECT {CERT_COLUMNS} FROM gateway_acme_certificates \
+                 WHERE cert_pem IS NOT NULL ORDER BY not_after, domain"
+            ),
+            &[],
+        )
+        .await?;
+        Ok(rows.iter().map(cert_from_row).collect())
+    }
+
+    pub(super) async fn store_challenge(
+        &self,
+        key: &str,
+        key_authorization: &str,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn().await?;
+        // Answers left behind by a replica that died mid-order go here
+        // (orders take minutes at most).
+        query(
+            &*conn,
+            "DELETE FROM gateway_acme_challenges WHERE created_at < now() - interval '1 day'",
+            &[],
+        )
+        .await?;
+        query(
+            &*conn,
+            "INSERT INTO gateway_acme_challenges (key, key_authorization) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET key_authorization = excluded.key_authorization, \
+             created_at = now()",
+            &[(&key, Type::TEXT), (&key_authorization, Type::TEXT)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn challenge(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let conn = self.conn().await?;
+        let row = query_opt(
+            &*conn,
+            "SELECT key_authorization FROM gateway_acme_challenges WHERE key = $1",
+            &[(&key, Type::TEXT)],
+        )
+        .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    pub(super) async fn drop_challenge(&self, key: &str) -> Result<(), StoreError> {
+        let conn = self.conn().await?;
+        query(
+            &*conn,
+            "DELETE FROM gateway_acme_challenges WHERE key = $1",
+            &[(&key, Type::TEXT)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn account(&self, directory: &str) -> Result<Option<String>, StoreError> {
+        let conn = self.conn().await?;
+        let row = query_opt(
+            &*conn,
+            "SELECT credentials FROM gateway_acme_accounts WHERE directory = $1",
+            &[(&directory, Type::TEXT)],
+        )
+        .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    pub(super) async fn store_account(
+        &self,
+        directory: &str,
+        credentials: &str,
+    ) -> Result<String, StoreError> {
+        let conn = self.conn().await?;
+        // A replica that loses the race reads the winner's credentials.
+        conn.execute(
+            "INSERT INTO gateway_acme_accounts (directory, credentials) VALUES ($1, $2) \
+             ON CONFLICT (directory) DO NOTHING",
+            &[&directory, &credentials],
+        )
+        .await
+        .map_err(pg_error)?;
+        let row = query_opt(
+            &*conn,
+            "SELECT credentials FROM gateway_acme_accounts WHERE directory = $1",
+            &[(&directory, Type::TEXT)],
+        )
+        .await?;
+        row.map(|r| r.get(0)).ok_or_else(|| {
+            StoreError::Backend(format!(
+                "ACME account for {directory} vanished after insert"
+            ))
+        })
+    }
+}

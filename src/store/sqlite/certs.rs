@@ -1,0 +1,296 @@
+//! The embedded store's ACME tables: certificates by domain, account
+//! credentials by CA directory, and pending challenge answers (schema step 3).
+
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::{backend, SqliteStore};
+use crate::store::{StoreError, StoredCert};
+use crate::tls::certs::unix_now;
+
+/// Schema step adding the ACME tables.
+pub(super) const SCHEMA_ACME: &str = "
+CREATE TABLE acme_certificates (
+    domain     TEXT PRIMARY KEY,
+    cert_pem   TEXT,
+    key_pem    TEXT,
+    not_after  INTEGER,
+    failure    TEXT,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE acme_accounts (
+    directory   TEXT PRIMARY KEY,
+    credentials TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE TABLE acme_challenges (
+    key               TEXT PRIMARY KEY,
+    key_authorization TEXT NOT NULL,
+    created_at        INTEGER NOT NULL
+);
+";
+
+/// A published challenge answer older than this is left over (orders take
+/// minutes at most) and removed with the next one published.
+const STALE_CHALLENGE_SECS: i64 = 24 * 3600;
+
+const CERT_COLUMNS: &str = "domain, cert_pem, key_pem, not_after, failure, updated_at";
+
+fn cert_from_row(r: &Row<'_>) -> rusqlite::Result<StoredCert> {
+    Ok(StoredCert {
+        domain: r.get(0)?,
+        cert_pem: r.get(1)?,
+        key_pem: r.get(2)?,
+        not_after: r.get(3)?,
+        failure: r.get(4)?,
+        updated_at: r.get(5)?,
+    })
+}
+
+impl SqliteStore {
+    pub(super) async fn certificate(&self, domain: &str) -> Result<Option<StoredCert>, StoreError> {
+        let domain = domain.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {CERT_COLUMNS} FROM acme_certificates WHERE domain = ?1"
+            ))
+            .map_err(backend)?
+            .query_row([&domain], cert_from_row)
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    pub(super) async fn store_certificate(
+        &self,
+        domain: &str,
+        cert_pem: &str,
+        key_pem: &str,
+        not_after: i64,
+    ) -> Result<(), StoreError> {
+        let (domain, cert_pem, key_pem) =
+            (domain.to_owned(), cert_pem.to_owned(), key_pem.to_owned());
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO acme_certificates (domain, cert_pem, key_pem, not_after, failure, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, NULL, ?5) ON CONFLICT (domain) DO UPDATE SET \
+                 cert_pem = excluded.cert_pem, key_pem = excluded.key_pem, \
+                 not_after = excluded.not_after, failure = NULL, updated_at = excluded.updated_at",
+                params![domain, cert_pem, key_pem, not_after, unix_now()],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn store_failure(&self, domain: &str, reason: &str) -> Result<(), StoreError> {
+        let (domain, reason) = (domain.to_owned(), reason.to_owned());
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO acme_certificates (domain, failure, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (domain) DO UPDATE SET failure = excluded.failure, \
+                 updated_at = excluded.updated_at",
+                params![domain, reason, unix_now()],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn certificates(&self) -> Result<Vec<StoredCert>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {CERT_COLUMNS} FROM acme_certificates \
+                     WHERE cert_pem IS NOT NULL ORDER BY not_after, domain"
+                ))
+                .map_err(backend)?;
+            let rows = stmt.query_map([], cert_from_row).map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    pub(super) async fn store_challenge(
+        &self,
+        key: &str,
+        key_authorization: &str,
+    ) -> Result<(), StoreError> {
+        let (key, key_authorization) = (key.to_owned(), key_authorization.to_owned());
+        self.write(move |tx| {
+            // Answers left behind by a replica that died mid-order go here.
+            tx.execute(
+                "DELETE FROM acme_challenges WHERE created_at < ?1",
+                [unix_now() - STALE_CHALLENGE_SECS],
+            )
+            .map_err(backend)?;
+            tx.execute(
+                "INSERT INTO acme_challenges (key, key_authorization, created_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (key) DO UPDATE SET key_authorization = excluded.key_authorization, \
+                 created_at = excluded.created_at",
+                params![key, key_authorization, unix_now()],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn challenge(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT key_authorization FROM acme_challenges WHERE key = ?1")
+                .map_err(backend)?
+                .query_row([&key], |r| r.get(0))
+                .optional()
+                .map_err(backend)
+        })
+        .await
+    }
+
+    pub(super) async fn drop_challenge(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.write(move |tx| {
+            tx.execute("DELETE FROM acme_challenges WHERE key = ?1", [&key])
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn account(&self, directory: &str) -> Result<Option<String>, StoreError> {
+        let directory = directory.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT credentials FROM acme_accounts WHERE directory = ?1")
+                .map_err(backend)?
+                .query_row([&directory], |r| r.get(0))
+                .optional()
+                .map_err(backend)
+        })
+        .await
+    }
+
+    pub(super) async fn store_account(
+        &self,
+        directory: &str,
+        credentials: &str,
+    ) -> Result<String, StoreError> {
+        let (directory, credentials) = (directory.to_owned(), credentials.to_owned());
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO acme_accounts (directory, credentials, created_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (directory) DO NOTHING",
+                params![directory, credentials, unix_now()],
+            )
+            .map_err(backend)?;
+            tx.query_row(
+                "SELECT credentials FROM acme_accounts WHERE directory = ?1",
+                [&directory],
+                |r| r.get(0),
+            )
+            .map_err(backend)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{SqliteStore, Store};
+
+    #[tokio::test]
+    async fn certificates_and_the_account_survive_reopen_and_failures_keep_the_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gw.db");
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.get_certificate("a.test").await.unwrap(), None);
+        store
+            .record_certificate_failure("a.test", "CA said no")
+            .await
+            .unwrap();
+        let failed = store.get_certificate("a.test").await.unwrap().unwrap();
+        assert_eq!(
+            (failed.failure.as_deref(), failed.pem()),
+            (Some("CA said no"), None)
+        );
+        assert!(store.list_certificates().await.unwrap().is_empty());
+
+        store
+            .put_certificate("a.test", "CERT", "KEY", 42)
+            .await
+            .unwrap();
+        store
+            .record_certificate_failure("a.test", "renewal failed")
+            .await
+            .unwrap();
+        let first = store
+            .put_acme_account("https://ca/dir", "{\"id\":1}")
+            .await
+            .unwrap();
+        let second = store
+            .put_acme_account("https://ca/dir", "{\"id\":2}")
+            .await
+            .unwrap();
+        assert_eq!(
+            (first.as_str(), second.as_str()),
+            ("{\"id\":1}", "{\"id\":1}")
+        );
+        drop(store);
+
+        let store = SqliteStore::open(&path).unwrap();
+        let kept = store.get_certificate("a.test").await.unwrap().unwrap();
+        assert_eq!(kept.pem(), Some(("CERT", "KEY")));
+        assert_eq!(
+            (kept.not_after, kept.failure.as_deref()),
+            (Some(42), Some("renewal failed"))
+        );
+        store
+            .put_certificate("a.test", "CERT2", "KEY2", 43)
+            .await
+            .unwrap();
+        let listed = store.list_certificates().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            (listed[0].not_after, listed[0].failure.as_deref()),
+            (Some(43), None)
+        );
+        assert_eq!(
+            store
+                .get_acme_account("https://ca/dir")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("{\"id\":1}")
+        );
+        assert_eq!(
+            store.get_acme_account("https://other/dir").await.unwrap(),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn challenge_answers_are_published_withdrawn_and_purged_when_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("gw.db")).unwrap();
+        store.put_acme_challenge("tok", "tok.thumb").await.unwrap();
+        let got = store.get_acme_challenge("tok").await.unwrap();
+        assert_eq!(got.as_deref(), Some("tok.thumb"));
+        store.delete_acme_challenge("tok").await.unwrap();
+        assert_eq!(store.get_acme_challenge("tok").await.unwrap(), None);
+
+        // An answer left behind for a day goes when the next one is published.
+        store.put_acme_challenge("old", "old.thumb").await.unwrap();
+        store
+            .write(|tx| {
+                tx.execute("UPDATE acme_challenges SET created_at = 0", [])
+                    .map_err(super::backend)
+            })
+            .await
+            .unwrap();
+        store.put_acme_challenge("new", "new.thumb").await.unwrap();
+        assert_eq!(store.get_acme_challenge("old").await.unwrap(), None);
+        assert!(store.get_acme_challenge("new").await.unwrap().is_some());
+    }
+}
