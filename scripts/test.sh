@@ -5,24 +5,22 @@
 # with cargo and python3 (and apt-get, for PostgreSQL and pebble; pip, for Django).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The PostgreSQL tests start their own throwaway server (initdb + pg_ctl in a
-# temporary directory); install the server binaries when they are missing.
-if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
-    echo "PostgreSQL not found: installing it for the tests" >&2
-    sudo=""
+# Debian packages the tests need, installed when missing (apt lists are
+# refreshed once, before the first install).
+apt_updated=0
+apt_install() {
+    echo "$1 not found: installing it for the tests" >&2
+    local sudo=""
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
-fi
+    if [ "$apt_updated" = 0 ]; then $sudo apt-get update -qq; apt_updated=1; fi
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$1" >/dev/null
+}
+# The PostgreSQL tests start their own throwaway server (initdb + pg_ctl in a
+# temporary directory).
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || apt_install postgresql
 # The ACME tests (tests/acme.rs) order certificates from a real ACME server:
 # Debian's pebble and its DNS test server (pebble-challtestsrv, same package).
-if [ -z "${TENANT_GATEWAY_TEST_PEBBLE:-}" ] && ! [ -x /usr/bin/pebble ]; then
-    echo "pebble not found: installing it for the tests" >&2
-    sudo=""
-    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq pebble >/dev/null
-fi
+[ -n "${TENANT_GATEWAY_TEST_PEBBLE:-}" ] || [ -x /usr/bin/pebble ] || apt_install pebble
 # The Django integration tests (tests/django_app.rs) run a real Django +
 # django-tenants site under gunicorn: a virtualenv with them (and the
 # tenant_gateway_django package, editable) is made when missing or when the
