@@ -4,14 +4,16 @@
 # Host headers over the domains. Prints import time, start-up time, req/s,
 # p50/p99 latency, and the gateway's resident memory per cached domain.
 #
-#   scripts/bench-e2e.sh [--domains N] [--duration S] [--conns C] [--workers W] [--warm-all]
+#   scripts/bench-e2e.sh [--domains N] [--hosts H] [--duration S] [--conns C] [--workers W] [--warm-all]
 #
+# wrk rotates over H of the domains (default: N, at most 10,000); compare
+# two --domains runs with the same --hosts to see the table size alone.
 # --warm-all first requests every one of the N domains once, so the memory
 # figure covers a cache holding all of them. Needs wrk (Debian package wrk).
 set -euo pipefail
-N=1000; DUR=10; CONNS=64; WORKERS=1; WARM_ALL=0
+N=1000; HOSTS=0; DUR=10; CONNS=64; WORKERS=1; WARM_ALL=0
 while [ $# -gt 0 ]; do case "$1" in
-  --domains) N=$2; shift 2;; --duration) DUR=$2; shift 2;; --conns) CONNS=$2; shift 2;;
+  --domains) N=$2; shift 2;; --hosts) HOSTS=$2; shift 2;; --duration) DUR=$2; shift 2;; --conns) CONNS=$2; shift 2;;
   --workers) WORKERS=$2; shift 2;; --warm-all) WARM_ALL=1; shift;;
   *) echo "unknown arg $1" >&2; exit 2;; esac; done
 cd "$(dirname "$0")/.."
@@ -37,9 +39,9 @@ else
   target/release/examples/echo_backend --listen 127.0.0.1:$BE_PORT >/dev/null & PIDS+=($!); BACKEND=echo_backend
 fi
 
-python3 - "$N" "$WORK" <<'PY'
+python3 - "$N" "$WORK" "$HOSTS" <<'PY'
 import sys
-n, work = int(sys.argv[1]), sys.argv[2]
+n, work, hosts = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 with open(f"{work}/tenants.csv", "w") as f:
     f.write("id,schema,domain\n")
     for i in range(n):
@@ -48,7 +50,7 @@ def lua(path, count):
     with open(path, "w") as f:
         f.write("local n = %d\nlocal i = 0\nrequest = function()\n  i = i %% n + 1\n" % count)
         f.write('  wrk.headers["Host"] = "t" .. (i - 1) .. ".example.test"\n  return wrk.format("GET", "/")\nend\n')
-lua(f"{work}/hosts.lua", min(n, 10000))
+lua(f"{work}/hosts.lua", min(hosts, n) if hosts else min(n, 10000))
 lua(f"{work}/all.lua", n)
 PY
 
@@ -75,7 +77,7 @@ cached=$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '/^tenant_gateway_
 rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
 p50=$(echo "$out" | awk '$1=="50%" {print $2}'); p99=$(echo "$out" | awk '$1=="99%" {print $2}')
 errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {printf "%s ", $0}')
-printf "domains=%s workers=%s conns=%s backend=%s\n" "$N" "$WORKERS" "$CONNS" "$BACKEND"
+printf "domains=%s hosts=%s workers=%s conns=%s backend=%s\n" "$N" "${HOSTS:-auto}" "$WORKERS" "$CONNS" "$BACKEND"
 printf "import_s=%.2f startup_to_warm_s=%.2f\n" "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1" | bc)"
 printf "req_per_s=%s p50=%s p99=%s errors=%s\n" "$rps" "$p50" "$p99" "${errs:-0}"
 # Resident memory per domain, all domains cached (includes the ~25 MB the

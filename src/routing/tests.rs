@@ -1,0 +1,171 @@
+use super::*;
+use crate::store::SqliteStore;
+use crate::tenant::{Domain, NewTenant, TenantPatch, TenantRecord, TenantStatus};
+use async_trait::async_trait;
+use std::sync::atomic::AtomicBool;
+
+/// The embedded store with an off switch, to play a store outage.
+struct Switchable {
+    inner: SqliteStore,
+    down: AtomicBool,
+}
+
+#[async_trait]
+impl Store for Switchable {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+    async fn resolve_host(&self, host: &str) -> Result<Option<HostMatch>, StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("switched off".into()));
+        }
+        self.inner.resolve_host(host).await
+    }
+    async fn create_tenant(&self, t: NewTenant) -> Result<TenantRecord, StoreError> {
+        self.inner.create_tenant(t).await
+    }
+    async fn import_tenants(
+        &self,
+        b: Vec<NewTenant>,
+    ) -> Result<Vec<(usize, StoreError)>, StoreError> {
+        self.inner.import_tenants(b).await
+    }
+    async fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
+        self.inner.get_tenant(id).await
+    }
+    async fn list_tenants(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<TenantRecord>, StoreError> {
+        self.inner.list_tenants(after, limit).await
+    }
+    async fn update_tenant(&self, id: &str, p: TenantPatch) -> Result<TenantRecord, StoreError> {
+        self.inner.update_tenant(id, p).await
+    }
+    async fn delete_tenant(&self, id: &str) -> Result<TenantRecord, StoreError> {
+        self.inner.delete_tenant(id).await
+    }
+    async fn add_domain(&self, t: &str, d: String, p: bool) -> Result<Domain, StoreError> {
+        self.inner.add_domain(t, d, p).await
+    }
+    async fn remove_domain(&self, d: &str) -> Result<Domain, StoreError> {
+        self.inner.remove_domain(d).await
+    }
+    async fn routes_page(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<HostMatch>, StoreError> {
+        self.inner.routes_page(after, limit).await
+    }
+}
+
+#[tokio::test]
+async fn cached_routes_outlive_their_ttl_while_the_store_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = SqliteStore::open(&dir.path().join("gw.db")).unwrap();
+    inner
+        .create_tenant(NewTenant {
+            id: "acme".into(),
+            name: "Acme".into(),
+            schema: "acme".into(),
+            isolation: Isolation::Schema,
+            status: TenantStatus::Active,
+            pool: None,
+            plan: None,
+            cluster: None,
+            domains: vec!["acme.test".into()],
+        })
+        .await
+        .unwrap();
+    let store = Arc::new(Switchable {
+        inner,
+        down: AtomicBool::new(false),
+    });
+    let config = CacheConfig {
+        ttl: Duration::from_millis(50),
+        negative_ttl: Duration::from_millis(50),
+        max_entries: 100,
+        ..CacheConfig::default()
+    };
+    let metrics = Arc::new(Metrics::new(false, 0));
+    let router = Router::new(store.clone(), &config, true, metrics.clone());
+    let is_acme = |r: Result<Resolution, RoutingError>| matches!(r, Ok(Resolution::Tenant(t)) if t.tenant.id == "acme");
+
+    assert!(is_acme(router.resolve("acme.test").await));
+    store.down.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert!(
+        is_acme(router.resolve("acme.test").await),
+        "stale route served during the outage"
+    );
+    assert!(is_acme(router.resolve("acme.test").await));
+    assert!(metrics.stale_served.get() >= 1);
+    assert!(
+        router.resolve("never-seen.test").await.is_err(),
+        "an uncached host cannot be answered"
+    );
+
+    store.down.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(REFRESH_BACKOFF_MS + 100)).await;
+    assert!(is_acme(router.resolve("acme.test").await));
+    assert!(
+        matches!(
+            router.resolve("never-seen.test").await,
+            Ok(Resolution::Unknown)
+        ),
+        "recovers by itself"
+    );
+}
+
+#[tokio::test]
+async fn a_warmed_cache_answers_without_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = SqliteStore::open(&dir.path().join("gw.db")).unwrap();
+    let batch = (0..25)
+        .map(|i| NewTenant {
+            id: format!("t{i}"),
+            name: format!("T{i}"),
+            schema: format!("t{i}"),
+            isolation: Isolation::Schema,
+            status: TenantStatus::Active,
+            pool: None,
+            plan: None,
+            cluster: None,
+            domains: vec![format!("t{i}.test"), format!("*.t{i}.test")],
+        })
+        .collect();
+    assert!(inner.import_tenants(batch).await.unwrap().is_empty());
+    let store = Arc::new(Switchable {
+        inner,
+        down: AtomicBool::new(false),
+    });
+    let router = Router::new(
+        store.clone(),
+        &CacheConfig::default(),
+        true,
+        Arc::new(Metrics::new(false, 0)),
+    );
+    router.start_warming();
+    assert!(!router.is_warm());
+    assert_eq!(
+        router.warm(1_000).await.unwrap(),
+        25,
+        "exact domains only, wildcards load on demand"
+    );
+    router.finish_warming();
+    assert!(router.is_warm());
+
+    store.down.store(true, Ordering::SeqCst);
+    for i in [0, 13, 24] {
+        let host = format!("t{i}.test");
+        assert!(
+            matches!(router.resolve(&host).await, Ok(Resolution::Tenant(t)) if t.tenant.id == format!("t{i}"))
+        );
+    }
+    assert!(
+        router.resolve("x.t3.test").await.is_err(),
+        "wildcard hosts still need the store"
+    );
+}

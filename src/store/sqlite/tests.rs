@@ -1,0 +1,175 @@
+use super::*;
+use crate::tenant::{Isolation, TenantStatus};
+
+fn new_tenant(id: &str, domains: &[&str]) -> NewTenant {
+    NewTenant {
+        id: id.into(),
+        name: id.into(),
+        schema: id.into(),
+        isolation: Isolation::Schema,
+        status: TenantStatus::Active,
+        pool: None,
+        plan: None,
+        cluster: None,
+        domains: domains.iter().map(|d| d.to_string()).collect(),
+    }
+}
+
+#[tokio::test]
+async fn exact_domains_beat_wildcards_and_data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store
+        .create_tenant(new_tenant("wild", &["*.example.com"]))
+        .await
+        .unwrap();
+    store
+        .create_tenant(new_tenant("exact", &["shop.example.com"]))
+        .await
+        .unwrap();
+    drop(store);
+
+    let store = SqliteStore::open(&path).unwrap();
+    let hit = |h: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .resolve_host(h)
+                .await
+                .unwrap()
+                .map(|m| (m.tenant.id, m.domain))
+        }
+    };
+    assert_eq!(
+        hit("shop.example.com").await,
+        Some(("exact".into(), "shop.example.com".into()))
+    );
+    assert_eq!(
+        hit("any.example.com").await,
+        Some(("wild".into(), "*.example.com".into()))
+    );
+    assert_eq!(hit("a.b.example.com").await, None);
+    assert_eq!(hit("example.com").await, None);
+}
+
+#[tokio::test]
+async fn a_version_1_file_is_upgraded_and_keeps_its_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.db");
+    let v1 = Connection::open(&path).unwrap();
+    v1.execute_batch(&format!("{SCHEMA_V1} PRAGMA user_version = 1;"))
+        .unwrap();
+    v1.execute(
+        "INSERT INTO tenants VALUES ('old', 'Old', 'old', 'schema', 'active', NULL, '')",
+        [],
+    )
+    .unwrap();
+    drop(v1);
+
+    let store = SqliteStore::open(&path).unwrap();
+    let old = store.get_tenant("old").await.unwrap().unwrap();
+    assert_eq!(old.tenant.plan, None);
+    let mut premium = new_tenant("new", &[]);
+    premium.plan = Some("premium".into());
+    store.create_tenant(premium).await.unwrap();
+    let patch = TenantPatch {
+        plan: Some(Some("basic".into())),
+        ..TenantPatch::default()
+    };
+    let updated = store.update_tenant("old", patch).await.unwrap();
+    assert_eq!(updated.tenant.plan.as_deref(), Some("basic"));
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    let new = store.get_tenant("new").await.unwrap().unwrap();
+    assert_eq!(new.tenant.plan.as_deref(), Some("premium"));
+}
+
+#[tokio::test]
+async fn conflicts_are_reported_and_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("gw.db")).unwrap();
+    store
+        .create_tenant(new_tenant("acme", &["acme.test"]))
+        .await
+        .unwrap();
+    let dup_domain = store
+        .create_tenant(new_tenant("other", &["other.test", "acme.test"]))
+        .await;
+    assert_eq!(
+        dup_domain,
+        Err(StoreError::Conflict {
+            what: "domain",
+            key: "acme.test".into()
+        })
+    );
+    assert_eq!(
+        store.resolve_host("other.test").await.unwrap(),
+        None,
+        "partial create must roll back"
+    );
+    let mut dup_schema = new_tenant("acme2", &[]);
+    dup_schema.schema = "acme".into();
+    assert!(matches!(
+        store.create_tenant(dup_schema).await,
+        Err(StoreError::Conflict { what: "schema", .. })
+    ));
+}
+
+#[tokio::test]
+async fn import_commits_good_rows_and_reports_conflicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("gw.db")).unwrap();
+    store
+        .create_tenant(new_tenant("taken", &["taken.test"]))
+        .await
+        .unwrap();
+    let batch = vec![
+        new_tenant("a", &["a.test"]),
+        new_tenant("taken", &["other.test"]),
+        new_tenant("b", &["a.test"]),
+        new_tenant("c", &["c.test", "c2.test"]),
+    ];
+    let rejected = store.import_tenants(batch).await.unwrap();
+    let indexes: Vec<usize> = rejected.iter().map(|(i, _)| *i).collect();
+    assert_eq!(indexes, [1, 2]);
+    assert_eq!(
+        store
+            .resolve_host("c2.test")
+            .await
+            .unwrap()
+            .unwrap()
+            .tenant
+            .id,
+        "c"
+    );
+    assert!(store.get_tenant("b").await.unwrap().is_none());
+    assert!(store.resolve_host("other.test").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn primary_domain_moves_when_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("gw.db")).unwrap();
+    store
+        .create_tenant(new_tenant("acme", &["a.test", "b.test"]))
+        .await
+        .unwrap();
+    store
+        .add_domain("acme", "c.test".into(), true)
+        .await
+        .unwrap();
+    let rec = store.get_tenant("acme").await.unwrap().unwrap();
+    assert_eq!(rec.domains.iter().filter(|d| d.is_primary).count(), 1);
+    assert!(rec.domains[0].is_primary && rec.domains[0].domain == "c.test");
+    store.remove_domain("c.test").await.unwrap();
+    let rec = store.get_tenant("acme").await.unwrap().unwrap();
+    assert_eq!(
+        rec.domains
+            .iter()
+            .filter(|d| d.is_primary)
+            .map(|d| d.domain.as_str())
+            .collect::<Vec<_>>(),
+        ["a.test"]
+    );
+}
