@@ -89,9 +89,6 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         config.routing.strip_www,
         metrics.clone(),
     ));
-    if let Some(events) = change_feed {
-        tokio::spawn(routing::follow::follow(router.clone(), events));
-    }
     if config.cache.warm {
         // In the background: the data path serves at once (routes not yet
         // loaded come from the store); /readyz waits until the cache is warm.
@@ -136,6 +133,18 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         None => (None, None),
     };
     let tls_front = workers_tls.as_ref().map(|(front, _)| front.clone());
+    if let Some(events) = change_feed {
+        // Another replica's change also drops this one's copy of a certificate
+        // (reloaded from the store, or refused, at the next handshake).
+        let forget_certificate = acme.clone().map(|acme| {
+            Box::new(move |domain: &str| acme.forget(domain)) as routing::follow::DomainChanged
+        });
+        tokio::spawn(routing::follow::follow(
+            router.clone(),
+            events,
+            forget_certificate,
+        ));
+    }
     let data_path = Arc::new(DataPath {
         router,
         pools: arc_swap::ArcSwap::from_pointee(pools),

@@ -262,11 +262,7 @@ async fn replicas_on_one_postgres_store_share_the_certificate() {
     let app = Backend::start("app").await;
     let db = fresh_database();
     let yaml = acme_config(&pebble.acme_yaml(&[]));
-    let replica = || {
-        let mut options = GatewayOptions::new().backend(&app).config(&yaml);
-        options.extra_args = vec!["--store".into(), db.clone()];
-        Gateway::start(options)
-    };
+    let replica = || Gateway::start(GatewayOptions::new().backend(&app).config(&yaml).store(&db));
     let one = replica().await;
     let two = replica().await;
     let roots = pebble.issuing_roots().await;
@@ -294,6 +290,26 @@ async fn replicas_on_one_postgres_store_share_the_certificate() {
     assert_eq!(one.metric(ISSUED_FIRST).await, 1.0);
     assert_eq!(two.metric_or_zero(ISSUED_FIRST).await, 0.0);
     assert_eq!(two.metric(LOADED).await, 1.0);
+
+    // Removing the domain through one replica stops the other serving its
+    // copy of the certificate at once (not at its next renewal check).
+    one.remove_domain("shop.acme.test").await;
+    common::eventually(
+        std::time::Duration::from_secs(5),
+        "the other replica refuses the removed name",
+        || async {
+            https_get(
+                two.https_addr.unwrap(),
+                &roots,
+                "shop.acme.test",
+                "shop.acme.test",
+                "/",
+            )
+            .await
+            .is_err()
+        },
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Keeps this replica's routing cache in step with the registry when other
 //! processes (replicas, the CLI) change it: applies the PostgreSQL store's
-//! change feed to the router, and reports it in the metrics.
+//! change feed to the router (and to whatever else the replica keeps per
+//! domain, such as on-demand certificates), and reports it in the metrics.
 
 use std::sync::Arc;
 
@@ -9,14 +10,25 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::Router;
 use crate::store::postgres::{Change, FeedEvent};
 
+/// Something else a replica keeps per domain that a change to the domain
+/// makes stale (given each changed domain).
+pub type DomainChanged = Box<dyn Fn(&str) + Send + Sync>;
+
 /// Applies feed events until the feed ends (at shutdown).
-pub async fn follow(router: Arc<Router>, mut events: UnboundedReceiver<FeedEvent>) {
+pub async fn follow(
+    router: Arc<Router>,
+    mut events: UnboundedReceiver<FeedEvent>,
+    also: Option<DomainChanged>,
+) {
     while let Some(event) = events.recv().await {
         match event {
             FeedEvent::Connected(up) => router.metrics.change_feed_connected.set(i64::from(up)),
             FeedEvent::Changes(batch) => {
                 for change in &batch.changes {
                     router.apply(change).await;
+                    if let (Some(also), Change::Domains(domains)) = (&also, change) {
+                        domains.iter().for_each(|domain| also(domain));
+                    }
                 }
                 router
                     .metrics

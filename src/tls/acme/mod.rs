@@ -146,8 +146,8 @@ impl Acme {
             .unwrap_or_else(|_| CertStatus::pending()))
     }
 
-    /// Stops serving the certificate of a removed domain on this replica
-    /// (the others drop it at their next renewal check).
+    /// Stops serving this replica's copy of a domain's certificate (after the
+    /// domain was removed here, or changed anywhere: see `routing::follow`).
     pub fn forget(&self, domain: &str) {
         self.inner.forget(domain);
     }
