@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::pg::{fresh_database, psql};
 use common::tls::https_get;
 use common::{api_error, Backend, Gateway, GatewayOptions};
@@ -284,4 +286,62 @@ async fn acme_certificates_are_kept_beside_the_django_tenants_tables() {
             .await,
         1.0
     );
+}
+
+#[tokio::test]
+async fn with_change_triggers_writes_django_makes_itself_reach_the_gateway_at_once() {
+    let db = fresh_database();
+    psql(&db, DJANGO_TABLES);
+    let backend = Backend::start("django").await;
+    // Hour-long TTLs: only the change feed can explain the gateway noticing.
+    let yaml = "cache: {ttl: 1h, negative_ttl: 1h}\nstore:\n  django: {change_triggers: true}\n";
+    let gw = django_gateway(&db, GatewayOptions::new().backend(&backend), yaml).await;
+    assert_eq!(
+        gw.get("new.acme.test", "/").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        gw.tenant_everywhere("shop.acme.test").await.as_deref(),
+        Some("acme")
+    );
+
+    // As Django's admin or a signup view would write them.
+    psql(
+        &db,
+        "INSERT INTO customers_domain (domain, is_primary, tenant_id) VALUES ('new.acme.test', false, 2)",
+    );
+    common::eventually(Duration::from_secs(5), "the new domain routes", || async {
+        gw.get("new.acme.test", "/").await.status == StatusCode::OK
+    })
+    .await;
+    psql(
+        &db,
+        "DELETE FROM customers_domain WHERE domain = 'shop.acme.test'",
+    );
+    common::eventually(
+        Duration::from_secs(5),
+        "the removed domain is refused",
+        || async { gw.get("shop.acme.test", "/").await.status == StatusCode::NOT_FOUND },
+    )
+    .await;
+    psql(
+        &db,
+        "UPDATE customers_client SET schema_name = 'acme_v2' WHERE id = 2",
+    );
+    common::eventually(
+        Duration::from_secs(5),
+        "the renamed schema is sent",
+        || async {
+            gw.get("acme.test", "/")
+                .await
+                .seen()
+                .header("x-tenant-schema")
+                == Some("acme_v2")
+        },
+    )
+    .await;
+    // A restart keeps (re-installs) the triggers without error.
+    let mut gw = gw;
+    gw.restart().await;
+    assert_eq!(gw.get("new.acme.test", "/").await.status, StatusCode::OK);
 }

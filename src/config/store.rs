@@ -95,6 +95,10 @@ pub struct DjangoLayoutConfig {
     /// A tenant column holding the tenant's cluster (`provisioning.clusters`);
     /// without it every tenant is on the registry's own server.
     pub cluster_column: Option<String>,
+    /// Install triggers on the two tables so that writes Django makes itself
+    /// reach every gateway's cache through the change feed at once (without
+    /// them, such writes are seen when cache entries expire).
+    pub change_triggers: bool,
 }
 
 impl Default for DjangoLayoutConfig {
@@ -106,6 +110,7 @@ impl Default for DjangoLayoutConfig {
             name_column: None,
             plan_column: None,
             cluster_column: None,
+            change_triggers: false,
         }
     }
 }

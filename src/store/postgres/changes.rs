@@ -37,6 +37,45 @@ CREATE TABLE IF NOT EXISTS gateway_changes (
 CREATE INDEX IF NOT EXISTS gateway_changes_at ON gateway_changes (at);
 ";
 
+/// Row triggers on a django-tenants deployment's tables (quoted names) that
+/// log the writes Django makes itself, like the gateway's own writes
+/// (`store.django.change_triggers`). A domain row logs its domain (old and
+/// new); a tenant row's update logs all of the tenant's domains. Django
+/// deletes a tenant's domains before the tenant, so that is logged too.
+pub(super) fn django_triggers(tenant_table: &str, domain_table: &str) -> String {
+    format!(
+        "
+CREATE OR REPLACE FUNCTION gateway_log_domain_write() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE v bigint;
+BEGIN
+    INSERT INTO gateway_changes (domains)
+    VALUES (CASE TG_OP
+        WHEN 'INSERT' THEN ARRAY[NEW.domain::text]
+        WHEN 'DELETE' THEN ARRAY[OLD.domain::text]
+        ELSE ARRAY[NEW.domain::text, OLD.domain::text] END)
+    RETURNING version INTO v;
+    PERFORM pg_notify('{CHANNEL}', v::text);
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION gateway_log_tenant_write() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE v bigint;
+BEGIN
+    INSERT INTO gateway_changes (domains)
+    SELECT coalesce(array_agg(d.domain::text), '{{}}') FROM {domain_table} d WHERE d.tenant_id = OLD.id
+    RETURNING version INTO v;
+    PERFORM pg_notify('{CHANNEL}', v::text);
+    RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS gateway_log_domain_write ON {domain_table};
+CREATE TRIGGER gateway_log_domain_write AFTER INSERT OR UPDATE OR DELETE ON {domain_table}
+    FOR EACH ROW EXECUTE FUNCTION gateway_log_domain_write();
+DROP TRIGGER IF EXISTS gateway_log_tenant_write ON {tenant_table};
+CREATE TRIGGER gateway_log_tenant_write AFTER UPDATE ON {tenant_table}
+    FOR EACH ROW EXECUTE FUNCTION gateway_log_tenant_write();
+"
+    )
+}
+
 /// How long logged changes are kept. A replica cut off for longer than this
 /// forgets its whole cache when it reconnects instead of replaying the log.
 const RETENTION: Duration = Duration::from_secs(3600);

@@ -43,6 +43,8 @@ impl PgStore {
     /// Connects, then creates or upgrades the gateway's tables (native
     /// layout) or checks that the django-tenants tables exist.
     pub async fn open(store: &StoreConfig) -> Result<PgStore, StoreError> {
+        let django_triggers =
+            store.layout == StoreLayout::DjangoTenants && store.django.change_triggers;
         let url = store
             .url
             .as_deref()
@@ -72,7 +74,7 @@ impl PgStore {
             config,
             connect_timeout: store.connect_timeout,
         };
-        store.prepare_tables().await?;
+        store.prepare_tables(django_triggers).await?;
         Ok(store)
     }
 
@@ -100,7 +102,10 @@ impl PgStore {
         self.sql.layout
     }
 
-    async fn prepare_tables(&self) -> Result<(), StoreError> {
+    /// Creates the change log; then, for the native layout, creates or
+    /// upgrades the registry tables, and for django-tenants checks its tables
+    /// exist (and installs the change triggers when asked).
+    async fn prepare_tables(&self, django_triggers: bool) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         // One gateway creates or upgrades tables at a time; the others wait,
         // then see it done.
@@ -123,6 +128,19 @@ impl PgStore {
                         "django-tenants table {table} not found (store.django.*)"
                     )));
                 }
+            }
+            if django_triggers {
+                tx.batch_execute(&changes::django_triggers(
+                    &self.sql.tenant_table,
+                    &self.sql.domain_table,
+                ))
+                .await
+                .map_err(|e| {
+                    StoreError::Backend(format!(
+                        "cannot install store.django.change_triggers: {}",
+                        pg_message(&e)
+                    ))
+                })?;
             }
             return tx.commit().await.map_err(pg_error);
         }
