@@ -83,6 +83,9 @@ const RETENTION: Duration = Duration::from_secs(3600);
 /// is stamped just before its commit, so one that committed after the last
 /// read can carry a slightly older stamp. Already applied versions are skipped.
 const OVERLAP: Duration = Duration::from_secs(30);
+/// How long one catch-up query may take before the connection is given up
+/// and made again.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pauses between reconnection attempts, doubling up to the last.
 const RECONNECT_BACKOFF: [Duration; 4] = [
     Duration::from_millis(100),
@@ -243,7 +246,10 @@ async fn follow(
             _ = tick.tick() => {}
             _ = shutdown.cancelled() => return Ok(()),
         }
-        let batch = log.catch_up(client).await?;
+        // A silently dead network would leave the query waiting forever.
+        let batch = tokio::time::timeout(CATCH_UP_TIMEOUT, log.catch_up(client))
+            .await
+            .map_err(|_| StoreError::Unavailable("change log read timed out".into()))??;
         if !batch.changes.is_empty() && events.send(FeedEvent::Changes(batch)).is_err() {
             return Ok(());
         }
