@@ -5,52 +5,21 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 mod certs;
+mod rows;
+mod schema;
+
+use self::rows::{
+    domain_owner, domains_of, existing_record, insert_tenant, record, tenant_from_row,
+    TENANT_COLUMNS, TENANT_COLUMN_COUNT,
+};
+use self::schema::migrate;
 
 use super::{HostMatch, Store, StoreError, StoredCert};
 use crate::routing::host::wildcard_parent;
-use crate::tenant::{Domain, DomainEntry, NewTenant, Tenant, TenantPatch, TenantRecord};
-
-/// The store file's schema, one step per version: step `i` brings
-/// `PRAGMA user_version` from `i` to `i + 1`. Append new steps; never edit one.
-const SCHEMA_STEPS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, certs::SCHEMA_ACME];
-
-/// Schema version kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = SCHEMA_STEPS.len() as i64;
-
-const SCHEMA_V1: &str = "
-CREATE TABLE tenants (
-    id          TEXT PRIMARY KEY,
-    name        TEXT NOT NULL,
-    schema_name TEXT NOT NULL,
-    isolation   TEXT NOT NULL,
-    status      TEXT NOT NULL,
-    pool        TEXT,
-    created_at  TEXT NOT NULL
-);
-CREATE UNIQUE INDEX tenants_owned_schema ON tenants(schema_name) WHERE isolation IN ('schema', 'database');
-CREATE TABLE domains (
-    domain     TEXT PRIMARY KEY,
-    tenant_id  TEXT NOT NULL REFERENCES tenants(id),
-    is_primary INTEGER NOT NULL
-);
-CREATE INDEX domains_tenant ON domains(tenant_id);
-CREATE UNIQUE INDEX domains_one_primary ON domains(tenant_id) WHERE is_primary = 1;
-";
-
-/// Version 2: a tenant's plan (picks its pool through `plans:`).
-const SCHEMA_V2: &str = "ALTER TABLE tenants ADD COLUMN plan TEXT;";
-
-/// Version 3: the PostgreSQL cluster holding a tenant's schema or database
-/// (recorded for imports and static tenants; provisioning needs PostgreSQL).
-const SCHEMA_V3: &str = "ALTER TABLE tenants ADD COLUMN cluster TEXT;";
-
-const TENANT_COLUMNS: &str =
-    "t.id, t.name, t.schema_name, t.isolation, t.status, t.pool, t.created_at, t.plan, t.cluster";
-/// Columns of `TENANT_COLUMNS`; a select's further columns start here.
-const TENANT_COLUMN_COUNT: usize = 9;
+use crate::tenant::{Domain, NewTenant, Tenant, TenantPatch, TenantRecord};
 
 /// The embedded store. Reads and writes use separate connections so a lookup
 /// is never queued behind a slow write (WAL lets them run side by side).
@@ -138,155 +107,6 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
     }
-}
-
-fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .map_err(backend)?;
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::Backend(format!(
-            "store file has schema version {version}, newer than this gateway's {SCHEMA_VERSION}"
-        )));
-    }
-    for (done, step) in SCHEMA_STEPS.iter().enumerate().skip(version as usize) {
-        let next = done + 1;
-        conn.execute_batch(&format!(
-            "BEGIN; {step} PRAGMA user_version = {next}; COMMIT;"
-        ))
-        .map_err(backend)?;
-    }
-    Ok(())
-}
-
-fn tenant_from_row(row: &Row<'_>) -> rusqlite::Result<Tenant> {
-    let parse_err = |i: usize, e: String| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
-    };
-    Ok(Tenant {
-        id: row.get(0)?,
-        name: row.get(1)?,
-        schema: row.get(2)?,
-        isolation: row
-            .get::<_, String>(3)?
-            .parse()
-            .map_err(|e| parse_err(3, e))?,
-        status: row
-            .get::<_, String>(4)?
-            .parse()
-            .map_err(|e| parse_err(4, e))?,
-        pool: row.get(5)?,
-        created_at: row.get(6)?,
-        plan: row.get(7)?,
-        cluster: row.get(8)?,
-    })
-}
-
-fn domains_of(conn: &Connection, tenant_id: &str) -> Result<Vec<DomainEntry>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT domain, is_primary FROM domains WHERE tenant_id = ?1 ORDER BY is_primary DESC, rowid")
-        .map_err(backend)?;
-    let rows = stmt
-        .query_map([tenant_id], |r| {
-            Ok(DomainEntry {
-                domain: r.get(0)?,
-                is_primary: r.get(1)?,
-            })
-        })
-        .map_err(backend)?;
-    rows.collect::<Result<_, _>>().map_err(backend)
-}
-
-fn record(conn: &Connection, id: &str) -> Result<Option<TenantRecord>, StoreError> {
-    let tenant = conn
-        .prepare_cached(&format!(
-            "SELECT {TENANT_COLUMNS} FROM tenants t WHERE t.id = ?1"
-        ))
-        .map_err(backend)?
-        .query_row([id], tenant_from_row)
-        .optional()
-        .map_err(backend)?;
-    match tenant {
-        Some(tenant) => Ok(Some(TenantRecord {
-            domains: domains_of(conn, id)?,
-            tenant,
-        })),
-        None => Ok(None),
-    }
-}
-
-fn existing_record(conn: &Connection, id: &str) -> Result<TenantRecord, StoreError> {
-    record(conn, id)?.ok_or_else(|| StoreError::NotFound {
-        what: "tenant",
-        key: id.to_owned(),
-    })
-}
-
-fn domain_owner(conn: &Connection, domain: &str) -> Result<Option<(String, bool)>, StoreError> {
-    conn.prepare_cached("SELECT tenant_id, is_primary FROM domains WHERE domain = ?1")
-        .map_err(backend)?
-        .query_row([domain], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()
-        .map_err(backend)
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
-/// Inserts a tenant and its domains after checking every uniqueness rule, so
-/// a conflict is reported as `Conflict` and nothing of the row is written.
-fn insert_tenant(tx: &Connection, t: &NewTenant) -> Result<(), StoreError> {
-    if record(tx, &t.id)?.is_some() {
-        return Err(StoreError::Conflict {
-            what: "tenant",
-            key: t.id.clone(),
-        });
-    }
-    if t.isolation.owns_schema() {
-        let taken: Option<String> = tx
-            .prepare_cached("SELECT id FROM tenants WHERE schema_name = ?1 AND isolation IN ('schema', 'database')")
-            .map_err(backend)?
-            .query_row([&t.schema], |r| r.get(0))
-            .optional()
-            .map_err(backend)?;
-        if taken.is_some() {
-            return Err(StoreError::Conflict {
-                what: "schema",
-                key: t.schema.clone(),
-            });
-        }
-    }
-    for domain in &t.domains {
-        if domain_owner(tx, domain)?.is_some() {
-            return Err(StoreError::Conflict {
-                what: "domain",
-                key: domain.clone(),
-            });
-        }
-    }
-    tx.prepare_cached(
-        "INSERT INTO tenants (id, name, schema_name, isolation, status, pool, created_at, plan, cluster) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )
-    .map_err(backend)?
-    .execute(params![t.id, t.name, t.schema, t.isolation.as_str(), t.status.as_str(), t.pool, now_rfc3339(), t.plan, t.cluster])
-    .map_err(backend)?;
-    let mut insert_domain = tx
-        .prepare_cached("INSERT INTO domains (domain, tenant_id, is_primary) VALUES (?1, ?2, ?3)")
-        .map_err(backend)?;
-    for (i, domain) in t.domains.iter().enumerate() {
-        insert_domain
-            .execute(params![domain, t.id, i == 0])
-            .map_err(backend)?;
-    }
-    Ok(())
 }
 
 #[async_trait]

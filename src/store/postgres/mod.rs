@@ -1,30 +1,35 @@
 //! The PostgreSQL store: the registry in a database shared by every gateway
 //! process, over a bb8 pool of tokio-postgres connections. It owns the
-//! connection settings (timeouts, so an outage is an error, never a hang),
-//! the versioned creation of its own tables, and the error mapping.
-//! The queries live in `layout`, the writes in `write`.
+//! connection settings (timeouts, so an outage is an error, never a hang)
+//! and the `Store` implementation. The SQL lives in `layout`, the writes in
+//! `write`, table creation in `tables`, error mapping and row reading in
+//! `rows`, the replicas' change feed in `changes`, ACME storage in `certs`.
 
 mod certs;
 mod changes;
 mod layout;
+mod rows;
+mod tables;
 mod write;
 
 pub use changes::{Change, ChangeBatch, FeedEvent};
+pub use rows::{pg_error, pg_message};
+
+use self::rows::{query, query_opt, tenant_from_row};
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bb8::{Pool, PooledConnection, RunError};
 use bb8_postgres::PostgresConnectionManager;
-use tokio_postgres::error::SqlState;
-use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{GenericClient, NoTls, Row};
+use tokio_postgres::types::Type;
+use tokio_postgres::{GenericClient, NoTls};
 
-use self::layout::{Sql, KEY_COLUMN, NATIVE_MIGRATIONS};
+use self::layout::{Sql, KEY_COLUMN};
 use super::{HostMatch, Store, StoreError, StoredCert};
 use crate::config::{StoreConfig, StoreLayout};
 use crate::routing::host::wildcard_parent;
-use crate::tenant::{Domain, DomainEntry, NewTenant, Tenant, TenantPatch, TenantRecord};
+use crate::tenant::{Domain, DomainEntry, NewTenant, TenantPatch, TenantRecord};
 
 type Manager = PostgresConnectionManager<NoTls>;
 /// A pooled connection to the registry database.
@@ -102,77 +107,6 @@ impl PgStore {
         self.sql.layout
     }
 
-    /// Creates the change log; then, for the native layout, creates or
-    /// upgrades the registry tables, and for django-tenants checks its tables
-    /// exist (and installs the change triggers when asked).
-    async fn prepare_tables(&self, django_triggers: bool) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
-        // One gateway creates or upgrades tables at a time; the others wait,
-        // then see it done.
-        let tx = conn.transaction().await.map_err(pg_error)?;
-        tx.batch_execute("SELECT pg_advisory_xact_lock(7417265436352)")
-            .await
-            .map_err(pg_error)?;
-        tx.batch_execute(changes::CREATE_TABLE)
-            .await
-            .map_err(pg_error)?;
-        if self.sql.layout == StoreLayout::DjangoTenants {
-            for table in [&self.sql.tenant_table, &self.sql.domain_table] {
-                let found: Option<String> = tx
-                    .query_one("SELECT to_regclass($1)::text", &[table])
-                    .await
-                    .map_err(pg_error)?
-                    .get(0);
-                if found.is_none() {
-                    return Err(StoreError::Backend(format!(
-                        "django-tenants table {table} not found (store.django.*)"
-                    )));
-                }
-            }
-            if django_triggers {
-                tx.batch_execute(&changes::django_triggers(
-                    &self.sql.tenant_table,
-                    &self.sql.domain_table,
-                ))
-                .await
-                .map_err(|e| {
-                    StoreError::Backend(format!(
-                        "cannot install store.django.change_triggers: {}",
-                        pg_message(&e)
-                    ))
-                })?;
-            }
-            return tx.commit().await.map_err(pg_error);
-        }
-        tx.batch_execute("CREATE TABLE IF NOT EXISTS gateway_store_version (version int NOT NULL)")
-            .await
-            .map_err(pg_error)?;
-        let version: i32 = tx
-            .query_one(
-                "SELECT coalesce(max(version), 0) FROM gateway_store_version",
-                &[],
-            )
-            .await
-            .map_err(pg_error)?
-            .get(0);
-        if version as usize > NATIVE_MIGRATIONS.len() {
-            return Err(StoreError::Backend(format!(
-                "the store has version {version}, newer than this gateway's {}",
-                NATIVE_MIGRATIONS.len()
-            )));
-        }
-        for (i, step) in NATIVE_MIGRATIONS.iter().enumerate().skip(version as usize) {
-            tx.batch_execute(step).await.map_err(pg_error)?;
-            tx.execute(
-                "INSERT INTO gateway_store_version (version) VALUES ($1)",
-                &[&(i as i32 + 1)],
-            )
-            .await
-            .map_err(pg_error)?;
-        }
-        tx.commit().await.map_err(pg_error)
-    }
-
     /// How many tenants each of `clusters` holds (absent: none), for placement.
     pub async fn tenants_per_cluster(
         &self,
@@ -207,80 +141,6 @@ impl PgStore {
             .collect();
         Ok(Some(TenantRecord { tenant, domains }))
     }
-}
-
-/// A message for a PostgreSQL error: the server's text when it sent one.
-pub fn pg_message(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => match db.detail() {
-            Some(detail) => format!("{} ({detail})", db.message()),
-            None => db.message().to_owned(),
-        },
-        None => match std::error::Error::source(e) {
-            Some(source) => format!("{e}: {source}"),
-            None => e.to_string(),
-        },
-    }
-}
-
-/// Lost connections, refused connections and timeouts are "unavailable"
-/// (retry later); everything else is a backend failure.
-pub fn pg_error(e: tokio_postgres::Error) -> StoreError {
-    let unavailable = e.is_closed()
-        || match e.code() {
-            None => e.as_db_error().is_none(),
-            Some(code) => {
-                code.code().starts_with("08")
-                    || [
-                        SqlState::QUERY_CANCELED,
-                        SqlState::ADMIN_SHUTDOWN,
-                        SqlState::CRASH_SHUTDOWN,
-                        SqlState::CANNOT_CONNECT_NOW,
-                        SqlState::TOO_MANY_CONNECTIONS,
-                    ]
-                    .contains(code)
-            }
-        };
-    if unavailable {
-        StoreError::Unavailable(format!("database server: {}", pg_message(&e)))
-    } else {
-        StoreError::Backend(pg_message(&e))
-    }
-}
-
-type Param<'a> = (&'a (dyn ToSql + Sync), Type);
-
-/// One round trip (parse, bind and execute together) with typed parameters.
-async fn query(
-    client: &impl GenericClient,
-    sql: &str,
-    params: &[Param<'_>],
-) -> Result<Vec<Row>, StoreError> {
-    client.query_typed(sql, params).await.map_err(pg_error)
-}
-
-async fn query_opt(
-    client: &impl GenericClient,
-    sql: &str,
-    params: &[Param<'_>],
-) -> Result<Option<Row>, StoreError> {
-    Ok(query(client, sql, params).await?.into_iter().next())
-}
-
-/// Columns `0..TENANT_COLUMNS` of the layout's tenant select.
-fn tenant_from_row(row: &Row) -> Result<Tenant, StoreError> {
-    let bad = |e: String| StoreError::Backend(format!("bad tenant row: {e}"));
-    Ok(Tenant {
-        id: row.get(0),
-        name: row.get(1),
-        schema: row.get(2),
-        isolation: row.get::<_, String>(3).parse().map_err(bad)?,
-        status: row.get::<_, String>(4).parse().map_err(bad)?,
-        pool: row.get(5),
-        created_at: row.get(6),
-        plan: row.get(7),
-        cluster: row.get(8),
-    })
 }
 
 #[async_trait]

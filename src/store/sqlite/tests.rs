@@ -1,3 +1,4 @@
+use super::schema::SCHEMA_V1;
 use super::*;
 use crate::tenant::{Isolation, TenantStatus};
 

@@ -1,0 +1,83 @@
+//! How the PostgreSQL store talks to the server: its errors in the store's
+//! terms, one-round-trip typed queries, and a tenant read from a row.
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{GenericClient, Row};
+
+use crate::store::StoreError;
+use crate::tenant::Tenant;
+
+/// A message for a PostgreSQL error: the server's text when it sent one.
+pub fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_owned(),
+        },
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// Lost connections, refused connections and timeouts are "unavailable"
+/// (retry later); everything else is a backend failure.
+pub fn pg_error(e: tokio_postgres::Error) -> StoreError {
+    let unavailable = e.is_closed()
+        || match e.code() {
+            None => e.as_db_error().is_none(),
+            Some(code) => {
+                code.code().starts_with("08")
+                    || [
+                        SqlState::QUERY_CANCELED,
+                        SqlState::ADMIN_SHUTDOWN,
+                        SqlState::CRASH_SHUTDOWN,
+                        SqlState::CANNOT_CONNECT_NOW,
+                        SqlState::TOO_MANY_CONNECTIONS,
+                    ]
+                    .contains(code)
+            }
+        };
+    if unavailable {
+        StoreError::Unavailable(format!("database server: {}", pg_message(&e)))
+    } else {
+        StoreError::Backend(pg_message(&e))
+    }
+}
+
+pub(super) type Param<'a> = (&'a (dyn ToSql + Sync), Type);
+
+/// One round trip (parse, bind and execute together) with typed parameters.
+pub(super) async fn query(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[Param<'_>],
+) -> Result<Vec<Row>, StoreError> {
+    client.query_typed(sql, params).await.map_err(pg_error)
+}
+
+pub(super) async fn query_opt(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[Param<'_>],
+) -> Result<Option<Row>, StoreError> {
+    Ok(query(client, sql, params).await?.into_iter().next())
+}
+
+/// Columns `0..TENANT_COLUMNS` of the layout's tenant select.
+pub(super) fn tenant_from_row(row: &Row) -> Result<Tenant, StoreError> {
+    let bad = |e: String| StoreError::Backend(format!("bad tenant row: {e}"));
+    Ok(Tenant {
+        id: row.get(0),
+        name: row.get(1),
+        schema: row.get(2),
+        isolation: row.get::<_, String>(3).parse().map_err(bad)?,
+        status: row.get::<_, String>(4).parse().map_err(bad)?,
+        pool: row.get(5),
+        created_at: row.get(6),
+        plan: row.get(7),
+        cluster: row.get(8),
+    })
+}
