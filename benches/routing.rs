@@ -29,6 +29,9 @@ use tenant_gateway::tenant::{
 /// not a store; after warming, the store is never called.
 struct TableStore(HashMap<String, Tenant>);
 
+/// Keeps no certificates (the trait's defaults).
+impl tenant_gateway::store::CertificateStore for TableStore {}
+
 #[async_trait]
 impl Store for TableStore {
     async fn ping(&self) -> Result<(), StoreError> {

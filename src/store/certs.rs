@@ -2,6 +2,10 @@
 //! domain's ACME certificate (or why its last order failed) and the ACME
 //! account credentials per CA directory.
 
+use async_trait::async_trait;
+
+use super::StoreError;
+
 /// A domain's row in the certificate table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCert {
@@ -25,6 +29,94 @@ impl StoredCert {
 }
 
 /// What a store without certificate tables answers.
-pub(super) fn unsupported() -> super::StoreError {
-    super::StoreError::Unsupported("this store keeps no ACME certificates".into())
+fn unsupported() -> StoreError {
+    StoreError::Unsupported("this store keeps no ACME certificates".into())
+}
+
+/// The ACME side of a store, kept apart from the registry so each store
+/// implements it beside its certificate tables (`sqlite/certs.rs`,
+/// `postgres/certs.rs`). A store without such tables answers `Unsupported`.
+#[async_trait]
+pub trait CertificateStore: Send + Sync {
+    /// Makes the certificate tables ready, when they are not part of the
+    /// store's own schema (called at start when `tls.acme` is configured).
+    async fn prepare_certificates(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The ACME certificate row of `domain`, if any.
+    async fn get_certificate(&self, domain: &str) -> Result<Option<StoredCert>, StoreError> {
+        let _ = domain;
+        Err(unsupported())
+    }
+
+    /// Stores a newly issued certificate for `domain` (replacing the old one
+    /// and clearing a recorded failure).
+    async fn put_certificate(
+        &self,
+        domain: &str,
+        cert_pem: &str,
+        key_pem: &str,
+        not_after: i64,
+    ) -> Result<(), StoreError> {
+        let _ = (domain, cert_pem, key_pem, not_after);
+        Err(unsupported())
+    }
+
+    /// Records why an order for `domain` failed; a certificate already
+    /// stored is kept (it still serves until it expires).
+    async fn record_certificate_failure(
+        &self,
+        domain: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let _ = (domain, reason);
+        Err(unsupported())
+    }
+
+    /// Every row that holds a certificate, soonest expiry first (renewal).
+    async fn list_certificates(&self) -> Result<Vec<StoredCert>, StoreError> {
+        Err(unsupported())
+    }
+
+    /// Publishes a pending challenge answer (`key`: an HTTP-01 token, or
+    /// `tls-alpn-01:{domain}`) so that whichever replica the CA reaches can
+    /// answer it.
+    async fn put_acme_challenge(
+        &self,
+        key: &str,
+        key_authorization: &str,
+    ) -> Result<(), StoreError> {
+        let _ = (key, key_authorization);
+        Err(unsupported())
+    }
+
+    /// The key authorization published under `key`, if any.
+    async fn get_acme_challenge(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let _ = key;
+        Err(unsupported())
+    }
+
+    /// Withdraws a challenge answer once its order is done.
+    async fn delete_acme_challenge(&self, key: &str) -> Result<(), StoreError> {
+        let _ = key;
+        Err(unsupported())
+    }
+
+    /// The ACME account credentials (JSON) kept for a CA directory URL.
+    async fn get_acme_account(&self, directory: &str) -> Result<Option<String>, StoreError> {
+        let _ = directory;
+        Err(unsupported())
+    }
+
+    /// Keeps `credentials` for `directory` unless a replica stored some
+    /// first; returns the credentials now stored (the first writer wins).
+    async fn put_acme_account(
+        &self,
+        directory: &str,
+        credentials: &str,
+    ) -> Result<String, StoreError> {
+        let _ = (directory, credentials);
+        Err(unsupported())
+    }
 }

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use crate::config::{StoreConfig, StoreKind};
 
 use crate::tenant::{Domain, NewTenant, Tenant, TenantPatch, TenantRecord};
-pub use certs::StoredCert;
+pub use certs::{CertificateStore, StoredCert};
 
 /// What went wrong in a store, in terms the admin API and the data path act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,7 +47,7 @@ pub struct HostMatch {
 /// Every write is atomic: it either happens whole or not at all. Lookups are
 /// single indexed reads so that a cache miss costs one round trip.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: CertificateStore + Send + Sync + 'static {
     /// Answers once the store can serve reads (used by `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -105,88 +105,6 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<HostMatch>, StoreError> {
         let _ = (after, limit);
         Ok(Vec::new())
-    }
-
-    /// Makes the certificate tables ready, when they are not part of the
-    /// store's own schema (called at start when `tls.acme` is configured).
-    async fn prepare_certificates(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    /// The ACME certificate row of `domain`, if any.
-    async fn get_certificate(&self, domain: &str) -> Result<Option<StoredCert>, StoreError> {
-        let _ = domain;
-        Err(certs::unsupported())
-    }
-
-    /// Stores a newly issued certificate for `domain` (replacing the old one
-    /// and clearing a recorded failure).
-    async fn put_certificate(
-        &self,
-        domain: &str,
-        cert_pem: &str,
-        key_pem: &str,
-        not_after: i64,
-    ) -> Result<(), StoreError> {
-        let _ = (domain, cert_pem, key_pem, not_after);
-        Err(certs::unsupported())
-    }
-
-    /// Records why an order for `domain` failed; a certificate already
-    /// stored is kept (it still serves until it expires).
-    async fn record_certificate_failure(
-        &self,
-        domain: &str,
-        reason: &str,
-    ) -> Result<(), StoreError> {
-        let _ = (domain, reason);
-        Err(certs::unsupported())
-    }
-
-    /// Every row that holds a certificate, soonest expiry first (renewal).
-    async fn list_certificates(&self) -> Result<Vec<StoredCert>, StoreError> {
-        Err(certs::unsupported())
-    }
-
-    /// Publishes a pending challenge answer (`key`: an HTTP-01 token, or
-    /// `tls-alpn-01:{domain}`) so that whichever replica the CA reaches can
-    /// answer it.
-    async fn put_acme_challenge(
-        &self,
-        key: &str,
-        key_authorization: &str,
-    ) -> Result<(), StoreError> {
-        let _ = (key, key_authorization);
-        Err(certs::unsupported())
-    }
-
-    /// The key authorization published under `key`, if any.
-    async fn get_acme_challenge(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let _ = key;
-        Err(certs::unsupported())
-    }
-
-    /// Withdraws a challenge answer once its order is done.
-    async fn delete_acme_challenge(&self, key: &str) -> Result<(), StoreError> {
-        let _ = key;
-        Err(certs::unsupported())
-    }
-
-    /// The ACME account credentials (JSON) kept for a CA directory URL.
-    async fn get_acme_account(&self, directory: &str) -> Result<Option<String>, StoreError> {
-        let _ = directory;
-        Err(certs::unsupported())
-    }
-
-    /// Keeps `credentials` for `directory` unless a replica stored some
-    /// first; returns the credentials now stored (the first writer wins).
-    async fn put_acme_account(
-        &self,
-        directory: &str,
-        credentials: &str,
-    ) -> Result<String, StoreError> {
-        let _ = (directory, credentials);
-        Err(certs::unsupported())
     }
 }
 

@@ -17,7 +17,7 @@ use self::rows::{
 };
 use self::schema::migrate;
 
-use super::{HostMatch, Store, StoreError, StoredCert};
+use super::{HostMatch, Store, StoreError};
 use crate::routing::host::wildcard_parent;
 use crate::tenant::{Domain, NewTenant, Tenant, TenantPatch, TenantRecord};
 
@@ -316,61 +316,6 @@ impl Store for SqliteStore {
             })
         })
         .await
-    }
-
-    async fn get_certificate(&self, domain: &str) -> Result<Option<StoredCert>, StoreError> {
-        self.certificate(domain).await
-    }
-
-    async fn put_certificate(
-        &self,
-        domain: &str,
-        cert_pem: &str,
-        key_pem: &str,
-        not_after: i64,
-    ) -> Result<(), StoreError> {
-        self.store_certificate(domain, cert_pem, key_pem, not_after)
-            .await
-    }
-
-    async fn record_certificate_failure(
-        &self,
-        domain: &str,
-        reason: &str,
-    ) -> Result<(), StoreError> {
-        self.store_failure(domain, reason).await
-    }
-
-    async fn list_certificates(&self) -> Result<Vec<StoredCert>, StoreError> {
-        self.certificates().await
-    }
-
-    async fn put_acme_challenge(
-        &self,
-        key: &str,
-        key_authorization: &str,
-    ) -> Result<(), StoreError> {
-        self.store_challenge(key, key_authorization).await
-    }
-
-    async fn get_acme_challenge(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.challenge(key).await
-    }
-
-    async fn delete_acme_challenge(&self, key: &str) -> Result<(), StoreError> {
-        self.drop_challenge(key).await
-    }
-
-    async fn get_acme_account(&self, directory: &str) -> Result<Option<String>, StoreError> {
-        self.account(directory).await
-    }
-
-    async fn put_acme_account(
-        &self,
-        directory: &str,
-        credentials: &str,
-    ) -> Result<String, StoreError> {
-        self.store_account(directory, credentials).await
     }
 }
 

@@ -4,6 +4,9 @@
 //! (native migration 3; with the django-tenants layout, created beside its
 //! tables only when `tls.acme` is configured).
 
+use async_trait::async_trait;
+
+use crate::store::CertificateStore;
 use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 
@@ -47,10 +50,11 @@ fn cert_from_row(r: &Row) -> StoredCert {
     }
 }
 
-impl PgStore {
+#[async_trait]
+impl CertificateStore for PgStore {
     /// Creates the ACME tables if missing (django-tenants layout; the native
     /// layout has them from its migrations).
-    pub(super) async fn prepare_acme_tables(&self) -> Result<(), StoreError> {
+    async fn prepare_certificates(&self) -> Result<(), StoreError> {
         if self.layout() == crate::config::StoreLayout::Native {
             return Ok(());
         }
@@ -63,7 +67,7 @@ impl PgStore {
         })
     }
 
-    pub(super) async fn certificate(&self, domain: &str) -> Result<Option<StoredCert>, StoreError> {
+    async fn get_certificate(&self, domain: &str) -> Result<Option<StoredCert>, StoreError> {
         let conn = self.conn().await?;
         let row = query_opt(
             &*conn,
@@ -74,7 +78,7 @@ impl PgStore {
         Ok(row.as_ref().map(cert_from_row))
     }
 
-    pub(super) async fn store_certificate(
+    async fn put_certificate(
         &self,
         domain: &str,
         cert_pem: &str,
@@ -102,7 +106,11 @@ impl PgStore {
         Ok(())
     }
 
-    pub(super) async fn store_failure(&self, domain: &str, reason: &str) -> Result<(), StoreError> {
+    async fn record_certificate_failure(
+        &self,
+        domain: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
         let conn = self.conn().await?;
         let now = unix_now();
         query(
@@ -120,7 +128,7 @@ impl PgStore {
         Ok(())
     }
 
-    pub(super) async fn certificates(&self) -> Result<Vec<StoredCert>, StoreError> {
+    async fn list_certificates(&self) -> Result<Vec<StoredCert>, StoreError> {
         let conn = self.conn().await?;
         let rows = query(
             &*conn,
@@ -134,7 +142,7 @@ impl PgStore {
         Ok(rows.iter().map(cert_from_row).collect())
     }
 
-    pub(super) async fn store_challenge(
+    async fn put_acme_challenge(
         &self,
         key: &str,
         key_authorization: &str,
@@ -159,7 +167,7 @@ impl PgStore {
         Ok(())
     }
 
-    pub(super) async fn challenge(&self, key: &str) -> Result<Option<String>, StoreError> {
+    async fn get_acme_challenge(&self, key: &str) -> Result<Option<String>, StoreError> {
         let conn = self.conn().await?;
         let row = query_opt(
             &*conn,
@@ -170,7 +178,7 @@ impl PgStore {
         Ok(row.map(|r| r.get(0)))
     }
 
-    pub(super) async fn drop_challenge(&self, key: &str) -> Result<(), StoreError> {
+    async fn delete_acme_challenge(&self, key: &str) -> Result<(), StoreError> {
         let conn = self.conn().await?;
         query(
             &*conn,
@@ -181,7 +189,7 @@ impl PgStore {
         Ok(())
     }
 
-    pub(super) async fn account(&self, directory: &str) -> Result<Option<String>, StoreError> {
+    async fn get_acme_account(&self, directory: &str) -> Result<Option<String>, StoreError> {
         let conn = self.conn().await?;
         let row = query_opt(
             &*conn,
@@ -192,7 +200,7 @@ impl PgStore {
         Ok(row.map(|r| r.get(0)))
     }
 
-    pub(super) async fn store_account(
+    async fn put_acme_account(
         &self,
         directory: &str,
         credentials: &str,

@@ -26,7 +26,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{GenericClient, NoTls};
 
 use self::layout::{Sql, KEY_COLUMN};
-use super::{HostMatch, Store, StoreError, StoredCert};
+use super::{HostMatch, Store, StoreError};
 use crate::config::{StoreConfig, StoreLayout};
 use crate::routing::host::wildcard_parent;
 use crate::tenant::{Domain, DomainEntry, NewTenant, TenantPatch, TenantRecord};
@@ -302,64 +302,5 @@ impl Store for PgStore {
             .await?;
         tx.commit().await.map_err(pg_error)?;
         Ok(removed)
-    }
-
-    async fn prepare_certificates(&self) -> Result<(), StoreError> {
-        self.prepare_acme_tables().await
-    }
-
-    async fn get_certificate(&self, domain: &str) -> Result<Option<StoredCert>, StoreError> {
-        self.certificate(domain).await
-    }
-
-    async fn put_certificate(
-        &self,
-        domain: &str,
-        cert_pem: &str,
-        key_pem: &str,
-        not_after: i64,
-    ) -> Result<(), StoreError> {
-        self.store_certificate(domain, cert_pem, key_pem, not_after)
-            .await
-    }
-
-    async fn record_certificate_failure(
-        &self,
-        domain: &str,
-        reason: &str,
-    ) -> Result<(), StoreError> {
-        self.store_failure(domain, reason).await
-    }
-
-    async fn list_certificates(&self) -> Result<Vec<StoredCert>, StoreError> {
-        self.certificates().await
-    }
-
-    async fn put_acme_challenge(
-        &self,
-        key: &str,
-        key_authorization: &str,
-    ) -> Result<(), StoreError> {
-        self.store_challenge(key, key_authorization).await
-    }
-
-    async fn get_acme_challenge(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.challenge(key).await
-    }
-
-    async fn delete_acme_challenge(&self, key: &str) -> Result<(), StoreError> {
-        self.drop_challenge(key).await
-    }
-
-    async fn get_acme_account(&self, directory: &str) -> Result<Option<String>, StoreError> {
-        self.account(directory).await
-    }
-
-    async fn put_acme_account(
-        &self,
-        directory: &str,
-        credentials: &str,
-    ) -> Result<String, StoreError> {
-        self.store_account(directory, credentials).await
     }
 }

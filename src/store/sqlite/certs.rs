@@ -1,6 +1,9 @@
 //! The embedded store's ACME tables: certificates by domain, account
 //! credentials by CA directory, and pending challenge answers (schema step 3).
 
+use async_trait::async_trait;
+
+use crate::store::CertificateStore;
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::{backend, SqliteStore};
@@ -46,8 +49,9 @@ fn cert_from_row(r: &Row<'_>) -> rusqlite::Result<StoredCert> {
     })
 }
 
-impl SqliteStore {
-    pub(super) async fn certificate(&self, domain: &str) -> Result<Option<StoredCert>, StoreError> {
+#[async_trait]
+impl CertificateStore for SqliteStore {
+    async fn get_certificate(&self, domain: &str) -> Result<Option<StoredCert>, StoreError> {
         let domain = domain.to_owned();
         self.read(move |conn| {
             conn.prepare_cached(&format!(
@@ -61,7 +65,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn store_certificate(
+    async fn put_certificate(
         &self,
         domain: &str,
         cert_pem: &str,
@@ -84,7 +88,11 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn store_failure(&self, domain: &str, reason: &str) -> Result<(), StoreError> {
+    async fn record_certificate_failure(
+        &self,
+        domain: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
         let (domain, reason) = (domain.to_owned(), reason.to_owned());
         self.write(move |tx| {
             tx.execute(
@@ -99,7 +107,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn certificates(&self) -> Result<Vec<StoredCert>, StoreError> {
+    async fn list_certificates(&self) -> Result<Vec<StoredCert>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(&format!(
@@ -113,7 +121,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn store_challenge(
+    async fn put_acme_challenge(
         &self,
         key: &str,
         key_authorization: &str,
@@ -138,7 +146,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn challenge(&self, key: &str) -> Result<Option<String>, StoreError> {
+    async fn get_acme_challenge(&self, key: &str) -> Result<Option<String>, StoreError> {
         let key = key.to_owned();
         self.read(move |conn| {
             conn.prepare_cached("SELECT key_authorization FROM acme_challenges WHERE key = ?1")
@@ -150,7 +158,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn drop_challenge(&self, key: &str) -> Result<(), StoreError> {
+    async fn delete_acme_challenge(&self, key: &str) -> Result<(), StoreError> {
         let key = key.to_owned();
         self.write(move |tx| {
             tx.execute("DELETE FROM acme_challenges WHERE key = ?1", [&key])
@@ -160,7 +168,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn account(&self, directory: &str) -> Result<Option<String>, StoreError> {
+    async fn get_acme_account(&self, directory: &str) -> Result<Option<String>, StoreError> {
         let directory = directory.to_owned();
         self.read(move |conn| {
             conn.prepare_cached("SELECT credentials FROM acme_accounts WHERE directory = ?1")
@@ -172,7 +180,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn store_account(
+    async fn put_acme_account(
         &self,
         directory: &str,
         credentials: &str,
@@ -198,7 +206,7 @@ impl SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::{SqliteStore, Store};
+    use crate::store::{CertificateStore, SqliteStore};
 
     #[tokio::test]
     async fn certificates_and_the_account_survive_reopen_and_failures_keep_the_certificate() {
