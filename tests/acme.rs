@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use common::pebble::{free_port, Pebble};
 use common::pg::fresh_database;
-use common::tls::{https_get, TestCa};
+use common::tls::{https_get, HttpsReply, TestCa};
 use common::{eventually, Backend, Gateway, GatewayOptions};
 use hyper::{Method, StatusCode};
+use rustls::RootCertStore;
 use serde_json::json;
 
 const ISSUED_FIRST: &str = "tenant_gateway_acme_orders_total{reason=\"first\",result=\"issued\"}";
@@ -46,6 +47,14 @@ async fn certificate_of(gw: &Gateway, domain: &str) -> serde_json::Value {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["certificate"].clone()
+}
+
+/// `GET /` on a new HTTPS connection to `gw` with `name` as both SNI and
+/// Host, trusting `roots`; panics with the gateway's log if it fails.
+async fn served(gw: &Gateway, roots: &RootCertStore, name: &str) -> HttpsReply {
+    https_get(gw.https_addr.unwrap(), roots, name, name, "/")
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}\n{}", gw.log()))
 }
 
 #[tokio::test]
@@ -118,27 +127,11 @@ async fn a_restarted_gateway_reuses_the_stored_certificate_without_an_order() {
     let app = Backend::start("app").await;
     let mut gw = acme_gateway(&pebble, &app, &[]).await;
     let roots = pebble.issuing_roots().await;
-    let first = https_get(
-        gw.https_addr.unwrap(),
-        &roots,
-        "globex.test",
-        "globex.test",
-        "/",
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", gw.log()));
+    let first = served(&gw, &roots, "globex.test").await;
     assert_eq!(gw.metric(ISSUED_FIRST).await, 1.0);
 
     gw.restart().await;
-    let again = https_get(
-        gw.https_addr.unwrap(),
-        &roots,
-        "globex.test",
-        "globex.test",
-        "/",
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", gw.log()));
+    let again = served(&gw, &roots, "globex.test").await;
     assert_eq!(again.reply.status, StatusCode::OK);
     assert_eq!(again.leaf, first.leaf, "the stored certificate");
     assert_eq!(gw.metric_or_zero(ISSUED_FIRST).await, 0.0);
@@ -155,9 +148,7 @@ async fn renewal_replaces_a_near_expiry_certificate_without_a_failed_request() {
     let gw = acme_gateway(&pebble, &app, &settings).await;
     let https = gw.https_addr.unwrap();
     let roots = pebble.issuing_roots().await;
-    let first = https_get(https, &roots, "shop.acme.test", "shop.acme.test", "/")
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", gw.log()));
+    let first = served(&gw, &roots, "shop.acme.test").await;
 
     // New connections all along: each one must succeed, and one must get
     // the replacement.
@@ -213,15 +204,7 @@ async fn the_admin_api_orders_a_certificate_when_asked() {
     .await;
     assert_eq!(gw.metric(ISSUED_ADMIN).await, 1.0);
 
-    let got = https_get(
-        gw.https_addr.unwrap(),
-        &roots,
-        "shop.globex.test",
-        "shop.globex.test",
-        "/",
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", gw.log()));
+    let got = served(&gw, &roots, "shop.globex.test").await;
     assert_eq!(got.reply.seen().header("x-tenant-id"), Some("globex"));
     assert_eq!(gw.metric_or_zero(ISSUED_FIRST).await, 0.0);
     let (status, _) = gw.admin(Method::GET, "/v1/domains/nobody.test", None).await;
@@ -267,24 +250,8 @@ async fn replicas_on_one_postgres_store_share_the_certificate() {
     let two = replica().await;
     let roots = pebble.issuing_roots().await;
 
-    let first = https_get(
-        one.https_addr.unwrap(),
-        &roots,
-        "shop.acme.test",
-        "shop.acme.test",
-        "/",
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", one.log()));
-    let second = https_get(
-        two.https_addr.unwrap(),
-        &roots,
-        "shop.acme.test",
-        "shop.acme.test",
-        "/",
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", two.log()));
+    let first = served(&one, &roots, "shop.acme.test").await;
+    let second = served(&two, &roots, "shop.acme.test").await;
     assert_eq!(second.reply.status, StatusCode::OK);
     assert_eq!(second.leaf, first.leaf, "the other replica's certificate");
     assert_eq!(one.metric(ISSUED_FIRST).await, 1.0);
