@@ -7,6 +7,8 @@
 #[path = "../tests/common/pg.rs"]
 #[allow(dead_code)]
 mod pg;
+#[path = "../tests/common/ports.rs"]
+mod ports;
 
 use std::time::Instant;
 

@@ -10,7 +10,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::pebble::{free_port, Pebble};
+use common::free_port;
+use common::pebble::Pebble;
 use common::pg::fresh_database;
 use common::tls::{https_get, HttpsReply, TestCa};
 use common::{eventually, Backend, Gateway, GatewayOptions};

@@ -16,6 +16,7 @@
 //! - `pebble`: a real ACME server (Debian's pebble) on free loopback ports
 //! - `django`: the example Django + django-tenants site under gunicorn
 //! - `webhook`: a receiver recording the JSON POSTed to it
+//! - `ports`: free loopback ports for servers told their port in advance
 
 // Each test binary uses a different part of the harness.
 #![allow(dead_code)]
@@ -30,6 +31,7 @@ mod gateway;
 mod load;
 pub mod pebble;
 pub mod pg;
+mod ports;
 pub mod tls;
 mod webhook;
 
@@ -43,6 +45,7 @@ pub use {
     echo::serve_echo,
     gateway::{pool_config, Gateway, GatewayOptions, ProvisioningFiles},
     load::{Load, Outcome},
+    ports::free_port,
     webhook::Webhook,
 };
 

@@ -7,7 +7,7 @@
 //! through `pebble-challtestsrv` as its DNS server. Stopped on drop, or by a
 //! watchdog when the test binary dies.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::RootCertStore;
 use tempfile::TempDir;
 
+use super::free_port;
 use super::tls::{https_get, TestCa};
 
 /// Where the binary is: `TENANT_GATEWAY_TEST_PEBBLE`, else Debian's path.
@@ -29,14 +30,6 @@ fn pebble_bin() -> PathBuf {
         bin.display()
     );
     bin
-}
-
-/// A loopback port free now (for a server that must know it in advance).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 /// A running pebble.

@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::ports::free_port;
+
 /// The running test server.
 pub struct TestPostgres {
     pub port: u16,
@@ -78,11 +80,6 @@ fn as_pg_user(program: &Path) -> Command {
     } else {
         Command::new(program)
     }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-    listener.local_addr().expect("port").port()
 }
 
 impl TestPostgres {
