@@ -90,16 +90,23 @@ pub(crate) type Cached = Option<Arc<RoutedTenant>>;
 struct SharedEntry {
     route: Cached,
     fetched_ms: u64,
+    /// `Router::changes` before the store was asked (see `Router::settle`).
+    changes_seen: u64,
+    /// Set when a change was applied while the store was being asked: the
+    /// answer may predate it, so the entry counts as past its TTL.
+    outdated: AtomicBool,
     /// No refresh before this time (`clock::now_ms`): backoff after a failed one.
     next_refresh_ms: AtomicU64,
     refreshing: AtomicBool,
 }
 
 impl SharedEntry {
-    fn new(route: Cached) -> Arc<SharedEntry> {
+    fn new(route: Cached, changes_seen: u64) -> Arc<SharedEntry> {
         Arc::new(SharedEntry {
             route,
             fetched_ms: clock::now_ms(),
+            changes_seen,
+            outdated: AtomicBool::new(false),
             next_refresh_ms: AtomicU64::new(0),
             refreshing: AtomicBool::new(false),
         })
@@ -136,6 +143,9 @@ pub struct Router {
     /// Tells this router's per-worker tables from another router's.
     id: usize,
     invalidations: local::InvalidationLog,
+    /// Changes applied so far, counted before the shared cache forgets
+    /// anything, so a lookup can tell one happened while it asked the store.
+    changes: AtomicU64,
     cache: Cache<String, Arc<SharedEntry>, foldhash::fast::RandomState>,
     ttl_ms: u64,
     negative_ttl_ms: u64,
@@ -166,6 +176,7 @@ impl Router {
         Router {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             invalidations: local::InvalidationLog::new(),
+            changes: AtomicU64::new(0),
             cache,
             ttl_ms: config.ttl.as_millis() as u64,
             negative_ttl_ms: config.negative_ttl.as_millis() as u64,
@@ -197,12 +208,15 @@ impl Router {
         let mut after = None;
         let mut loaded = 0u64;
         while loaded < max_entries {
+            let changes_seen = self.changes.load(Ordering::SeqCst);
             let page = self.store.routes_page(after.take(), PAGE).await?;
             let full_page = page.len() == PAGE;
             after = page.last().map(|m| m.domain.clone());
             for HostMatch { tenant, domain } in page {
                 let route = Some(Arc::new(RoutedTenant::new(tenant, domain.clone())));
-                self.cache.insert(domain, SharedEntry::new(route)).await;
+                let entry = SharedEntry::new(route, changes_seen);
+                self.cache.insert(domain, entry.clone()).await;
+                self.settle(&entry);
                 loaded += 1;
             }
             if !full_page {
@@ -235,9 +249,12 @@ impl Router {
             None => {
                 self.metrics.cache_misses.inc();
                 let loaded = self.cache.try_get_with_by_ref(host, async {
-                    self.load(host).await.map(SharedEntry::new)
+                    let changes_seen = self.changes.load(Ordering::SeqCst);
+                    let route = self.load(host).await?;
+                    Ok(SharedEntry::new(route, changes_seen))
                 });
                 let entry = loaded.await.map_err(RoutingError)?;
+                self.settle(&entry);
                 (entry.route.clone(), self.fresh_until_ms(&entry))
             }
         };
@@ -255,8 +272,23 @@ impl Router {
         Ok(into_resolution(cached))
     }
 
-    /// Until when (`clock::now_ms`) a shared entry is fresh.
+    /// Called once a freshly loaded entry is in the shared cache. A change
+    /// applied while the store was being asked may have come too early for
+    /// the invalidation to find the entry, and too late for the answer to
+    /// include it: such an entry is served to the requests that waited for
+    /// it, then counts as past its TTL, so the next request asks again
+    /// (without this it would be kept, wrong, for a whole TTL).
+    fn settle(&self, entry: &SharedEntry) {
+        if self.changes.load(Ordering::SeqCst) != entry.changes_seen {
+            entry.outdated.store(true, Ordering::Release);
+        }
+    }
+
+    /// Until when (`clock::now_ms`) a shared entry is fresh (0: it is not).
     fn fresh_until_ms(&self, entry: &SharedEntry) -> u64 {
+        if entry.outdated.load(Ordering::Acquire) {
+            return 0;
+        }
         let ttl = if entry.route.is_some() {
             self.ttl_ms
         } else {
@@ -279,12 +311,13 @@ impl Router {
         {
             return (entry.route.clone(), fresh_until_ms);
         }
+        let changes_seen = self.changes.load(Ordering::SeqCst);
         match self.load(host).await {
             Ok(route) => {
-                let refreshed = SharedEntry::new(route.clone());
-                let fresh_until_ms = self.fresh_until_ms(&refreshed);
-                self.cache.insert(host.to_owned(), refreshed).await;
-                (route, fresh_until_ms)
+                let refreshed = SharedEntry::new(route.clone(), changes_seen);
+                self.cache.insert(host.to_owned(), refreshed.clone()).await;
+                self.settle(&refreshed);
+                (route, self.fresh_until_ms(&refreshed))
             }
             Err(e) => {
                 entry
@@ -325,6 +358,7 @@ impl Router {
     /// Forgets everything cached for a domain: the host itself, or for a
     /// wildcard every host one label below it (including negative entries).
     pub async fn invalidate_domain(&self, domain: &str) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
         self.invalidate_shared(domain).await;
         // After the shared cache, so a worker refilling from it sees the change.
         self.invalidations.push(domain);
@@ -344,6 +378,7 @@ impl Router {
 
     /// Forgets every cached host (after a bulk change).
     pub fn invalidate_all(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
         self.cache.invalidate_all();
         self.invalidations.push(local::EVERYTHING);
     }

@@ -3,11 +3,29 @@ use crate::store::SqliteStore;
 use crate::tenant::{Domain, NewTenant, TenantPatch, TenantRecord, TenantStatus};
 use async_trait::async_trait;
 use std::sync::atomic::AtomicBool;
+use tokio::sync::Notify;
 
-/// The embedded store with an off switch, to play a store outage.
+/// The embedded store with an off switch, to play a store outage, and a
+/// hold on lookups, to play a slow one: a held lookup reads its answer,
+/// signals `lookup_read`, and returns it only once `release` is notified.
 struct Switchable {
     inner: SqliteStore,
     down: AtomicBool,
+    hold_lookups: AtomicBool,
+    lookup_read: Notify,
+    release: Notify,
+}
+
+impl Switchable {
+    fn new(inner: SqliteStore) -> Arc<Switchable> {
+        Arc::new(Switchable {
+            inner,
+            down: AtomicBool::new(false),
+            hold_lookups: AtomicBool::new(false),
+            lookup_read: Notify::new(),
+            release: Notify::new(),
+        })
+    }
 }
 
 /// Keeps no certificates (the trait's defaults).
@@ -22,7 +40,12 @@ impl Store for Switchable {
         if self.down.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("switched off".into()));
         }
-        self.inner.resolve_host(host).await
+        let answer = self.inner.resolve_host(host).await;
+        if self.hold_lookups.load(Ordering::SeqCst) {
+            self.lookup_read.notify_one();
+            self.release.notified().await;
+        }
+        answer
     }
     async fn create_tenant(&self, t: NewTenant) -> Result<TenantRecord, StoreError> {
         self.inner.create_tenant(t).await
@@ -82,10 +105,7 @@ async fn cached_routes_outlive_their_ttl_while_the_store_is_down() {
         })
         .await
         .unwrap();
-    let store = Arc::new(Switchable {
-        inner,
-        down: AtomicBool::new(false),
-    });
+    let store = Switchable::new(inner);
     let config = CacheConfig {
         ttl: Duration::from_millis(50),
         negative_ttl: Duration::from_millis(50),
@@ -140,10 +160,7 @@ async fn a_warmed_cache_answers_without_the_store() {
         })
         .collect();
     assert!(inner.import_tenants(batch).await.unwrap().is_empty());
-    let store = Arc::new(Switchable {
-        inner,
-        down: AtomicBool::new(false),
-    });
+    let store = Switchable::new(inner);
     let router = Router::new(
         store.clone(),
         &CacheConfig::default(),
@@ -170,5 +187,59 @@ async fn a_warmed_cache_answers_without_the_store() {
     assert!(
         router.resolve("x.t3.test").await.is_err(),
         "wildcard hosts still need the store"
+    );
+}
+
+#[tokio::test]
+async fn a_change_applied_during_a_lookup_is_not_hidden_by_its_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = SqliteStore::open(&dir.path().join("gw.db")).unwrap();
+    inner
+        .create_tenant(NewTenant {
+            id: "acme".into(),
+            name: "Acme".into(),
+            schema: "acme".into(),
+            isolation: Isolation::Schema,
+            status: TenantStatus::Active,
+            pool: None,
+            plan: None,
+            cluster: None,
+            domains: vec!["acme.test".into()],
+        })
+        .await
+        .unwrap();
+    let store = Switchable::new(inner);
+    // A TTL far longer than the test: only invalidation can correct a route.
+    let config = CacheConfig {
+        ttl: Duration::from_secs(3600),
+        ..CacheConfig::default()
+    };
+    let router = Arc::new(Router::new(
+        store.clone(),
+        &config,
+        true,
+        Arc::new(Metrics::new(false, 0)),
+    ));
+
+    // A lookup reads "acme.test → acme"; before it returns, the domain is
+    // removed and the change applied (it finds nothing cached to forget).
+    store.hold_lookups.store(true, Ordering::SeqCst);
+    let in_flight = tokio::spawn({
+        let router = router.clone();
+        async move { router.resolve("acme.test").await }
+    });
+    store.lookup_read.notified().await;
+    store.inner.remove_domain("acme.test").await.unwrap();
+    router.invalidate_domain("acme.test").await;
+    store.hold_lookups.store(false, Ordering::SeqCst);
+    store.release.notify_one();
+    assert!(
+        matches!(in_flight.await.unwrap(), Ok(Resolution::Tenant(_))),
+        "the racing request itself gets what the store said"
+    );
+
+    assert!(
+        matches!(router.resolve("acme.test").await, Ok(Resolution::Unknown)),
+        "the next request asks the store again instead of keeping the old answer"
     );
 }
