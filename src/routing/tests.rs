@@ -87,10 +87,9 @@ impl Store for Switchable {
     }
 }
 
-#[tokio::test]
-async fn cached_routes_outlive_their_ttl_while_the_store_is_down() {
-    let dir = tempfile::tempdir().unwrap();
-    let inner = SqliteStore::open(&dir.path().join("gw.db")).unwrap();
+/// A store (in `dir`) holding one tenant, acme, at `acme.test`.
+async fn store_with_acme(dir: &std::path::Path) -> Arc<Switchable> {
+    let inner = SqliteStore::open(&dir.join("gw.db")).unwrap();
     inner
         .create_tenant(NewTenant {
             id: "acme".into(),
@@ -105,7 +104,13 @@ async fn cached_routes_outlive_their_ttl_while_the_store_is_down() {
         })
         .await
         .unwrap();
-    let store = Switchable::new(inner);
+    Switchable::new(inner)
+}
+
+#[tokio::test]
+async fn cached_routes_outlive_their_ttl_while_the_store_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_acme(dir.path()).await;
     let config = CacheConfig {
         ttl: Duration::from_millis(50),
         negative_ttl: Duration::from_millis(50),
@@ -193,22 +198,7 @@ async fn a_warmed_cache_answers_without_the_store() {
 #[tokio::test]
 async fn a_change_applied_during_a_lookup_is_not_hidden_by_its_answer() {
     let dir = tempfile::tempdir().unwrap();
-    let inner = SqliteStore::open(&dir.path().join("gw.db")).unwrap();
-    inner
-        .create_tenant(NewTenant {
-            id: "acme".into(),
-            name: "Acme".into(),
-            schema: "acme".into(),
-            isolation: Isolation::Schema,
-            status: TenantStatus::Active,
-            pool: None,
-            plan: None,
-            cluster: None,
-            domains: vec!["acme.test".into()],
-        })
-        .await
-        .unwrap();
-    let store = Switchable::new(inner);
+    let store = store_with_acme(dir.path()).await;
     // A TTL far longer than the test: only invalidation can correct a route.
     let config = CacheConfig {
         ttl: Duration::from_secs(3600),
