@@ -1,6 +1,8 @@
 //! What the store keeps for on-demand TLS, shared by every replica: each
-//! domain's ACME certificate (or why its last order failed) and the ACME
-//! account credentials per CA directory.
+//! domain's ACME certificate (or why its last order failed), which replica
+//! is ordering it, and the ACME account credentials per CA directory.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -100,6 +102,30 @@ pub trait CertificateStore: Send + Sync {
     /// Withdraws a challenge answer once its order is done.
     async fn delete_acme_challenge(&self, key: &str) -> Result<(), StoreError> {
         let _ = key;
+        Err(unsupported())
+    }
+
+    /// Takes the right to order `domain`'s certificate for `lease`, so that
+    /// replicas do not order the same certificate twice: true when `holder`
+    /// now has it (also when it had it already). A lease past its time is
+    /// free to take, so a replica that died mid-order blocks nobody for long.
+    async fn claim_certificate_order(
+        &self,
+        domain: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let _ = (domain, holder, lease);
+        Err(unsupported())
+    }
+
+    /// Gives back the order lease of `domain`, if `holder` has it.
+    async fn release_certificate_order(
+        &self,
+        domain: &str,
+        holder: &str,
+    ) -> Result<(), StoreError> {
+        let _ = (domain, holder);
         Err(unsupported())
     }
 

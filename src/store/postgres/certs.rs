@@ -1,8 +1,10 @@
 //! The PostgreSQL store's ACME tables: certificates by domain, account
 //! credentials by CA directory and pending challenge answers, shared by
-//! every replica on the database
-//! (native migration 3; with the django-tenants layout, created beside its
+//! every replica on the database, and which replica is ordering what
+//! (native migrations 4 and 5; with the django-tenants layout, created beside its
 //! tables only when `tls.acme` is configured).
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -37,6 +39,16 @@ CREATE TABLE IF NOT EXISTS gateway_acme_challenges (
 );
 ";
 
+/// Which replica is ordering a domain's certificate, until when (native
+/// migration 5; idempotent like `ACME_TABLES`).
+pub(super) const ACME_ORDER_LEASES: &str = "
+CREATE TABLE IF NOT EXISTS gateway_acme_orders (
+    domain     text PRIMARY KEY,
+    holder     text NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+";
+
 const CERT_COLUMNS: &str = "domain, cert_pem, key_pem, not_after, failure, updated_at";
 
 fn cert_from_row(r: &Row) -> StoredCert {
@@ -59,7 +71,8 @@ impl CertificateStore for PgStore {
             return Ok(());
         }
         let conn = self.conn().await?;
-        conn.batch_execute(ACME_TABLES).await.map_err(|e| {
+        let tables = format!("{ACME_TABLES}{ACME_ORDER_LEASES}");
+        conn.batch_execute(&tables).await.map_err(|e| {
             let e = pg_error(e);
             StoreError::Backend(format!(
                 "cannot create the ACME tables beside django-tenants' (tls.acme): {e}"
@@ -184,6 +197,48 @@ impl CertificateStore for PgStore {
             &*conn,
             "DELETE FROM gateway_acme_challenges WHERE key = $1",
             &[(&key, Type::TEXT)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_certificate_order(
+        &self,
+        domain: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let conn = self.conn().await?;
+        // The database's clock, so replicas' clocks need not agree.
+        let claimed = query_opt(
+            &*conn,
+            "INSERT INTO gateway_acme_orders (domain, holder, expires_at) \
+             VALUES ($1, $2, now() + make_interval(secs => $3)) \
+             ON CONFLICT (domain) DO UPDATE SET \
+             holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE gateway_acme_orders.expires_at < now() \
+                OR gateway_acme_orders.holder = excluded.holder \
+             RETURNING holder",
+            &[
+                (&domain, Type::TEXT),
+                (&holder, Type::TEXT),
+                (&lease.as_secs_f64(), Type::FLOAT8),
+            ],
+        )
+        .await?;
+        Ok(claimed.is_some())
+    }
+
+    async fn release_certificate_order(
+        &self,
+        domain: &str,
+        holder: &str,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn().await?;
+        query(
+            &*conn,
+            "DELETE FROM gateway_acme_orders WHERE domain = $1 AND holder = $2",
+            &[(&domain, Type::TEXT), (&holder, Type::TEXT)],
         )
         .await?;
         Ok(())

@@ -41,6 +41,7 @@ ALTER TABLE gateway_tenants ADD COLUMN cluster text;
 CREATE INDEX gateway_tenants_cluster ON gateway_tenants (cluster);
 ",
     super::certs::ACME_TABLES,
+    super::certs::ACME_ORDER_LEASES,
 ];
 
 /// Columns `0..TENANT_COLUMNS` of a tenant select are the tenant (see

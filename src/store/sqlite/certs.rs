@@ -1,5 +1,8 @@
 //! The embedded store's ACME tables: certificates by domain, account
-//! credentials by CA directory, and pending challenge answers (schema step 3).
+//! credentials by CA directory, pending challenge answers (schema step 4),
+//! and order leases (step 5).
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -29,6 +32,15 @@ CREATE TABLE acme_challenges (
     key               TEXT PRIMARY KEY,
     key_authorization TEXT NOT NULL,
     created_at        INTEGER NOT NULL
+);
+";
+
+/// Schema step adding the order leases (which process orders what, until when).
+pub(super) const SCHEMA_ACME_ORDERS: &str = "
+CREATE TABLE acme_orders (
+    domain     TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
 );
 ";
 
@@ -168,6 +180,47 @@ impl CertificateStore for SqliteStore {
         .await
     }
 
+    async fn claim_certificate_order(
+        &self,
+        domain: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let (domain, holder) = (domain.to_owned(), holder.to_owned());
+        let now = unix_now();
+        let expires_at = now + lease.as_secs() as i64;
+        self.write(move |tx| {
+            let changed = tx
+                .execute(
+                    "INSERT INTO acme_orders (domain, holder, expires_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (domain) DO UPDATE SET \
+                     holder = excluded.holder, expires_at = excluded.expires_at \
+                     WHERE acme_orders.expires_at < ?4 OR acme_orders.holder = excluded.holder",
+                    params![domain, holder, expires_at, now],
+                )
+                .map_err(backend)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn release_certificate_order(
+        &self,
+        domain: &str,
+        holder: &str,
+    ) -> Result<(), StoreError> {
+        let (domain, holder) = (domain.to_owned(), holder.to_owned());
+        self.write(move |tx| {
+            tx.execute(
+                "DELETE FROM acme_orders WHERE domain = ?1 AND holder = ?2",
+                [&domain, &holder],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn get_acme_account(&self, directory: &str) -> Result<Option<String>, StoreError> {
         let directory = directory.to_owned();
         self.read(move |conn| {
@@ -300,5 +353,41 @@ mod tests {
         store.put_acme_challenge("new", "new.thumb").await.unwrap();
         assert_eq!(store.get_acme_challenge("old").await.unwrap(), None);
         assert!(store.get_acme_challenge("new").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn one_holder_at_a_time_orders_a_domain_until_release_or_expiry() {
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("gw.db")).unwrap();
+        let hour = Duration::from_secs(3600);
+        let claim = |holder: &'static str, lease| {
+            let store = &store;
+            async move {
+                store
+                    .claim_certificate_order("a.test", holder, lease)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(claim("one", hour).await);
+        assert!(!claim("two", hour).await, "held by one");
+        assert!(claim("one", hour).await, "one may renew its own lease");
+        assert!(store
+            .claim_certificate_order("b.test", "two", hour)
+            .await
+            .unwrap());
+        store
+            .release_certificate_order("a.test", "two")
+            .await
+            .unwrap();
+        assert!(!claim("two", hour).await, "only the holder releases");
+        store
+            .release_certificate_order("a.test", "one")
+            .await
+            .unwrap();
+        assert!(claim("two", Duration::ZERO).await, "released");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert!(claim("one", hour).await, "two's lease ran out");
     }
 }

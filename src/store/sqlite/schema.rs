@@ -8,7 +8,13 @@ use crate::store::StoreError;
 
 /// The store file's schema, one step per version: step `i` brings
 /// `PRAGMA user_version` from `i` to `i + 1`. Append new steps; never edit one.
-pub(super) const SCHEMA_STEPS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, certs::SCHEMA_ACME];
+pub(super) const SCHEMA_STEPS: &[&str] = &[
+    SCHEMA_V1,
+    SCHEMA_V2,
+    SCHEMA_V3,
+    certs::SCHEMA_ACME,
+    certs::SCHEMA_ACME_ORDERS,
+];
 
 /// Schema version kept in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = SCHEMA_STEPS.len() as i64;

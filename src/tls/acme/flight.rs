@@ -1,7 +1,8 @@
 //! One order at a time per domain: handshakes and renewals join the running
 //! order, the order waits for one of `max_concurrent_orders` slots, checks
-//! whether another replica stored what is needed, then orders and records
-//! the outcome (store, metrics, backoff after failures).
+//! whether another replica stored what is needed, takes the store's order
+//! lease (or waits for the replica holding it), then orders and records the
+//! outcome (store, metrics, backoff after failures).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +19,22 @@ pub(super) struct DomainState {
     running: Option<watch::Receiver<bool>>,
     failures: u32,
     retry_at: Option<Instant>,
+}
+
+/// How often a replica waiting on another's order looks at the store.
+const LEASE_POLL: Duration = Duration::from_millis(200);
+/// How long an order lease outlasts `order_timeout`: the holder's store
+/// writes after the order, and clock steps.
+const LEASE_SLACK: Duration = Duration::from_secs(30);
+
+/// Whose turn it is to order a domain's certificate.
+enum Turn {
+    /// This replica holds the lease (or the store cannot say: see `take_turn`).
+    Ours,
+    /// Another replica's order stored a certificate; it is served here now.
+    Served,
+    /// Another replica's order failed for this reason.
+    FailedElsewhere(String),
 }
 
 /// The wait before the next order after `failures` failures in a row:
@@ -84,6 +101,63 @@ impl Inner {
         if reason != Reason::Admin && self.load_stored(name, wanted_expiry).await {
             return;
         }
+        match self.take_turn(name, reason, wanted_expiry).await {
+            Turn::Ours => {}
+            Turn::Served => return,
+            Turn::FailedElsewhere(why) => {
+                let (failures, wait) = self.back_off(name);
+                tracing::warn!(domain = name, error = %why, failures, retry_in = ?wait, "another replica's ACME order failed");
+                return;
+            }
+        }
+        self.order_and_record(name, reason).await;
+        if let Err(e) = self
+            .store
+            .release_certificate_order(name, &self.holder)
+            .await
+        {
+            tracing::debug!(domain = name, error = %e, "cannot release the order lease; it runs out");
+        }
+    }
+
+    /// Takes the store's order lease for `name`, so replicas never order
+    /// one certificate twice; while another replica holds it, waits for the
+    /// outcome of its order. A store that cannot answer does not stop the
+    /// order (serving the handshake matters more than a duplicate order).
+    async fn take_turn(&self, name: &str, reason: Reason, wanted_expiry: i64) -> Turn {
+        let lease = self.config.order_timeout + LEASE_SLACK;
+        let waiting_since = unix_now();
+        loop {
+            match self
+                .store
+                .claim_certificate_order(name, &self.holder, lease)
+                .await
+            {
+                Ok(true) => return Turn::Ours,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(domain = name, error = %e, "cannot take the order lease; ordering anyway");
+                    return Turn::Ours;
+                }
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+            // An admin order wants a certificate of its own: it only waits.
+            if reason != Reason::Admin && self.load_stored(name, wanted_expiry).await {
+                return Turn::Served;
+            }
+            if let Ok(Some(row)) = self.store.get_certificate(name).await {
+                match row.failure {
+                    Some(why) if row.updated_at >= waiting_since => {
+                        return Turn::FailedElsewhere(why)
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Orders, serves and stores the certificate, or records the failure.
+    async fn order_and_record(&self, name: &str, reason: Reason) {
         let started = Instant::now();
         let outcome =
             match tokio::time::timeout(self.config.order_timeout, order::run(self, name)).await {
@@ -100,9 +174,17 @@ impl Inner {
             .orders
             .with_label_values(&[reason.as_str(), result])
             .inc();
-        let mut failures = 0;
         match outcome {
             Ok((issued, not_after)) => {
+                if let Some(state) = self
+                    .domains
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_mut(name)
+                {
+                    state.failures = 0;
+                    state.retry_at = None;
+                }
                 tracing::info!(
                     domain = name,
                     reason = reason.as_str(),
@@ -120,15 +202,7 @@ impl Inner {
                 }
             }
             Err(e) => {
-                let wait = {
-                    let mut domains = self.domains.lock().unwrap_or_else(|p| p.into_inner());
-                    let state = domains.entry(name.to_owned()).or_default();
-                    state.failures += 1;
-                    failures = state.failures;
-                    let wait = backoff(self.config.failure_backoff, failures);
-                    state.retry_at = Some(Instant::now() + wait);
-                    wait
-                };
+                let (failures, wait) = self.back_off(name);
                 tracing::warn!(domain = name, reason = reason.as_str(), error = %e, failures, retry_in = ?wait, "ACME order failed");
                 if let Err(e) = self
                     .store
@@ -139,13 +213,19 @@ impl Inner {
                 }
             }
         }
-        if failures == 0 {
-            let mut domains = self.domains.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(state) = domains.get_mut(name) {
-                state.failures = 0;
-                state.retry_at = None;
-            }
-        }
+    }
+}
+
+impl Inner {
+    /// Counts a failed order of `name` and sets when the next may start;
+    /// returns the failures in a row and the wait.
+    fn back_off(&self, name: &str) -> (u32, Duration) {
+        let mut domains = self.domains.lock().unwrap_or_else(|p| p.into_inner());
+        let state = domains.entry(name.to_owned()).or_default();
+        state.failures += 1;
+        let wait = backoff(self.config.failure_backoff, state.failures);
+        state.retry_at = Some(Instant::now() + wait);
+        (state.failures, wait)
     }
 }
 

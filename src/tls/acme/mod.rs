@@ -99,6 +99,8 @@ pub(crate) struct Inner {
     /// Orders run on the control runtime, whichever worker's handshake asked.
     runtime: tokio::runtime::Handle,
     account: OnceCell<Account>,
+    /// Names this process in the store's order leases.
+    holder: String,
     orders: Semaphore,
     domains: Mutex<HashMap<String, flight::DomainState>>,
 }
@@ -125,6 +127,7 @@ impl Acme {
                 metrics,
                 runtime: tokio::runtime::Handle::current(),
                 account: OnceCell::new(),
+                holder: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)),
                 domains: Mutex::new(HashMap::new()),
             }),
         }
