@@ -3,6 +3,7 @@
 //! database), a second throwaway server is the cluster `eu2`. A tenant gets
 //! its schema or database on its cluster and nowhere else, is routed with
 //! `X-Tenant-Cluster`, and a failure on either side leaves nothing behind.
+//! Placement picks the emptier cluster, counting creates still in flight.
 
 mod common;
 
@@ -182,6 +183,26 @@ async fn without_a_cluster_named_the_emptier_cluster_is_picked() {
     assert_eq!(rows["cluster"], Value::Null, "{rows}");
     let seen = f.gw.get("one.test", "/").await.seen();
     assert_eq!(seen.header("x-tenant-cluster"), Some("eu1"));
+}
+
+#[tokio::test]
+async fn concurrent_creates_without_a_cluster_spread_over_the_clusters() {
+    let f = start(MIGRATIONS).await;
+    let creates = (0..6).map(|i| {
+        f.create(json!({"id": format!("t{i}"), "name": "T", "domains": [format!("t{i}.test")]}))
+    });
+    let mut placed = std::collections::BTreeMap::<String, u32>::new();
+    for (status, body) in futures_util::future::join_all(creates).await {
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        *placed
+            .entry(body["cluster"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    assert_eq!(
+        placed,
+        [("eu1".to_owned(), 3), ("eu2".to_owned(), 3)].into(),
+        "creates in flight count where they are going"
+    );
 }
 
 #[tokio::test]

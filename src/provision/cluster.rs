@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex};
 
 use tokio_postgres::{Client, NoTls};
 
@@ -31,6 +32,29 @@ pub struct Cluster {
 pub struct Clusters {
     registry: Cluster,
     named: BTreeMap<String, Cluster>,
+    /// Tenants this process is placing now, per cluster: counted with the
+    /// registry's rows so that concurrent creates spread out.
+    placing: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+/// A tenant being placed on a cluster, counted there until dropped (after
+/// its create committed or failed).
+#[derive(Debug)]
+pub struct Placement {
+    pub cluster: String,
+    placing: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+impl Drop for Placement {
+    fn drop(&mut self) {
+        let mut placing = self.placing.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = placing.get_mut(&self.cluster) {
+            *count -= 1;
+            if *count == 0 {
+                placing.remove(&self.cluster);
+            }
+        }
+    }
 }
 
 /// A connection to a cluster: the registry's pool where possible, else a
@@ -97,6 +121,7 @@ impl Clusters {
                 is_registry: true,
             },
             named,
+            placing: Arc::default(),
         })
     }
 
@@ -123,11 +148,11 @@ impl Clusters {
         }
     }
 
-    /// The configured cluster with the fewest tenants in the registry (the
-    /// first by name on a tie); `None` without configured clusters.
-    /// Concurrent creates may both pick the same one: placement balances
-    /// over time, it is not a reservation.
-    pub async fn place(&self, store: &PgStore) -> Result<Option<String>, ProvisionError> {
+    /// The configured cluster with the fewest tenants in the registry plus
+    /// those this process is placing (the first by name on a tie); `None`
+    /// without configured clusters. Other replicas' creates in flight are not
+    /// seen: placement balances over time, it is not a reservation.
+    pub async fn place(&self, store: &PgStore) -> Result<Option<Placement>, ProvisionError> {
         if self.named.is_empty() {
             return Ok(None);
         }
@@ -136,13 +161,22 @@ impl Clusters {
             .tenants_per_cluster(&names)
             .await
             .map_err(store_failed("place"))?;
+        let mut placing = self.placing.lock().unwrap_or_else(|p| p.into_inner());
         let count = |name: &String| {
-            counts
+            let registered = counts
                 .iter()
                 .find(|(c, _)| c == name)
-                .map_or(0, |(_, n)| *n)
+                .map_or(0, |(_, n)| *n);
+            registered as u64 + placing.get(name).copied().unwrap_or(0)
         };
-        Ok(names.into_iter().min_by_key(count))
+        let Some(cluster) = names.into_iter().min_by_key(count) else {
+            return Ok(None);
+        };
+        *placing.entry(cluster.clone()).or_default() += 1;
+        Ok(Some(Placement {
+            cluster,
+            placing: self.placing.clone(),
+        }))
     }
 }
 

@@ -170,8 +170,14 @@ impl Provisioner {
     /// A schema or database tenant naming no cluster is placed on the
     /// configured cluster with the fewest tenants.
     pub async fn create(&self, mut tenant: NewTenant) -> Result<Provisioned, ProvisionError> {
-        if tenant.cluster.is_none() && tenant.isolation.owns_schema() {
-            tenant.cluster = self.clusters.place(&self.store).await?;
+        // Counted on its cluster until this create is done (`Clusters::place`).
+        let placement = if tenant.cluster.is_none() && tenant.isolation.owns_schema() {
+            self.clusters.place(&self.store).await?
+        } else {
+            None
+        };
+        if let Some(placement) = &placement {
+            tenant.cluster = Some(placement.cluster.clone());
         }
         let cluster = self.clusters.get(tenant.cluster.as_deref())?;
         let mut conn = self.store.conn().await.map_err(store_failed("connect"))?;
