@@ -3,7 +3,8 @@
 //! certificates are stored (a restart and another replica reuse them),
 //! renewed before expiry without a failed request, ordered at once through
 //! the admin API, and a CA error fails the handshake and backs off. Two
-//! replicas asked at once make one order between them. Two
+//! replicas asked at once make one order between them, and orders beyond
+//! `max_concurrent_orders` wait their turn. Two
 //! tests let pebble really validate HTTP-01 and TLS-ALPN-01 against the
 //! gateway, one of them through a replica that did not place the order.
 
@@ -99,6 +100,40 @@ async fn a_registered_domain_gets_a_certificate_on_its_first_handshake() {
     assert_eq!(got.reply.seen().header("x-tenant-id"), Some("acme"));
     assert_ne!(got.leaf, leaves[0]);
     assert_eq!(gw.metric(ISSUED_FIRST).await, 2.0);
+}
+
+#[tokio::test]
+async fn orders_beyond_max_concurrent_orders_queue_one_at_a_time() {
+    let pebble = Pebble::start(None).await;
+    let app = Backend::start("app").await;
+    let gw = acme_gateway(&pebble, &app, &["max_concurrent_orders: 1"]).await;
+    let roots = pebble.issuing_roots().await;
+
+    let names = ["shop.acme.test", "globex.test", "www.shop.acme.test"];
+    let replies = futures_util::future::join_all(names.map(|name| served(&gw, &roots, name))).await;
+    for reply in &replies {
+        assert_eq!(reply.reply.status, StatusCode::OK);
+    }
+    assert_eq!(gw.metric(ISSUED_FIRST).await, 3.0, "queued, not refused");
+    // Pebble's log shows each certificate issued before the next order is
+    // placed (request lines repeat when pebble rejects a nonce; these do not).
+    let log = pebble.log();
+    let steps: String = log
+        .lines()
+        .filter_map(|line| {
+            if line.contains("Added order") {
+                Some('o')
+            } else if line.contains("Issued certificate") {
+                Some('i')
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(
+        steps, "oioioi",
+        "orders (o) and issued certificates (i):\n{log}"
+    );
 }
 
 #[tokio::test]
