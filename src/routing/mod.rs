@@ -6,14 +6,14 @@
 pub mod follow;
 pub mod host;
 mod local;
+mod shared;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::HeaderValue;
 use moka::future::Cache;
-use moka::Expiry;
 
 use crate::clock;
 use crate::config::CacheConfig;
@@ -21,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::store::{HostMatch, Store, StoreError};
 use crate::tenant::{DomainEntry, Isolation, Tenant};
 use crate::upstream::PoolSlot;
+use shared::{RouteExpiry, SharedEntry, NEGATIVE_KEEP_FACTOR, REFRESH_BACKOFF_MS};
 
 /// A tenant as the data path needs it, with its header values built once
 /// when the cache is filled rather than on every request.
@@ -83,59 +84,6 @@ pub struct RoutingError(pub Arc<StoreError>);
 
 /// `None` caches "no tenant for this host".
 pub(crate) type Cached = Option<Arc<RoutedTenant>>;
-
-/// A shared-cache entry: the route and when the store said so. Past its TTL
-/// it is still served while one request refreshes it, and while the store is
-/// down (stale-while-revalidate, stale-if-error).
-struct SharedEntry {
-    route: Cached,
-    fetched_ms: u64,
-    /// `Router::changes` before the store was asked (see `Router::settle`).
-    changes_seen: u64,
-    /// Set when a change was applied while the store was being asked: the
-    /// answer may predate it, so the entry counts as past its TTL.
-    outdated: AtomicBool,
-    /// No refresh before this time (`clock::now_ms`): backoff after a failed one.
-    next_refresh_ms: AtomicU64,
-    refreshing: AtomicBool,
-}
-
-impl SharedEntry {
-    fn new(route: Cached, changes_seen: u64) -> Arc<SharedEntry> {
-        Arc::new(SharedEntry {
-            route,
-            fetched_ms: clock::now_ms(),
-            changes_seen,
-            outdated: AtomicBool::new(false),
-            next_refresh_ms: AtomicU64::new(0),
-            refreshing: AtomicBool::new(false),
-        })
-    }
-}
-
-/// How long a failed refresh waits before the next try, so a down store is
-/// not asked once per request.
-const REFRESH_BACKOFF_MS: u64 = 1000;
-
-/// Entries leave moka only by capacity, invalidation, or (for unknown hosts,
-/// so junk does not linger) this many negative TTLs; freshness is checked on
-/// read so stale routes can still be served while the store is down.
-const NEGATIVE_KEEP_FACTOR: u32 = 12;
-
-struct RouteExpiry {
-    negative_keep: Duration,
-}
-
-impl Expiry<String, Arc<SharedEntry>> for RouteExpiry {
-    fn expire_after_create(
-        &self,
-        _host: &String,
-        entry: &Arc<SharedEntry>,
-        _now: Instant,
-    ) -> Option<Duration> {
-        entry.route.is_none().then_some(self.negative_keep)
-    }
-}
 
 /// The host → tenant table as the data path sees it: a per-worker table of
 /// hot hosts (`local`), then the shared moka cache, then the store.

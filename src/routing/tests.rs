@@ -3,6 +3,7 @@ use crate::store::SqliteStore;
 use crate::tenant::{Domain, NewTenant, TenantPatch, TenantRecord, TenantStatus};
 use async_trait::async_trait;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 use tokio::sync::Notify;
 
 /// The embedded store with an off switch, to play a store outage, and a
