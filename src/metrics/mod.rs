@@ -2,13 +2,14 @@
 //! path only touches atomics (no label hashing per request). Per-tenant series
 //! are opt-in and bounded.
 
-use std::collections::HashMap;
-use std::sync::RwLock;
-
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+mod tenants;
+
+use tenants::TenantSeries;
 
 /// How a data-path request ended, for the `outcome` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +54,6 @@ impl Outcome {
 }
 
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
-const OTHER_TENANT: &str = "_other";
 
 pub struct Metrics {
     registry: Registry,
@@ -122,14 +122,6 @@ pub struct BackendVecs {
     pub retries: IntCounterVec,
 }
 
-/// Per-tenant request counters, at most `limit` tenants plus `_other`.
-struct TenantSeries {
-    vec: IntCounterVec,
-    limit: usize,
-    admitted: RwLock<HashMap<String, IntCounter>>,
-    other: IntCounter,
-}
-
 fn must<T>(r: prometheus::Result<T>) -> T {
     // Metric names and labels are literals here; a failure is a programming error.
     r.expect("metric definition")
@@ -189,12 +181,7 @@ impl Metrics {
                 &["tenant"],
             ));
             reg(Box::new(vec.clone()));
-            TenantSeries {
-                other: vec.with_label_values(&[OTHER_TENANT]),
-                vec,
-                limit: max_tenant_series,
-                admitted: RwLock::new(HashMap::new()),
-            }
+            TenantSeries::new(vec, max_tenant_series)
         });
         let pair = &["pool", "backend"];
         let counter_vec = |name: &str, help: &str, labels: &[&str]| {
@@ -365,29 +352,6 @@ impl Metrics {
         // Encoding into a Vec cannot fail for valid metric families.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
-    }
-}
-
-impl TenantSeries {
-    fn inc(&self, tenant: &str) {
-        if let Some(c) = self
-            .admitted
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(tenant)
-        {
-            c.inc();
-            return;
-        }
-        let mut admitted = self.admitted.write().unwrap_or_else(|p| p.into_inner());
-        if admitted.len() < self.limit {
-            let c = admitted
-                .entry(tenant.to_owned())
-                .or_insert_with(|| self.vec.with_label_values(&[tenant]));
-            c.inc();
-        } else {
-            self.other.inc();
-        }
     }
 }
 
