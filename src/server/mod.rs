@@ -22,6 +22,10 @@ use crate::tls::acme::Acme;
 use crate::tls::TlsFront;
 use crate::upstream::Pools;
 
+mod signals;
+
+use signals::{spawn_reload_on_hangup, wait_for_signal};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot open the store: {0}")]
@@ -363,44 +367,4 @@ async fn register_static_tenants(store: &dyn Store, config: &Config) -> Result<(
         }
     }
     Ok(())
-}
-
-/// SIGHUP re-reads the config file (pools and backends).
-fn spawn_reload_on_hangup(reloader: Arc<Reloader>) {
-    #[cfg(unix)]
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
-            return;
-        };
-        while hangup.recv().await.is_some() {
-            if let Err(errors) = reloader.reload() {
-                tracing::error!(%errors, "SIGHUP: configuration not reloaded, keeping the current one");
-            }
-        }
-    });
-    #[cfg(not(unix))]
-    let _ = reloader;
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
