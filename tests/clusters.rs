@@ -4,12 +4,14 @@
 //! its schema or database on its cluster and nowhere else, is routed with
 //! `X-Tenant-Cluster`, and a failure on either side leaves nothing behind.
 //! Placement picks the emptier cluster, counting creates still in flight.
+//! A registry COMMIT whose answer is lost is checked, not assumed to fail.
 
 mod common;
 
 use std::sync::OnceLock;
 
-use common::pg::{database_of, fresh_database, private_server, psql, TestPostgres};
+use common::commit_cutter::CommitCutter;
+use common::pg::{database_of, fresh_database, private_server, psql, server, TestPostgres};
 use common::{run_command, Backend, Gateway, GatewayOptions, ProvisioningFiles};
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -44,17 +46,24 @@ struct Fixture {
 }
 
 async fn start(migrations: &[(&str, &str)]) -> Fixture {
+    start_with(migrations, None).await
+}
+
+/// Like `start`, with the gateway reaching the registry (and `eu1`) through
+/// `cutter` when given.
+async fn start_with(migrations: &[(&str, &str)], cutter: Option<&CommitCutter>) -> Fixture {
     let registry = fresh_database();
+    let gateway_registry = cutter.map_or_else(|| registry.clone(), |c| c.url(&registry));
     let eu2 = second_server().fresh_database();
     let files = ProvisioningFiles::new(migrations, Some(CONTENT));
     let backend = Backend::start("app").await;
     let yaml = format!(
-        "provisioning:\n  clusters:\n    eu1: {{url: \"{registry}\"}}\n    eu2: {{url: \"{eu2}\"}}\n"
+        "provisioning:\n  clusters:\n    eu1: {{url: \"{gateway_registry}\"}}\n    eu2: {{url: \"{eu2}\"}}\n"
     );
     let options = GatewayOptions::new()
         .backend(&backend)
         .config(&yaml)
-        .store(&registry)
+        .store(&gateway_registry)
         .provisioning(&files);
     Fixture {
         gw: Gateway::start(options).await,
@@ -301,6 +310,34 @@ async fn a_failing_registry_commit_drops_the_schema_on_the_cluster() {
     assert_eq!(body["error"]["step"], "commit", "{body}");
     assert_eq!(f.schema_count("doomed"), ("0".into(), "0".into()));
     assert_eq!(f.registry_sql("SELECT count(*) FROM gateway_tenants"), "0");
+}
+
+#[tokio::test]
+async fn a_commit_whose_answer_is_lost_keeps_the_committed_tenant_whole() {
+    let cutter = CommitCutter::start(server().port).await;
+    let f = start_with(MIGRATIONS, Some(&cutter)).await;
+    cutter.arm("INSERT INTO gateway_tenants");
+    let (status, body) = f
+        .create(
+            json!({"id": "lucky", "name": "Lucky", "cluster": "eu2", "domains": ["lucky.test"]}),
+        )
+        .await;
+    assert_eq!(
+        cutter.cuts(),
+        1,
+        "the registry COMMIT answer was lost: {status} {body}"
+    );
+    // The registry did commit: the gateway asks again instead of assuming a
+    // rollback and dropping the schema of a registered tenant.
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["cluster"], "eu2", "{body}");
+    assert_eq!(f.schema_count("lucky"), ("0".into(), "1".into()));
+    assert_eq!(
+        f.eu2_sql("SELECT title FROM lucky.pages"),
+        "Welcome to Lucky"
+    );
+    let seen = f.gw.get("lucky.test", "/").await.seen();
+    assert_eq!(seen.header("x-tenant-schema"), Some("lucky"));
 }
 
 #[tokio::test]

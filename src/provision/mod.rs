@@ -29,6 +29,7 @@ mod storage;
 pub mod template;
 mod webhook;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio_postgres::types::{ToSql, Type};
@@ -41,7 +42,7 @@ use self::role::DatabaseRole;
 use self::template::{quote_ident, Statement, Values};
 use crate::config::ProvisioningConfig;
 use crate::store::postgres::{pg_error, pg_message};
-use crate::store::{PgStore, StoreError};
+use crate::store::{PgStore, Store, StoreError};
 use crate::tenant::{Isolation, NewTenant, TenantRecord};
 
 /// A provisioning failure and the step it happened in, e.g.
@@ -233,6 +234,9 @@ impl Provisioner {
             cluster: &cluster.name,
             isolation: tenant.isolation.as_str(),
         };
+        // Set when COMMIT was sent but no answer came: it may have happened.
+        let commit_unanswered = AtomicBool::new(false);
+        let unanswered = &commit_unanswered;
         let committed = async move {
             hooks.run(&hook_values).await?;
             let record = store
@@ -247,7 +251,10 @@ impl Provisioner {
                 .record_change(&tx, Some(&record.domain_names()))
                 .await
                 .map_err(store_failed("commit"))?;
-            tx.commit().await.map_err(|e| sql_failed("commit", e))?;
+            tx.commit().await.map_err(|e| {
+                unanswered.store(e.as_db_error().is_none(), Ordering::Relaxed);
+                sql_failed("commit", e)
+            })?;
             Ok(record)
         }
         .await;
@@ -257,6 +264,19 @@ impl Provisioner {
                 database_role,
             }),
             Err(e) => {
+                if commit_unanswered.load(Ordering::Relaxed) {
+                    match self.committed_after_all(&tenant, &e).await {
+                        Ok(Some(record)) => {
+                            return Ok(Provisioned {
+                                record,
+                                database_role,
+                            })
+                        }
+                        Ok(None) => {}
+                        // Unknown: what was made on the cluster stays.
+                        Err(unknown) => return Err(unknown),
+                    }
+                }
                 if let Some(isolation) = outside {
                     let role = database_role.is_some();
                     self.remove_quietly(cluster, isolation, &tenant.schema, role)
@@ -264,6 +284,36 @@ impl Provisioner {
                 }
                 Err(e)
             }
+        }
+    }
+
+    /// After a COMMIT whose answer was lost (`failed`), asks the registry
+    /// on a new connection whether `tenant` was committed: its record if it
+    /// was, `None` if not, and an error saying the outcome is unknown (and
+    /// that nothing was removed) if the registry cannot tell.
+    async fn committed_after_all(
+        &self,
+        tenant: &NewTenant,
+        failed: &ProvisionError,
+    ) -> Result<Option<TenantRecord>, ProvisionError> {
+        match self.store.get_tenant(&tenant.id).await {
+            // Our row, not one a concurrent create made after ours rolled back.
+            Ok(Some(record))
+                if record.tenant.schema == tenant.schema
+                    && record.tenant.cluster == tenant.cluster =>
+            {
+                tracing::warn!(tenant = %tenant.id, error = %failed, "the commit's answer was lost, but the tenant was committed");
+                Ok(Some(record))
+            }
+            Ok(_) => Ok(None),
+            Err(check) => Err(ProvisionError {
+                step: "commit".into(),
+                source: ProvisionFailure::Store(StoreError::Unavailable(format!(
+                    "the commit's outcome is unknown ({failed}; asking again failed: {check}); \
+                     nothing was removed: see GET /v1/tenants/{}",
+                    tenant.id
+                ))),
+            }),
         }
     }
 

@@ -16,6 +16,7 @@
 //! - `pebble`: a real ACME server (Debian's pebble) on free loopback ports
 //! - `django`: the example Django + django-tenants site under gunicorn
 //! - `webhook`: a receiver recording the JSON POSTed to it
+//! - `commit_cutter`: a proxy in front of PostgreSQL that loses a COMMIT's answer
 //! - `ports`: free loopback ports for servers told their port in advance
 
 // Each test binary uses a different part of the harness.
@@ -24,6 +25,7 @@
 mod admin;
 mod backend;
 mod command;
+pub mod commit_cutter;
 mod data_path;
 pub mod django;
 mod echo;
