@@ -4,8 +4,10 @@
 
 mod common;
 
+use std::time::Duration;
+
 use bytes::Bytes;
-use common::{api_error, Backend, Gateway, GatewayOptions, TOKEN};
+use common::{api_error, eventually, Backend, Gateway, GatewayOptions, TOKEN};
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -48,6 +50,11 @@ async fn admin_routes_need_the_bearer_token_but_health_checks_do_not() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
 
+    // Ready once the routing cache is warm, a moment after start.
+    eventually(Duration::from_secs(5), "the gateway is ready", || async {
+        gw.admin(Method::GET, "/readyz", None).await.0 == StatusCode::OK
+    })
+    .await;
     for open in ["/healthz", "/readyz", "/metrics"] {
         let reply = gw.admin_raw(None, Method::GET, open, Bytes::new()).await;
         assert_eq!(reply.status, StatusCode::OK, "{open}: {}", reply.text());

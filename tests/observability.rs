@@ -152,6 +152,11 @@ async fn per_tenant_request_counters_are_opt_in() {
 async fn readiness_reports_the_store_answering() {
     let gw = Gateway::start(GatewayOptions::new()).await;
 
+    // Not ready until the routing cache is warm, a moment after start.
+    eventually(Duration::from_secs(5), "the gateway is ready", || async {
+        gw.admin(Method::GET, "/readyz", None).await.0 == StatusCode::OK
+    })
+    .await;
     let (status, body) = gw.admin(Method::GET, "/readyz", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!({"status": "ready"}));

@@ -29,7 +29,7 @@ mod storage;
 pub mod template;
 mod webhook;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use tokio_postgres::types::{ToSql, Type};
@@ -44,6 +44,12 @@ use crate::config::ProvisioningConfig;
 use crate::store::postgres::{pg_error, pg_message};
 use crate::store::{PgStore, Store, StoreError};
 use crate::tenant::{Isolation, NewTenant, TenantRecord};
+
+/// No registry transaction (transaction ids are positive).
+const NO_TRANSACTION: i64 = 0;
+/// How long a COMMIT whose answer was lost may stay in progress before its
+/// outcome is reported unknown (a synchronous standby may hold it).
+const COMMIT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A provisioning failure and the step it happened in, e.g.
 /// `migration 0003_orders.sql`.
@@ -234,9 +240,10 @@ impl Provisioner {
             cluster: &cluster.name,
             isolation: tenant.isolation.as_str(),
         };
-        // Set when COMMIT was sent but no answer came: it may have happened.
-        let commit_unanswered = AtomicBool::new(false);
-        let unanswered = &commit_unanswered;
+        // The registry transaction's id, kept when COMMIT was sent but no
+        // answer came (it may have happened): see `committed_after_all`.
+        let unanswered_commit = AtomicI64::new(NO_TRANSACTION);
+        let unanswered = &unanswered_commit;
         let committed = async move {
             hooks.run(&hook_values).await?;
             let record = store
@@ -251,8 +258,14 @@ impl Provisioner {
                 .record_change(&tx, Some(&record.domain_names()))
                 .await
                 .map_err(store_failed("commit"))?;
+            let xid = store
+                .transaction_id(&tx)
+                .await
+                .map_err(store_failed("commit"))?;
             tx.commit().await.map_err(|e| {
-                unanswered.store(e.as_db_error().is_none(), Ordering::Relaxed);
+                if e.as_db_error().is_none() {
+                    unanswered.store(xid, Ordering::Relaxed);
+                }
                 sql_failed("commit", e)
             })?;
             Ok(record)
@@ -264,8 +277,11 @@ impl Provisioner {
                 database_role,
             }),
             Err(e) => {
-                if commit_unanswered.load(Ordering::Relaxed) {
-                    match self.committed_after_all(&tenant, &e).await {
+                let xid = unanswered_commit.load(Ordering::Relaxed);
+                if xid != NO_TRANSACTION {
+                    // The broken connection goes back first: the pool may be small.
+                    drop(conn);
+                    match self.committed_after_all(&tenant, xid, &e).await {
                         Ok(Some(record)) => {
                             return Ok(Provisioned {
                                 record,
@@ -287,33 +303,43 @@ impl Provisioner {
         }
     }
 
-    /// After a COMMIT whose answer was lost (`failed`), asks the registry
-    /// on a new connection whether `tenant` was committed: its record if it
-    /// was, `None` if not, and an error saying the outcome is unknown (and
-    /// that nothing was removed) if the registry cannot tell.
+    /// After the COMMIT of registry transaction `xid` lost its answer
+    /// (`failed`), asks the registry on a new connection what became of it
+    /// (waiting a little while it is still committing): the tenant's record
+    /// if it committed, `None` if it aborted, and an error saying the outcome
+    /// is unknown (and that nothing was removed) if the registry cannot tell.
     async fn committed_after_all(
         &self,
         tenant: &NewTenant,
+        xid: i64,
         failed: &ProvisionError,
     ) -> Result<Option<TenantRecord>, ProvisionError> {
-        match self.store.get_tenant(&tenant.id).await {
-            // Our row, not one a concurrent create made after ours rolled back.
-            Ok(Some(record))
-                if record.tenant.schema == tenant.schema
-                    && record.tenant.cluster == tenant.cluster =>
-            {
-                tracing::warn!(tenant = %tenant.id, error = %failed, "the commit's answer was lost, but the tenant was committed");
-                Ok(Some(record))
+        let unknown = |why: String| ProvisionError {
+            step: "commit".into(),
+            source: ProvisionFailure::Store(StoreError::Unavailable(format!(
+                "the commit's outcome is unknown ({failed}; {why}); nothing was removed: \
+                 see GET /v1/tenants/{}",
+                tenant.id
+            ))),
+        };
+        let deadline = tokio::time::Instant::now() + COMMIT_CHECK_TIMEOUT;
+        loop {
+            let status = self.store.transaction_status(xid).await;
+            match status.as_ref().map(|s| s.as_deref()) {
+                Ok(Some("committed")) => break,
+                Ok(Some("aborted")) => return Ok(None),
+                Ok(Some("in progress")) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Ok(other) => return Err(unknown(format!("transaction {xid} is {other:?}"))),
+                Err(e) => return Err(unknown(format!("asking again failed: {e}"))),
             }
-            Ok(_) => Ok(None),
-            Err(check) => Err(ProvisionError {
-                step: "commit".into(),
-                source: ProvisionFailure::Store(StoreError::Unavailable(format!(
-                    "the commit's outcome is unknown ({failed}; asking again failed: {check}); \
-                     nothing was removed: see GET /v1/tenants/{}",
-                    tenant.id
-                ))),
-            }),
+        }
+        tracing::warn!(tenant = %tenant.id, error = %failed, "the commit's answer was lost, but the tenant was committed");
+        match self.store.get_tenant(&tenant.id).await {
+            Ok(Some(record)) => Ok(Some(record)),
+            Ok(None) => Err(unknown("committed, then deleted".into())),
+            Err(e) => Err(unknown(format!("committed, but reading it failed: {e}"))),
         }
     }
 

@@ -119,12 +119,22 @@ pub(super) fn get(owner: usize, log: &InvalidationLog, host: &str) -> Option<Cac
 }
 
 /// Keeps `value` until `expires_ms` (`clock::now_ms`); one already past is
-/// not kept.
-pub(super) fn put(owner: usize, log: &InvalidationLog, host: &str, value: Cached, expires_ms: u64) {
+/// not kept, nor one `unchanged` (asked once the log is replayed) rejects.
+pub(super) fn put(
+    owner: usize,
+    log: &InvalidationLog,
+    host: &str,
+    value: Cached,
+    expires_ms: u64,
+    unchanged: impl FnOnce() -> bool,
+) {
     if expires_ms <= crate::clock::now_ms() {
         return;
     }
     with_table(owner, log, |table| {
+        if !unchanged() {
+            return;
+        }
         if table.map.len() >= CAPACITY {
             table.map.clear();
         }

@@ -120,6 +120,22 @@ impl PgStore {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
+    /// The id of `client`'s open transaction (it must have written), to ask
+    /// about it later with [`PgStore::transaction_status`].
+    pub async fn transaction_id(&self, client: &impl GenericClient) -> Result<i64, StoreError> {
+        let row = query_opt(client, "SELECT txid_current()", &[]).await?;
+        row.map(|r| r.get(0))
+            .ok_or_else(|| StoreError::Backend("txid_current() returned no row".into()))
+    }
+
+    /// What became of transaction `xid`: `committed`, `aborted` or
+    /// `in progress`; `None` once the server no longer knows.
+    pub async fn transaction_status(&self, xid: i64) -> Result<Option<String>, StoreError> {
+        let conn = self.conn().await?;
+        let row = query_opt(&*conn, "SELECT txid_status($1)", &[(&xid, Type::INT8)]).await?;
+        Ok(row.and_then(|r| r.get(0)))
+    }
+
     /// The tenant `id` with its domains, read through `client`.
     pub async fn record_on(
         &self,

@@ -99,11 +99,15 @@ impl Inner {
             Reason::First | Reason::Admin => unix_now(),
         };
         if reason != Reason::Admin && self.load_stored(name, wanted_expiry).await {
+            self.clear_backoff(name);
             return;
         }
         match self.take_turn(name, reason, wanted_expiry).await {
             Turn::Ours => {}
-            Turn::Served => return,
+            Turn::Served => {
+                self.clear_backoff(name);
+                return;
+            }
             Turn::FailedElsewhere(why) => {
                 let (failures, wait) = self.back_off(name);
                 tracing::warn!(domain = name, error = %why, failures, retry_in = ?wait, "another replica's ACME order failed");
@@ -111,6 +115,10 @@ impl Inner {
             }
         }
         self.order_and_record(name, reason).await;
+        self.release_lease(name).await;
+    }
+
+    async fn release_lease(&self, name: &str) {
         if let Err(e) = self
             .store
             .release_certificate_order(name, &self.holder)
@@ -126,14 +134,26 @@ impl Inner {
     /// order (serving the handshake matters more than a duplicate order).
     async fn take_turn(&self, name: &str, reason: Reason, wanted_expiry: i64) -> Turn {
         let lease = self.config.order_timeout + LEASE_SLACK;
-        let waiting_since = unix_now();
+        // A failure recorded after this is another replica's outcome (told
+        // by value, not by time stamp: replicas' clocks need not agree).
+        let failure_before = self.recorded_failure(name).await;
         loop {
             match self
                 .store
                 .claim_certificate_order(name, &self.holder, lease)
                 .await
             {
-                Ok(true) => return Turn::Ours,
+                Ok(true) => {
+                    // The holder may have finished just before this claim.
+                    let Some(done) = self
+                        .outcome_elsewhere(name, reason, wanted_expiry, &failure_before)
+                        .await
+                    else {
+                        return Turn::Ours;
+                    };
+                    self.release_lease(name).await;
+                    return done;
+                }
                 Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(domain = name, error = %e, "cannot take the order lease; ordering anyway");
@@ -141,19 +161,42 @@ impl Inner {
                 }
             }
             tokio::time::sleep(LEASE_POLL).await;
-            // An admin order wants a certificate of its own: it only waits.
-            if reason != Reason::Admin && self.load_stored(name, wanted_expiry).await {
-                return Turn::Served;
-            }
-            if let Ok(Some(row)) = self.store.get_certificate(name).await {
-                match row.failure {
-                    Some(why) if row.updated_at >= waiting_since => {
-                        return Turn::FailedElsewhere(why)
-                    }
-                    _ => {}
-                }
+            if let Some(done) = self
+                .outcome_elsewhere(name, reason, wanted_expiry, &failure_before)
+                .await
+            {
+                return done;
             }
         }
+    }
+
+    /// What another replica's order left in the store, if anything: a
+    /// certificate (now served here) or a new failure.
+    async fn outcome_elsewhere(
+        &self,
+        name: &str,
+        reason: Reason,
+        wanted_expiry: i64,
+        failure_before: &Option<(String, i64)>,
+    ) -> Option<Turn> {
+        // An admin order wants a certificate of its own: it only waits.
+        if reason == Reason::Admin {
+            return None;
+        }
+        if self.load_stored(name, wanted_expiry).await {
+            return Some(Turn::Served);
+        }
+        let failure = self.recorded_failure(name).await;
+        if failure.is_some() && failure != *failure_before {
+            return failure.map(|(why, _)| Turn::FailedElsewhere(why));
+        }
+        None
+    }
+
+    /// The failure recorded for `name` and when (by the recorder's clock).
+    async fn recorded_failure(&self, name: &str) -> Option<(String, i64)> {
+        let row = self.store.get_certificate(name).await.ok()??;
+        Some((row.failure?, row.updated_at))
     }
 
     /// Orders, serves and stores the certificate, or records the failure.
@@ -176,15 +219,7 @@ impl Inner {
             .inc();
         match outcome {
             Ok((issued, not_after)) => {
-                if let Some(state) = self
-                    .domains
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get_mut(name)
-                {
-                    state.failures = 0;
-                    state.retry_at = None;
-                }
+                self.clear_backoff(name);
                 tracing::info!(
                     domain = name,
                     reason = reason.as_str(),
@@ -217,6 +252,15 @@ impl Inner {
 }
 
 impl Inner {
+    /// Forgets earlier failures of `name` (it has a certificate now).
+    fn clear_backoff(&self, name: &str) {
+        let mut domains = self.domains.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(state) = domains.get_mut(name) {
+            state.failures = 0;
+            state.retry_at = None;
+        }
+    }
+
     /// Counts a failed order of `name` and sets when the next may start;
     /// returns the failures in a row and the wait.
     fn back_off(&self, name: &str) -> (u32, Duration) {
