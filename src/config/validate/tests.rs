@@ -1,0 +1,114 @@
+//! Config validation: every problem is reported with its key.
+
+use crate::config::test_support::problem_keys as keys;
+use crate::config::Config;
+
+#[test]
+fn defaults_are_valid() {
+    assert!(Config::default().validate().is_ok());
+    assert!(Config::from_yaml("").unwrap().validate().is_ok());
+}
+
+#[test]
+fn unknown_keys_are_named() {
+    let err = Config::from_yaml("admin:\n  lisen: 127.0.0.1:1\n").unwrap_err();
+    assert_eq!(err.0[0].key, "admin.lisen");
+    assert!(
+        err.0[0].reason.contains("unknown field `lisen`"),
+        "{}",
+        err.0[0].reason
+    );
+    let err =
+        Config::from_yaml("pools:\n  default:\n    backends: [{url: \"http://a:1\", wieght: 2}]\n")
+            .unwrap_err();
+    assert!(
+        err.0[0].key.starts_with("pools.default.backends[0]"),
+        "{:?}",
+        err.0[0]
+    );
+    assert!(
+        err.0[0].reason.contains("unknown field `wieght`"),
+        "{}",
+        err.0[0].reason
+    );
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    let err = Config::from_yaml("cache:\n  ttl: soon\n").unwrap_err();
+    assert_eq!(err.0[0].key, "cache.ttl");
+    let err = Config::from_yaml("listen: nowhere\n").unwrap_err();
+    assert_eq!(err.0[0].key, "listen");
+    let err = Config::from_yaml("limits:\n  max_request_body: 10 parsecs\n").unwrap_err();
+    assert_eq!(err.0[0].key, "limits.max_request_body");
+}
+
+#[test]
+fn every_rule_reports_its_key() {
+    let yaml = r#"
+admin: { listen: "0.0.0.0:9090" }
+routing: { unknown_host: { action: redirect }, suspended_status: 200 }
+headers: { tenant_id: "bad header" }
+pools: { default: { backends: ["ftp://x"] }, empty: { backends: [] } }
+tenants:
+  - { id: "Bad Id" }
+  - { id: acme, schema: pg_acme }
+  - { id: beta, pool: nowhere }
+  - { id: gamma, domains: ["-bad.com"] }
+  - { id: delta, domains: ["ok.example.com"] }
+  - { id: epsilon, domains: ["OK.example.com"] }
+  - { id: zeta, plan: "Gold Plan" }
+plans: { premium: dedicated, "Bad Plan": default }
+"#;
+    let keys = keys(yaml);
+    for expected in [
+        "admin.token",
+        "routing.unknown_host.redirect_to",
+        "routing.suspended_status",
+        "headers.tenant_id",
+        "pools.default.backends[0]",
+        "pools.empty.backends",
+        "tenants[0].id",
+        "tenants[1].schema",
+        "tenants[2].pool",
+        "tenants[3].domains",
+        "tenants[5].domains",
+        "tenants[6].plan",
+        "plans.premium",
+        "plans.Bad Plan",
+    ] {
+        assert!(
+            keys.iter().any(|k| k == expected),
+            "missing {expected} in {keys:?}"
+        );
+    }
+}
+
+#[test]
+fn acme_settings_are_checked_by_key() {
+    assert!(keys("tls:\n  acme:\n    contact: [\"mailto:ops@example.com\"]\n").is_empty());
+    let yaml = "tls:\n  acme:\n    directory: http://ca.test/dir\n    contact: [ops@example.com]\n    \
+                ca_root: /nonexistent/root.pem\n    max_concurrent_orders: 0\n    renew_before: 0s\n";
+    assert_eq!(
+        keys(yaml),
+        [
+            "tls.acme.directory",
+            "tls.acme.max_concurrent_orders",
+            "tls.acme.contact[0]",
+            "tls.acme.renew_before",
+            "tls.acme.ca_root"
+        ]
+    );
+    let err = Config::from_yaml("tls:\n  acme:\n    challenge: dns-01\n").unwrap_err();
+    assert_eq!(err.0[0].key, "tls.acme.challenge");
+    let alpn = Config::from_yaml("tls:\n  acme:\n    challenge: tls-alpn-01\n").unwrap();
+    let acme = alpn.tls.unwrap().acme.unwrap();
+    assert_eq!(acme.challenge, super::super::AcmeChallenge::TlsAlpn01);
+}
+
+#[test]
+fn sizes_parse_with_units() {
+    assert_eq!(super::super::parse_byte_size("10MiB"), Ok(10 << 20));
+    assert_eq!(super::super::parse_byte_size("1 KB"), Ok(1000));
+    assert!(super::super::parse_byte_size("ten").is_err());
+}
