@@ -19,6 +19,7 @@
 
 mod clone;
 pub mod cluster;
+mod commit;
 pub mod events;
 pub mod hooks;
 pub mod jobs;
@@ -42,14 +43,8 @@ use self::role::DatabaseRole;
 use self::template::{quote_ident, Statement, Values};
 use crate::config::ProvisioningConfig;
 use crate::store::postgres::{pg_error, pg_message};
-use crate::store::{PgStore, Store, StoreError};
+use crate::store::{PgStore, StoreError};
 use crate::tenant::{Isolation, NewTenant, TenantRecord};
-
-/// No registry transaction (transaction ids are positive).
-const NO_TRANSACTION: i64 = 0;
-/// How long a COMMIT whose answer was lost may stay in progress before its
-/// outcome is reported unknown (a synchronous standby may hold it).
-const COMMIT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A provisioning failure and the step it happened in, e.g.
 /// `migration 0003_orders.sql`.
@@ -242,7 +237,7 @@ impl Provisioner {
         };
         // The registry transaction's id, kept when COMMIT was sent but no
         // answer came (it may have happened): see `committed_after_all`.
-        let unanswered_commit = AtomicI64::new(NO_TRANSACTION);
+        let unanswered_commit = AtomicI64::new(commit::NO_TRANSACTION);
         let unanswered = &unanswered_commit;
         let committed = async move {
             hooks.run(&hook_values).await?;
@@ -278,7 +273,7 @@ impl Provisioner {
             }),
             Err(e) => {
                 let xid = unanswered_commit.load(Ordering::Relaxed);
-                if xid != NO_TRANSACTION {
+                if xid != commit::NO_TRANSACTION {
                     // The broken connection goes back first: the pool may be small.
                     drop(conn);
                     match self.committed_after_all(&tenant, xid, &e).await {
@@ -300,46 +295,6 @@ impl Provisioner {
                 }
                 Err(e)
             }
-        }
-    }
-
-    /// After the COMMIT of registry transaction `xid` lost its answer
-    /// (`failed`), asks the registry on a new connection what became of it
-    /// (waiting a little while it is still committing): the tenant's record
-    /// if it committed, `None` if it aborted, and an error saying the outcome
-    /// is unknown (and that nothing was removed) if the registry cannot tell.
-    async fn committed_after_all(
-        &self,
-        tenant: &NewTenant,
-        xid: i64,
-        failed: &ProvisionError,
-    ) -> Result<Option<TenantRecord>, ProvisionError> {
-        let unknown = |why: String| ProvisionError {
-            step: "commit".into(),
-            source: ProvisionFailure::Store(StoreError::Unavailable(format!(
-                "the commit's outcome is unknown ({failed}; {why}); nothing was removed: \
-                 see GET /v1/tenants/{}",
-                tenant.id
-            ))),
-        };
-        let deadline = tokio::time::Instant::now() + COMMIT_CHECK_TIMEOUT;
-        loop {
-            let status = self.store.transaction_status(xid).await;
-            match status.as_ref().map(|s| s.as_deref()) {
-                Ok(Some("committed")) => break,
-                Ok(Some("aborted")) => return Ok(None),
-                Ok(Some("in progress")) if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Ok(other) => return Err(unknown(format!("transaction {xid} is {other:?}"))),
-                Err(e) => return Err(unknown(format!("asking again failed: {e}"))),
-            }
-        }
-        tracing::warn!(tenant = %tenant.id, error = %failed, "the commit's answer was lost, but the tenant was committed");
-        match self.store.get_tenant(&tenant.id).await {
-            Ok(Some(record)) => Ok(Some(record)),
-            Ok(None) => Err(unknown("committed, then deleted".into())),
-            Err(e) => Err(unknown(format!("committed, but reading it failed: {e}"))),
         }
     }
 
