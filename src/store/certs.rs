@@ -40,8 +40,10 @@ fn unsupported() -> StoreError {
 /// `postgres/certs.rs`). A store without such tables answers `Unsupported`.
 #[async_trait]
 pub trait CertificateStore: Send + Sync {
-    /// Makes the certificate tables ready, when they are not part of the
-    /// store's own schema (called at start when `tls.acme` is configured).
+    /// Readies the certificate tables for this process: creates them when
+    /// they are not part of the store's own schema, and drops what an
+    /// earlier run left that only it could use (called at start when
+    /// `tls.acme` is configured).
     async fn prepare_certificates(&self) -> Result<(), StoreError> {
         Ok(())
     }

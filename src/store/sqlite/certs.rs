@@ -63,6 +63,17 @@ fn cert_from_row(r: &Row<'_>) -> rusqlite::Result<StoredCert> {
 
 #[async_trait]
 impl CertificateStore for SqliteStore {
+    /// Drops order leases left by an earlier run: the embedded store belongs
+    /// to one gateway process, and a restart mid-order would otherwise wait
+    /// out its own old lease before ordering that certificate again.
+    async fn prepare_certificates(&self) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM acme_orders", []).map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn get_certificate(&self, domain: &str) -> Result<Option<StoredCert>, StoreError> {
         let domain = domain.to_owned();
         self.read(move |conn| {
@@ -389,5 +400,7 @@ mod tests {
         assert!(claim("two", Duration::ZERO).await, "released");
         tokio::time::sleep(Duration::from_millis(1100)).await;
         assert!(claim("one", hour).await, "two's lease ran out");
+        store.prepare_certificates().await.unwrap();
+        assert!(claim("two", hour).await, "a restart forgets old leases");
     }
 }
