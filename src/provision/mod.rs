@@ -235,8 +235,8 @@ impl Provisioner {
             cluster: &cluster.name,
             isolation: tenant.isolation.as_str(),
         };
-        // The registry transaction's id, kept when COMMIT was sent but no
-        // answer came (it may have happened): see `committed_after_all`.
+        // The registry transaction's id, kept when its COMMIT failed: it may
+        // have happened all the same (see `committed_after_all`).
         let unanswered_commit = AtomicI64::new(commit::NO_TRANSACTION);
         let unanswered = &unanswered_commit;
         let committed = async move {
@@ -258,9 +258,9 @@ impl Provisioner {
                 .await
                 .map_err(store_failed("commit"))?;
             tx.commit().await.map_err(|e| {
-                if e.as_db_error().is_none() {
-                    unanswered.store(xid, Ordering::Relaxed);
-                }
+                // Even an error answer may come from a proxy (PgBouncer) or a
+                // shutdown after the server committed: ask, don't assume.
+                unanswered.store(xid, Ordering::Relaxed);
                 sql_failed("commit", e)
             })?;
             Ok(record)
@@ -274,7 +274,7 @@ impl Provisioner {
             Err(e) => {
                 let xid = unanswered_commit.load(Ordering::Relaxed);
                 if xid != commit::NO_TRANSACTION {
-                    // The broken connection goes back first: the pool may be small.
+                    // The connection goes back first: the pool may be small.
                     drop(conn);
                     match self.committed_after_all(&tenant, xid, &e).await {
                         Ok(Some(record)) => {

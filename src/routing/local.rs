@@ -39,6 +39,11 @@ impl InvalidationLog {
         }
     }
 
+    /// The sequence number of the newest change.
+    pub(super) fn newest(&self) -> u64 {
+        self.newest.load(Ordering::Acquire)
+    }
+
     pub(super) fn push(&self, domain: &str) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let seq = self.newest.load(Ordering::Relaxed) + 1;
@@ -119,20 +124,23 @@ pub(super) fn get(owner: usize, log: &InvalidationLog, host: &str) -> Option<Cac
 }
 
 /// Keeps `value` until `expires_ms` (`clock::now_ms`); one already past is
-/// not kept, nor one `unchanged` (asked once the log is replayed) rejects.
+/// not kept, nor one read from the shared cache before a change the log got
+/// since `log_seen` (its `newest` before that read): the change's log entry
+/// is replayed here before the insert, so it could not remove it.
 pub(super) fn put(
     owner: usize,
     log: &InvalidationLog,
     host: &str,
     value: Cached,
     expires_ms: u64,
-    unchanged: impl FnOnce() -> bool,
+    log_seen: u64,
 ) {
     if expires_ms <= crate::clock::now_ms() {
         return;
     }
     with_table(owner, log, |table| {
-        if !unchanged() {
+        // `with_table` replayed the log up to its newest entry.
+        if table.seen != log_seen {
             return;
         }
         if table.map.len() >= CAPACITY {

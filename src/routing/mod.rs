@@ -189,7 +189,8 @@ impl Router {
             self.metrics.cache_hits.inc();
             return Ok(into_resolution(cached));
         }
-        let changes_at_start = self.changes.load(Ordering::SeqCst);
+        // Log entries are pushed after the shared cache forgot the domain.
+        let log_seen = self.invalidations.newest();
         let (cached, fresh_until_ms) = match self.cache.get(host).await {
             Some(entry) => {
                 self.metrics.cache_hits.inc();
@@ -211,15 +212,14 @@ impl Router {
         // fresh (changes reach it through the invalidation log): a 1 s cap
         // here sent every host back to moka each second, which cost 10 % of
         // throughput with 10,000 hot hosts among 1M (scripts/bench-e2e.sh).
-        // Not if a change came since this lookup began: its log entry may
-        // not be there yet to remove what this would put.
+        // Not if a change was logged since this lookup began (see `local::put`).
         local::put(
             self.id,
             &self.invalidations,
             host,
             cached.clone(),
             fresh_until_ms,
-            || self.changes.load(Ordering::SeqCst) == changes_at_start,
+            log_seen,
         );
         Ok(into_resolution(cached))
     }

@@ -177,7 +177,7 @@ impl Inner {
         name: &str,
         reason: Reason,
         wanted_expiry: i64,
-        failure_before: &Option<(String, i64)>,
+        failure_before: &Option<Option<(String, i64)>>,
     ) -> Option<Turn> {
         // An admin order wants a certificate of its own: it only waits.
         if reason == Reason::Admin {
@@ -186,17 +186,19 @@ impl Inner {
         if self.load_stored(name, wanted_expiry).await {
             return Some(Turn::Served);
         }
-        let failure = self.recorded_failure(name).await;
-        if failure.is_some() && failure != *failure_before {
-            return failure.map(|(why, _)| Turn::FailedElsewhere(why));
+        // Without a first reading, no failure can be told new.
+        let before = failure_before.as_ref()?;
+        match self.recorded_failure(name).await {
+            Some(Some(now)) if Some(&now) != before.as_ref() => Some(Turn::FailedElsewhere(now.0)),
+            _ => None,
         }
-        None
     }
 
-    /// The failure recorded for `name` and when (by the recorder's clock).
-    async fn recorded_failure(&self, name: &str) -> Option<(String, i64)> {
-        let row = self.store.get_certificate(name).await.ok()??;
-        Some((row.failure?, row.updated_at))
+    /// The failure recorded for `name` and when (by the recorder's clock);
+    /// `None` when the store cannot say.
+    async fn recorded_failure(&self, name: &str) -> Option<Option<(String, i64)>> {
+        let row = self.store.get_certificate(name).await.ok()?;
+        Some(row.and_then(|row| Some((row.failure?, row.updated_at))))
     }
 
     /// Orders, serves and stores the certificate, or records the failure.
