@@ -305,6 +305,20 @@ async fn replicas_on_one_postgres_store_share_the_certificate() {
     assert_eq!(issued[0] + issued[1], 1.0, "orders by replica: {issued:?}");
     let waiter = if issued[0] == 1.0 { &two } else { &one };
     assert_eq!(waiter.metric(LOADED).await, 1.0);
+    // The order is over on both (its lease was given back).
+    for replica in [&one, &two] {
+        let certificate = certificate_of(replica, "shop.acme.test").await;
+        assert_eq!(certificate["state"], "valid", "{certificate}");
+    }
+    // While some replica holds a domain's order lease, every replica says pending.
+    common::pg::psql(
+        &db,
+        "INSERT INTO gateway_acme_orders VALUES ('globex.test', 'elsewhere', now() + interval '1 hour')",
+    );
+    assert_eq!(
+        certificate_of(&one, "globex.test").await["state"],
+        "pending"
+    );
     let third = served(&two, &roots, "shop.acme.test").await;
     assert_eq!(third.leaf, first.leaf);
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::pg::{fresh_database, psql};
 use common::tls::https_get;
-use common::{api_error, Backend, Gateway, GatewayOptions};
+use common::{api_error, eventually, Backend, Gateway, GatewayOptions};
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
@@ -46,6 +46,19 @@ async fn an_existing_django_tenants_database_is_routed_and_written_as_django_wou
     // Without tls.acme, the gateway adds no table of its own.
     let acme_table = psql(&db, "SELECT to_regclass('gateway_acme_certificates')");
     assert_eq!(acme_table.trim(), "", "{acme_table}");
+
+    // It loaded django-tenants' exact domains into its cache at start.
+    let domains: f64 = psql(
+        &db,
+        "SELECT count(*) FROM customers_domain WHERE domain NOT LIKE '*.%'",
+    )
+    .parse()
+    .unwrap();
+    eventually(Duration::from_secs(5), "the cache is warm", || async {
+        gw.admin(Method::GET, "/readyz", None).await.0 == StatusCode::OK
+    })
+    .await;
+    assert_eq!(gw.metric("tenant_gateway_cache_entries").await, domains);
 
     // Existing rows route as they are: the tenant id is the schema name.
     let seen = gw.get("shop.acme.test", "/").await.seen();

@@ -3,7 +3,8 @@
 //! (LISTEN/NOTIFY plus the change log), under load, and survives a
 //! PostgreSQL outage. The caches' TTLs are set to an hour, so only the feed
 //! can explain a replica noticing a change. Commands run against the store
-//! (the CLI) reach running gateways the same way.
+//! (the CLI) reach running gateways the same way. A new replica loads the
+//! domain table before its first request.
 
 mod common;
 
@@ -159,6 +160,45 @@ async fn a_change_on_one_replica_reaches_the_others_under_load() {
         p50.as_secs_f64() * 1e3,
         p99.as_secs_f64() * 1e3,
         propagation.last().unwrap().as_secs_f64() * 1e3,
+    );
+}
+
+#[tokio::test]
+async fn a_new_replica_loads_the_domain_table_before_its_first_request() {
+    let pg = private_server();
+    let db = pg.fresh_database();
+    let backend = Backend::start("app").await;
+    let a = replica(&db, &backend, LONG_TTLS).await;
+    for i in 0..25 {
+        a.create_tenant(
+            json!({"id": format!("t{i}"), "name": "T", "provision": false,
+            "domains": [format!("t{i}.test"), format!("*.t{i}.test")]}),
+        )
+        .await;
+    }
+    let b = replica(&db, &backend, LONG_TTLS).await;
+    eventually(
+        Duration::from_secs(10),
+        "b has warmed its cache",
+        || async { b.admin(Method::GET, "/readyz", None).await.0 == StatusCode::OK },
+    )
+    .await;
+    assert_eq!(b.metric("tenant_gateway_cache_entries").await, 25.0);
+
+    // Only the cache can answer now: every exact domain was loaded, though
+    // b never served a request (wildcards load on demand).
+    pg.stop();
+    for i in [0, 12, 24] {
+        let reply = b.get(&format!("t{i}.test"), "/").await;
+        assert_eq!(reply.status, StatusCode::OK, "t{i}.test: {}", reply.text());
+        assert_eq!(
+            reply.seen().header("x-tenant-id"),
+            Some(format!("t{i}").as_str())
+        );
+    }
+    assert_eq!(
+        b.get("x.t3.test", "/").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
     );
 }
 

@@ -27,7 +27,7 @@ pub async fn readyz(State(state): State<Arc<AdminState>>) -> Result<Json<Value>,
         .map_err(|e| ApiError::Unavailable(format!("not ready: {e}")))?;
     let router = &state.data_path.router;
     if !router.is_warm() {
-        let loaded = router.cached_entries();
+        let loaded = router.cached_entries().await;
         return Err(ApiError::Unavailable(format!(
             "not ready: warming the routing cache ({loaded} hosts so far)"
         )));
@@ -39,7 +39,7 @@ pub async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse 
     let body = state
         .data_path
         .metrics
-        .render(state.data_path.router.cached_entries());
+        .render(state.data_path.router.cached_entries().await);
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -23,6 +23,7 @@ pub async fn follow(
     while let Some(event) = events.recv().await {
         match event {
             FeedEvent::Connected(up) => router.metrics.change_feed_connected.set(i64::from(up)),
+            FeedEvent::CaughtUp => router.feed_caught_up(),
             FeedEvent::Changes(batch) => {
                 for change in &batch.changes {
                     router.apply(change).await;
@@ -43,6 +44,20 @@ pub async fn follow(
 }
 
 impl Router {
+    /// Marks the change feed as in step (see `Router::until_feed_caught_up`).
+    fn feed_caught_up(&self) {
+        self.feed_in_step.send_replace(true);
+    }
+
+    /// Waits (at most `limit`) until the change feed has caught up once.
+    /// Warming after that keeps the first catch-up, which replays recent
+    /// changes to cover loads made before notifications flowed, from
+    /// evicting routes just loaded.
+    pub async fn until_feed_caught_up(&self, limit: std::time::Duration) {
+        let mut in_step = self.feed_in_step.subscribe();
+        let _ = tokio::time::timeout(limit, in_step.wait_for(|&done| done)).await;
+    }
+
     /// Forgets what a change made stale.
     pub async fn apply(&self, change: &Change) {
         match change {

@@ -99,6 +99,8 @@ pub struct Router {
     negative_ttl_ms: u64,
     /// False while the domain table is being loaded at start (see `warm`).
     warm: AtomicBool,
+    /// Whether the store's change feed has caught up once (`follow`).
+    feed_in_step: tokio::sync::watch::Sender<bool>,
     /// Last "serving stale" warning, so an outage logs once per interval.
     last_stale_warning_ms: AtomicU64,
     store: Arc<dyn Store>,
@@ -130,6 +132,7 @@ impl Router {
             negative_ttl_ms: config.negative_ttl.as_millis() as u64,
             last_stale_warning_ms: AtomicU64::new(0),
             warm: AtomicBool::new(true),
+            feed_in_step: tokio::sync::watch::Sender::new(false),
             store,
             metrics,
             strip_www,
@@ -342,7 +345,9 @@ impl Router {
         }
     }
 
-    pub fn cached_entries(&self) -> u64 {
+    /// Hosts in the shared cache (moka counts writes lazily: settle first).
+    pub async fn cached_entries(&self) -> u64 {
+        self.cache.run_pending_tasks().await;
         self.cache.entry_count()
     }
 }

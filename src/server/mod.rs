@@ -24,6 +24,10 @@ use crate::upstream::Pools;
 
 mod signals;
 
+/// How long warming waits for the change feed's first catch-up (a store
+/// slow to answer should not keep the cache cold for long).
+const FEED_WAIT_BEFORE_WARMING: std::time::Duration = std::time::Duration::from_secs(5);
+
 use signals::{spawn_reload_on_hangup, wait_for_signal};
 
 #[derive(Debug, thiserror::Error)]
@@ -98,8 +102,12 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         // loaded come from the store); /readyz waits until the cache is warm.
         router.start_warming();
         let (router, max_entries) = (router.clone(), config.cache.max_entries);
+        let follows_changes = change_feed.is_some();
         tokio::spawn(async move {
             let started = std::time::Instant::now();
+            if follows_changes {
+                router.until_feed_caught_up(FEED_WAIT_BEFORE_WARMING).await;
+            }
             match router.warm(max_entries).await {
                 Ok(hosts) => {
                     let elapsed_ms = started.elapsed().as_millis() as u64;

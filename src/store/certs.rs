@@ -121,6 +121,13 @@ pub trait CertificateStore: Send + Sync {
         Err(unsupported())
     }
 
+    /// Whether some process holds an unexpired order lease on `domain` (an
+    /// order runs somewhere).
+    async fn certificate_order_running(&self, domain: &str) -> Result<bool, StoreError> {
+        let _ = domain;
+        Err(unsupported())
+    }
+
     /// Gives back the order lease of `domain`, if `holder` has it.
     async fn release_certificate_order(
         &self,

@@ -229,6 +229,17 @@ impl CertificateStore for PgStore {
         Ok(claimed.is_some())
     }
 
+    async fn certificate_order_running(&self, domain: &str) -> Result<bool, StoreError> {
+        let conn = self.conn().await?;
+        let row = query_opt(
+            &*conn,
+            "SELECT 1 FROM gateway_acme_orders WHERE domain = $1 AND expires_at >= now()",
+            &[(&domain, Type::TEXT)],
+        )
+        .await?;
+        Ok(row.is_some())
+    }
+
     async fn release_certificate_order(
         &self,
         domain: &str,

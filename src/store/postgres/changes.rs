@@ -115,6 +115,9 @@ pub enum FeedEvent {
     Changes(ChangeBatch),
     /// The listening connection is up (true) or lost (false).
     Connected(bool),
+    /// The first catch-up on a connection is done (its changes were sent
+    /// before this): from now on every change arrives by notification.
+    CaughtUp,
 }
 
 impl PgStore {
@@ -234,6 +237,7 @@ async fn follow(
 ) -> Result<(), StoreError> {
     let mut tick = tokio::time::interval(resync);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut caught_up = false;
     loop {
         // The first tick fires at once: catch up on connecting.
         tokio::select! {
@@ -252,6 +256,10 @@ async fn follow(
             .map_err(|_| StoreError::Unavailable("change log read timed out".into()))??;
         if !batch.changes.is_empty() && events.send(FeedEvent::Changes(batch)).is_err() {
             return Ok(());
+        }
+        if !caught_up {
+            caught_up = true;
+            let _ = events.send(FeedEvent::CaughtUp);
         }
     }
 }

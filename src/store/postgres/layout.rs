@@ -78,6 +78,8 @@ pub(super) struct Sql {
     pub lock_tenant: String,
     pub list_tenants: String,
     pub resolve_host: String,
+    /// Exact domains with their tenants after `$1`, `$2` at a time (warm start).
+    pub routes_page: String,
     pub domains_of: String,
     pub domains_of_many: String,
     pub domain_owner: String,
@@ -260,6 +262,11 @@ impl Sql {
             resolve_host: format!(
                 "SELECT {cols}, d.{d_domain}::text FROM {dt} d JOIN {tt} t ON t.{t_pk} = d.{d_fk} \
                  WHERE d.{d_domain} IN ($1, $2) ORDER BY (d.{d_domain} = $1) DESC LIMIT 1"
+            ),
+            routes_page: format!(
+                "SELECT {cols}, d.{d_domain}::text FROM {dt} d JOIN {tt} t ON t.{t_pk} = d.{d_fk} \
+                 WHERE d.{d_domain} > $1 AND d.{d_domain} NOT LIKE '*.%' \
+                 ORDER BY d.{d_domain} LIMIT $2"
             ),
             domains_of: format!(
                 "SELECT {d_domain}::text, {d_primary} FROM {dt} WHERE {d_fk} = $1 \

@@ -185,6 +185,30 @@ impl Store for PgStore {
         .transpose()
     }
 
+    async fn routes_page(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<HostMatch>, StoreError> {
+        let after = after.unwrap_or_default();
+        let limit = limit as i64;
+        let conn = self.conn().await?;
+        let rows = query(
+            &*conn,
+            &self.sql.routes_page,
+            &[(&after, Type::TEXT), (&limit, Type::INT8)],
+        )
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(HostMatch {
+                    tenant: tenant_from_row(row)?,
+                    domain: row.get(KEY_COLUMN + 1),
+                })
+            })
+            .collect()
+    }
+
     async fn create_tenant(&self, tenant: NewTenant) -> Result<TenantRecord, StoreError> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(pg_error)?;

@@ -215,6 +215,20 @@ impl CertificateStore for SqliteStore {
         .await
     }
 
+    async fn certificate_order_running(&self, domain: &str) -> Result<bool, StoreError> {
+        let domain = domain.to_owned();
+        let now = unix_now();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT 1 FROM acme_orders WHERE domain = ?1 AND expires_at >= ?2")
+                .map_err(backend)?
+                .query_row(params![domain, now], |_| Ok(()))
+                .optional()
+                .map(|found| found.is_some())
+                .map_err(backend)
+        })
+        .await
+    }
+
     async fn release_certificate_order(
         &self,
         domain: &str,
@@ -381,7 +395,9 @@ mod tests {
                     .unwrap()
             }
         };
+        assert!(!store.certificate_order_running("a.test").await.unwrap());
         assert!(claim("one", hour).await);
+        assert!(store.certificate_order_running("a.test").await.unwrap());
         assert!(!claim("two", hour).await, "held by one");
         assert!(claim("one", hour).await, "one may renew its own lease");
         assert!(store
@@ -399,6 +415,7 @@ mod tests {
             .unwrap();
         assert!(claim("two", Duration::ZERO).await, "released");
         tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert!(!store.certificate_order_running("a.test").await.unwrap());
         assert!(claim("one", hour).await, "two's lease ran out");
         store.prepare_certificates().await.unwrap();
         assert!(claim("two", hour).await, "a restart forgets old leases");

@@ -155,9 +155,11 @@ impl Acme {
         self.inner.forget(domain);
     }
 
-    /// The certificate state of `domain` as this replica and the store see it.
+    /// The certificate state of `domain` as this replica and the store see
+    /// it: pending while an order runs here or holds the store's lease.
     pub async fn status(&self, domain: &str) -> Result<CertStatus, StoreError> {
-        let pending = self.inner.is_running(domain);
+        let pending = self.inner.is_running(domain)
+            || self.inner.store.certificate_order_running(domain).await?;
         let row = self.inner.store.get_certificate(domain).await?;
         Ok(status::describe(pending, row.as_ref(), unix_now()))
     }
