@@ -102,12 +102,9 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         // loaded come from the store); /readyz waits until the cache is warm.
         router.start_warming();
         let (router, max_entries) = (router.clone(), config.cache.max_entries);
-        let follows_changes = change_feed.is_some();
         tokio::spawn(async move {
             let started = std::time::Instant::now();
-            if follows_changes {
-                router.until_feed_caught_up(FEED_WAIT_BEFORE_WARMING).await;
-            }
+            router.until_feed_caught_up(FEED_WAIT_BEFORE_WARMING).await;
             match router.warm(max_entries).await {
                 Ok(hosts) => {
                     let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -119,6 +116,10 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
             }
             router.finish_warming();
         });
+    }
+    if change_feed.is_none() {
+        // Nothing to catch up on: only this process writes the store.
+        router.feed_caught_up();
     }
     let workers = config.worker_threads();
     let pools = Pools::build(

@@ -33,6 +33,9 @@ use crate::store::{Store, StoreError};
 use crate::tenant::TenantStatus;
 use status::CertStatus;
 
+/// How long a handshake waits for the change feed's first catch-up.
+const FEED_WAIT: Duration = Duration::from_secs(5);
+
 /// Why an order failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AcmeError {
@@ -169,6 +172,10 @@ impl Acme {
 impl OnDemand for Acme {
     async fn ensure(&self, name: &str) {
         let inner = &self.inner;
+        // The feed's first catch-up replays recent changes, and a changed
+        // domain's certificate is forgotten: let that happen before, not
+        // just after, this handshake gets one.
+        inner.router.until_feed_caught_up(FEED_WAIT).await;
         if let Err(refusal) = inner.eligible(name).await {
             inner.metrics.acme.refused.inc();
             tracing::debug!(%refusal, "no certificate for this handshake");
@@ -185,6 +192,11 @@ impl OnDemand for Acme {
         // The handshake waits for the order; `TlsFront::accept`'s timeout
         // bounds the wait, and the order goes on if the handshake gives up.
         let _ = done.wait_for(|done| *done).await;
+        // A change to the domain may have dropped the copy meanwhile (see
+        // `Acme::forget`); the store still has it.
+        if !inner.resolver.has(name) {
+            inner.load_stored(name, unix_now()).await;
+        }
     }
 
     async fn may_issue(&self, name: &str) -> bool {
