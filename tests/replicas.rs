@@ -223,16 +223,7 @@ async fn replicas_ride_out_a_store_outage_and_catch_up_after_it() {
     assert_eq!(b.get("later.test", "/").await.status, StatusCode::NOT_FOUND);
     // A's own write also comes back to A through the feed and drops acme.test
     // from its cache: wait for that, so the route A serves stale is cached.
-    eventually(
-        Duration::from_secs(5),
-        "a applied its own write",
-        || async {
-            a.metric_or_zero("tenant_gateway_store_changes_applied_total")
-                .await
-                >= 1.0
-        },
-    )
-    .await;
+    a.until_changes_applied(1).await;
     let loads = [a.load("acme.test", 2), b.load("acme.test", 2)];
 
     pg.stop();

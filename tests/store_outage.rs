@@ -25,16 +25,7 @@ async fn cached_hosts_survive_a_store_outage_and_the_gateway_recovers() {
         .await;
     // The write comes back through the change feed and drops acme.test from
     // the cache; only a route cached after that can be served in the outage.
-    eventually(
-        Duration::from_secs(5),
-        "the feed applied the write",
-        || async {
-            gw.metric_or_zero("tenant_gateway_store_changes_applied_total")
-                .await
-                >= 1.0
-        },
-    )
-    .await;
+    gw.until_changes_applied(1).await;
     assert_eq!(gw.get("acme.test", "/").await.status, StatusCode::OK);
 
     pg.stop();

@@ -5,7 +5,7 @@ use http_body_util::Full;
 use hyper::{Method, Request, StatusCode};
 use serde_json::Value;
 
-use super::{Gateway, Reply};
+use super::{eventually, Gateway, Reply};
 
 impl Gateway {
     /// An admin request with the gateway's own token (if it has one).
@@ -114,6 +114,19 @@ impl Gateway {
     /// `tenant_gateway_requests_total{class="2xx",outcome="routed"}`.
     pub async fn metric(&self, series: &str) -> f64 {
         self.metric_or(series, None).await
+    }
+
+    /// Waits (at most 5 s) until the change feed has applied `changes`
+    /// logged changes: a write comes back through the feed to the gateway
+    /// that made it too, and drops what it touched from the cache.
+    pub async fn until_changes_applied(&self, changes: u64) {
+        let what = format!("the change feed applied {changes} changes");
+        eventually(std::time::Duration::from_secs(5), &what, || async {
+            self.metric_or_zero("tenant_gateway_store_changes_applied_total")
+                .await
+                >= changes as f64
+        })
+        .await;
     }
 
     /// Like [`Gateway::metric`], but a series not (yet) exported reads as 0
