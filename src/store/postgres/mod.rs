@@ -15,7 +15,7 @@ mod write;
 pub use changes::{Change, ChangeBatch, FeedEvent};
 pub use rows::{pg_error, pg_message};
 
-use self::rows::{query, query_opt, tenant_from_row};
+use self::rows::{host_match_from_row, query, query_opt, tenant_from_row};
 
 use std::time::Duration;
 
@@ -176,13 +176,7 @@ impl Store for PgStore {
             &[(&host, Type::TEXT), (&wildcard, Type::TEXT)],
         )
         .await?;
-        row.map(|row| {
-            Ok(HostMatch {
-                tenant: tenant_from_row(&row)?,
-                domain: row.get(KEY_COLUMN + 1),
-            })
-        })
-        .transpose()
+        row.as_ref().map(host_match_from_row).transpose()
     }
 
     async fn routes_page(
@@ -199,14 +193,7 @@ impl Store for PgStore {
             &[(&after, Type::TEXT), (&limit, Type::INT8)],
         )
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(HostMatch {
-                    tenant: tenant_from_row(row)?,
-                    domain: row.get(KEY_COLUMN + 1),
-                })
-            })
-            .collect()
+        rows.iter().map(host_match_from_row).collect()
     }
 
     async fn create_tenant(&self, tenant: NewTenant) -> Result<TenantRecord, StoreError> {

@@ -5,7 +5,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{GenericClient, Row};
 
-use crate::store::StoreError;
+use super::layout::KEY_COLUMN;
+use crate::store::{HostMatch, StoreError};
 use crate::tenant::Tenant;
 
 /// A message for a PostgreSQL error: the server's text when it sent one.
@@ -64,6 +65,15 @@ pub(super) async fn query_opt(
     params: &[Param<'_>],
 ) -> Result<Option<Row>, StoreError> {
     Ok(query(client, sql, params).await?.into_iter().next())
+}
+
+/// A tenant with the domain that matched (`resolve_host`, `routes_page`):
+/// the tenant's columns, its key, then the domain.
+pub(super) fn host_match_from_row(row: &Row) -> Result<HostMatch, StoreError> {
+    Ok(HostMatch {
+        tenant: tenant_from_row(row)?,
+        domain: row.get(KEY_COLUMN + 1),
+    })
 }
 
 /// Columns `0..TENANT_COLUMNS` of the layout's tenant select.
