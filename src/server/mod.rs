@@ -173,13 +173,7 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
     });
 
     let reloader = Arc::new(Reloader::start(source, data_path.clone(), workers));
-    let listeners = bind_data_listeners(config.listen, workers)?;
-    let data_addr = listeners[0]
-        .local_addr()
-        .map_err(|source| ServerError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+    let (listeners, data_addr) = bind_data_listeners(config.listen, workers)?;
     let admin_listener = tokio::net::TcpListener::bind(config.admin.listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -285,11 +279,11 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
 }
 
 /// Binds the first listener (resolving port 0) and the other workers' on the
-/// same address.
+/// same address; returns them and that address.
 fn bind_data_listeners(
     addr: SocketAddr,
     workers: usize,
-) -> Result<Vec<std::net::TcpListener>, ServerError> {
+) -> Result<(Vec<std::net::TcpListener>, SocketAddr), ServerError> {
     let first =
         listener::bind_reuseport(addr).map_err(|source| ServerError::Bind { addr, source })?;
     let bound = first
@@ -304,7 +298,7 @@ fn bind_data_listeners(
             })?,
         );
     }
-    Ok(all)
+    Ok((all, bound))
 }
 
 /// The TLS front (static certificates loaded) and one HTTPS listener per worker.
@@ -336,13 +330,7 @@ fn bind_tls(
         front.set_on_demand(Arc::new(acme.clone()), parts.store.clone());
         acme
     });
-    let listeners = bind_data_listeners(tls.listen, workers)?;
-    let addr = listeners[0]
-        .local_addr()
-        .map_err(|source| ServerError::Bind {
-            addr: tls.listen,
-            source,
-        })?;
+    let (listeners, addr) = bind_data_listeners(tls.listen, workers)?;
     front.https_port = addr.port();
     Ok(((Arc::new(front), (listeners, addr)), acme))
 }
