@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::{order, AcmeError, Inner, Reason};
+use crate::store::StoredCert;
 use crate::tls::certs::unix_now;
 
 /// One domain's order in flight and its failure backoff.
@@ -35,6 +36,11 @@ enum Turn {
     Served,
     /// Another replica's order failed for this reason.
     FailedElsewhere(String),
+}
+
+/// The failure a certificate row records and when (by the recorder's clock).
+fn failure_of(row: StoredCert) -> Option<(String, i64)> {
+    Some((row.failure?, row.updated_at))
 }
 
 /// The wait before the next order after `failures` failures in a row:
@@ -98,11 +104,19 @@ impl Inner {
             Reason::Renewal => unix_now() + self.config.renew_before.as_secs() as i64,
             Reason::First | Reason::Admin => unix_now(),
         };
-        if reason != Reason::Admin && self.load_stored(name, wanted_expiry).await {
+        let stored = self.read_stored(name).await;
+        let row = stored.as_ref().and_then(Option::as_ref);
+        if reason != Reason::Admin && self.serve_stored(name, row, wanted_expiry) {
             self.clear_backoff(name);
             return;
         }
-        match self.take_turn(name, reason, wanted_expiry).await {
+        // A failure recorded after this is another replica's outcome (told
+        // by value, not by time stamp: replicas' clocks need not agree).
+        let failure_before = stored.map(|row| row.and_then(failure_of));
+        match self
+            .take_turn(name, reason, wanted_expiry, &failure_before)
+            .await
+        {
             Turn::Ours => {}
             Turn::Served => {
                 self.clear_backoff(name);
@@ -132,11 +146,14 @@ impl Inner {
     /// one certificate twice; while another replica holds it, waits for the
     /// outcome of its order. A store that cannot answer does not stop the
     /// order (serving the handshake matters more than a duplicate order).
-    async fn take_turn(&self, name: &str, reason: Reason, wanted_expiry: i64) -> Turn {
+    async fn take_turn(
+        &self,
+        name: &str,
+        reason: Reason,
+        wanted_expiry: i64,
+        failure_before: &Option<Option<(String, i64)>>,
+    ) -> Turn {
         let lease = self.config.order_timeout + LEASE_SLACK;
-        // A failure recorded after this is another replica's outcome (told
-        // by value, not by time stamp: replicas' clocks need not agree).
-        let failure_before = self.recorded_failure(name).await;
         loop {
             match self
                 .store
@@ -146,7 +163,7 @@ impl Inner {
                 Ok(true) => {
                     // The holder may have finished just before this claim.
                     let Some(done) = self
-                        .outcome_elsewhere(name, reason, wanted_expiry, &failure_before)
+                        .outcome_elsewhere(name, reason, wanted_expiry, failure_before)
                         .await
                     else {
                         return Turn::Ours;
@@ -162,7 +179,7 @@ impl Inner {
             }
             tokio::time::sleep(LEASE_POLL).await;
             if let Some(done) = self
-                .outcome_elsewhere(name, reason, wanted_expiry, &failure_before)
+                .outcome_elsewhere(name, reason, wanted_expiry, failure_before)
                 .await
             {
                 return done;
@@ -183,22 +200,17 @@ impl Inner {
         if reason == Reason::Admin {
             return None;
         }
-        if self.load_stored(name, wanted_expiry).await {
+        // One reading of the row answers both questions.
+        let row = self.read_stored(name).await?;
+        if self.serve_stored(name, row.as_ref(), wanted_expiry) {
             return Some(Turn::Served);
         }
         // Without a first reading, no failure can be told new.
         let before = failure_before.as_ref()?;
-        match self.recorded_failure(name).await {
-            Some(Some(now)) if Some(&now) != before.as_ref() => Some(Turn::FailedElsewhere(now.0)),
+        match row.and_then(failure_of) {
+            Some(now) if Some(&now) != before.as_ref() => Some(Turn::FailedElsewhere(now.0)),
             _ => None,
         }
-    }
-
-    /// The failure recorded for `name` and when (by the recorder's clock);
-    /// `None` when the store cannot say.
-    async fn recorded_failure(&self, name: &str) -> Option<Option<(String, i64)>> {
-        let row = self.store.get_certificate(name).await.ok()?;
-        Some(row.and_then(|row| Some((row.failure?, row.updated_at))))
     }
 
     /// Orders, serves and stores the certificate, or records the failure.

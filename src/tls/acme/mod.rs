@@ -29,7 +29,7 @@ use super::{OnDemand, TlsError, TlsFront};
 use crate::config::AcmeConfig;
 use crate::metrics::Metrics;
 use crate::routing::{Resolution, Router};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoredCert};
 use crate::tenant::TenantStatus;
 use status::CertStatus;
 
@@ -248,17 +248,28 @@ impl Inner {
     /// Serves the stored certificate of `name` if it expires after
     /// `not_before_expiry`; says whether it did.
     async fn load_stored(&self, name: &str, not_before_expiry: i64) -> bool {
-        let row = match self.store.get_certificate(name).await {
-            Ok(row) => row,
+        let row = self.read_stored(name).await.flatten();
+        self.serve_stored(name, row.as_ref(), not_before_expiry)
+    }
+
+    /// The certificate row of `name`; `None` when the store cannot say.
+    async fn read_stored(&self, name: &str) -> Option<Option<StoredCert>> {
+        match self.store.get_certificate(name).await {
+            Ok(row) => Some(row),
             Err(e) => {
                 tracing::warn!(domain = name, error = %e, "cannot read the stored certificate");
-                return false;
+                None
             }
-        };
-        let Some((cert_pem, key_pem)) = row.as_ref().and_then(|row| row.pem()) else {
+        }
+    }
+
+    /// Serves the certificate of `row` (read for `name`) if it expires after
+    /// `not_before_expiry`; says whether it did.
+    fn serve_stored(&self, name: &str, row: Option<&StoredCert>, not_before_expiry: i64) -> bool {
+        let Some((cert_pem, key_pem)) = row.and_then(|row| row.pem()) else {
             return false;
         };
-        if row.as_ref().and_then(|r| r.not_after).unwrap_or(0) <= not_before_expiry {
+        if row.and_then(|r| r.not_after).unwrap_or(0) <= not_before_expiry {
             return false;
         }
         match self.install(name, cert_pem, key_pem) {
