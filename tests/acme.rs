@@ -3,8 +3,9 @@
 //! certificates are stored (a restart and another replica reuse them),
 //! renewed before expiry without a failed request, ordered at once through
 //! the admin API, and a CA error fails the handshake and backs off. Two
-//! replicas asked at once make one order between them, and orders beyond
-//! `max_concurrent_orders` wait their turn. Two
+//! replicas asked at once make one order between them, orders beyond
+//! `max_concurrent_orders` wait their turn, and waiting on another replica's
+//! order takes no turn. Two
 //! tests let pebble really validate HTTP-01 and TLS-ALPN-01 against the
 //! gateway, one of them through a replica that did not place the order.
 
@@ -341,6 +342,55 @@ async fn replicas_on_one_postgres_store_share_the_certificate() {
         },
     )
     .await;
+}
+
+#[tokio::test]
+async fn waiting_on_another_replicas_order_holds_no_order_slot() {
+    let pebble = Pebble::start(None).await;
+    let app = Backend::start("app").await;
+    let db = fresh_database();
+    // The waiting handshake lasts two orders: give it room beyond the default 10 s.
+    let yaml = acme_config(&format!(
+        "  handshake_timeout: 30s\n{}",
+        pebble.acme_yaml(&["max_concurrent_orders: 1"])
+    ));
+    let gw = Gateway::start(GatewayOptions::new().backend(&app).config(&yaml).store(&db)).await;
+    let roots = pebble.issuing_roots().await;
+
+    // Another replica holds globex.test's order lease: a handshake here
+    // waits for that order's outcome.
+    common::pg::psql(
+        &db,
+        "INSERT INTO gateway_acme_orders VALUES ('globex.test', 'elsewhere', now() + interval '1 hour')",
+    );
+    let (addr, waiter_roots) = (gw.https_addr.unwrap(), roots.clone());
+    let waiting = tokio::spawn(async move {
+        https_get(addr, &waiter_roots, "globex.test", "globex.test", "/").await
+    });
+    eventually(
+        Duration::from_secs(5),
+        "the handshake waits on the other replica",
+        || async { gw.log().contains("another replica is ordering") },
+    )
+    .await;
+
+    // The only order slot is free meanwhile: another domain gets its certificate.
+    let other = served(&gw, &roots, "shop.acme.test").await;
+    assert_eq!(other.reply.status, StatusCode::OK);
+    assert_eq!(gw.metric(ISSUED_FIRST).await, 1.0);
+
+    // The other replica gives up its lease without a certificate: the
+    // waiting handshake's order runs here, and the handshake completes.
+    common::pg::psql(
+        &db,
+        "DELETE FROM gateway_acme_orders WHERE holder = 'elsewhere'",
+    );
+    let waited = waiting
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}\n{}", gw.log()));
+    assert_eq!(waited.reply.status, StatusCode::OK);
+    assert_eq!(gw.metric(ISSUED_FIRST).await, 2.0);
 }
 
 #[tokio::test]

@@ -1,13 +1,14 @@
 //! One order at a time per domain: handshakes and renewals join the running
-//! order, the order waits for one of `max_concurrent_orders` slots, checks
-//! whether another replica stored what is needed, takes the store's order
-//! lease (or waits for the replica holding it), then orders and records the
-//! outcome (store, metrics, backoff after failures).
+//! order, which checks whether another replica stored what is needed, then
+//! takes one of `max_concurrent_orders` slots and the store's order lease,
+//! orders, and records the outcome (store, metrics, backoff after failures).
+//! While another replica holds the lease, the order waits for its outcome
+//! without a slot, so the wait never holds up this replica's other orders.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{watch, SemaphorePermit};
 
 use super::{order, AcmeError, Inner, Reason};
 use crate::store::StoredCert;
@@ -29,9 +30,10 @@ const LEASE_POLL: Duration = Duration::from_millis(200);
 const LEASE_SLACK: Duration = Duration::from_secs(30);
 
 /// Whose turn it is to order a domain's certificate.
-enum Turn {
-    /// This replica holds the lease (or the store cannot say: see `take_turn`).
-    Ours,
+enum Turn<'a> {
+    /// This replica holds the lease (or the store cannot say: see
+    /// `take_turn`) and an order slot.
+    Ours(SemaphorePermit<'a>),
     /// Another replica's order stored a certificate; it is served here now.
     Served,
     /// Another replica's order failed for this reason.
@@ -94,12 +96,9 @@ impl Inner {
         Some(rx)
     }
 
-    /// Waits for an order slot, then orders unless the store already has
-    /// what is needed (another replica's order), and records the outcome.
+    /// Orders unless the store already has what is needed (another
+    /// replica's order), and records the outcome.
     async fn run_order(&self, name: &str, reason: Reason) {
-        let Ok(_permit) = self.orders.acquire().await else {
-            return;
-        };
         let wanted_expiry = match reason {
             Reason::Renewal => unix_now() + self.config.renew_before.as_secs() as i64,
             Reason::First | Reason::Admin => unix_now(),
@@ -113,11 +112,11 @@ impl Inner {
         // A failure recorded after this is another replica's outcome (told
         // by value, not by time stamp: replicas' clocks need not agree).
         let failure_before = stored.map(|row| row.and_then(failure_of));
-        match self
+        let _slot = match self
             .take_turn(name, reason, wanted_expiry, &failure_before)
             .await
         {
-            Turn::Ours => {}
+            Turn::Ours(slot) => slot,
             Turn::Served => {
                 self.clear_backoff(name);
                 return;
@@ -127,7 +126,7 @@ impl Inner {
                 tracing::warn!(domain = name, error = %why, failures, retry_in = ?wait, "another replica's ACME order failed");
                 return;
             }
-        }
+        };
         self.order_and_record(name, reason).await;
         self.release_lease(name).await;
     }
@@ -142,19 +141,27 @@ impl Inner {
         }
     }
 
-    /// Takes the store's order lease for `name`, so replicas never order
-    /// one certificate twice; while another replica holds it, waits for the
-    /// outcome of its order. A store that cannot answer does not stop the
-    /// order (serving the handshake matters more than a duplicate order).
+    /// Takes an order slot and the store's order lease for `name`, so
+    /// replicas never order one certificate twice; while another replica
+    /// holds the lease, gives the slot back and waits for the outcome of its
+    /// order. A store that cannot answer does not stop the order (serving
+    /// the handshake matters more than a duplicate order).
     async fn take_turn(
         &self,
         name: &str,
         reason: Reason,
         wanted_expiry: i64,
         failure_before: &Option<Option<(String, i64)>>,
-    ) -> Turn {
+    ) -> Turn<'_> {
         let lease = self.config.order_timeout + LEASE_SLACK;
+        let mut announced = false;
         loop {
+            // Claimed only with a slot in hand, so the lease's time is the order's.
+            let slot = self
+                .orders
+                .acquire()
+                .await
+                .expect("the order semaphore is never closed");
             match self
                 .store
                 .claim_certificate_order(name, &self.holder, lease)
@@ -166,15 +173,24 @@ impl Inner {
                         .outcome_elsewhere(name, reason, wanted_expiry, failure_before)
                         .await
                     else {
-                        return Turn::Ours;
+                        return Turn::Ours(slot);
                     };
                     self.release_lease(name).await;
                     return done;
                 }
-                Ok(false) => {}
+                Ok(false) => {
+                    drop(slot);
+                    if !announced {
+                        announced = true;
+                        tracing::info!(
+                            domain = name,
+                            "another replica is ordering this certificate; waiting for its outcome"
+                        );
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(domain = name, error = %e, "cannot take the order lease; ordering anyway");
-                    return Turn::Ours;
+                    return Turn::Ours(slot);
                 }
             }
             tokio::time::sleep(LEASE_POLL).await;
@@ -195,7 +211,7 @@ impl Inner {
         reason: Reason,
         wanted_expiry: i64,
         failure_before: &Option<Option<(String, i64)>>,
-    ) -> Option<Turn> {
+    ) -> Option<Turn<'_>> {
         // An admin order wants a certificate of its own: it only waits.
         if reason == Reason::Admin {
             return None;
