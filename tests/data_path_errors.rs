@@ -1,6 +1,8 @@
 //! The data path's own short answers when a request cannot be served: a dead
 //! backend (502), a slow one (504), a pool with no backend (503), a body over
-//! the limit (413) and a malformed or missing Host header (400).
+//! the limit (413), a broken body (400) or one too slow (408), which never
+//! count against the backend, CONNECT (405), a request target that is no
+//! path, and a malformed or missing Host header (400).
 
 mod common;
 
@@ -148,6 +150,105 @@ async fn chunked_body_over_the_limit_gets_413() {
 
     let large = gw.raw(&chunked(4000)).await;
     assert_eq!(large.status, 413, "{}{}", large.head, large.body);
+}
+
+/// `tenant_gateway_backend_{what}_total` of `app` in the default pool.
+async fn backend_count(gw: &Gateway, app: &Backend, what: &str) -> f64 {
+    gw.metric_or_zero(&format!(
+        r#"tenant_gateway_backend_{what}_total{{backend="{}",pool="default"}}"#,
+        app.url
+    ))
+    .await
+}
+
+#[tokio::test]
+async fn a_broken_request_body_gets_400_and_is_not_counted_against_the_backend() {
+    let app = Backend::start("app").await;
+    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
+    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
+        .await;
+
+    // "zz" is no chunk size: the body breaks off once forwarding began.
+    let broken = b"POST /upload HTTP/1.1\r\nHost: acme.test\r\n\
+                   Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+                   zz\r\nhello\r\n0\r\n\r\n";
+    for _ in 0..4 {
+        let reply = gw.raw(broken).await;
+        assert_eq!(reply.status, 400, "{}{}", reply.head, reply.body);
+        assert_eq!(
+            reply.body,
+            "bad request: the request body could not be read\n"
+        );
+    }
+    assert_eq!(
+        backend_count(&gw, &app, "errors").await,
+        0.0,
+        "{}",
+        gw.log()
+    );
+    assert_eq!(gw.get("acme.test", "/").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_body_slower_than_the_response_timeout_gets_408_not_504() {
+    let app = Backend::start("app").await;
+    let gw = Gateway::start(
+        GatewayOptions::new()
+            .backend(&app)
+            .config("upstream:\n  response_timeout: 300ms\n"),
+    )
+    .await;
+    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
+        .await;
+
+    // 10 of the 100 bytes promised, then nothing: the backend waits on the client.
+    let reply = gw
+        .raw(
+            b"POST /upload HTTP/1.1\r\nHost: acme.test\r\nContent-Length: 100\r\n\
+              Connection: close\r\n\r\n0123456789",
+        )
+        .await;
+    assert_eq!(reply.status, 408, "{}{}", reply.head, reply.body);
+    assert_eq!(
+        backend_count(&gw, &app, "errors").await,
+        0.0,
+        "{}",
+        gw.log()
+    );
+}
+
+#[tokio::test]
+async fn connect_gets_405_and_a_target_that_is_no_path_gets_400() {
+    let app = Backend::start("app").await;
+    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
+    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
+        .await;
+
+    let connect = gw
+        .raw(b"CONNECT acme.test:443 HTTP/1.1\r\nHost: acme.test:443\r\nConnection: close\r\n\r\n")
+        .await;
+    assert_eq!(connect.status, 405, "{}{}", connect.head, connect.body);
+    assert!(
+        connect.head.to_ascii_lowercase().contains("allow: get"),
+        "{}",
+        connect.head
+    );
+    for target in ["foo", "*"] {
+        let reply = gw
+            .raw(
+                format!(
+                    "OPTIONS {target} HTTP/1.1\r\nHost: acme.test\r\nConnection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await;
+        assert_eq!(reply.status, 400, "{target}: {}{}", reply.head, reply.body);
+        assert_eq!(
+            reply.body,
+            "bad request: the request target must be a path\n"
+        );
+    }
+    assert_eq!(backend_count(&gw, &app, "requests").await, 0.0);
 }
 
 #[tokio::test]

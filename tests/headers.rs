@@ -166,7 +166,7 @@ async fn hop_by_hop_headers_are_not_forwarded() {
 
     let seen = gw
         .request(Method::GET, "acme.test", "/")
-        .header("Connection", "keep-alive, X-Secret")
+        .header("Connection", "keep-alive, X-Secret, Host")
         .header("X-Secret", "hunter2")
         .header("Proxy-Connection", "keep-alive")
         .header("X-Kept", "yes")
@@ -176,6 +176,9 @@ async fn hop_by_hop_headers_are_not_forwarded() {
     assert_eq!(seen.header("x-secret"), None);
     assert_eq!(seen.header("proxy-connection"), None);
     assert_eq!(seen.header("x-kept"), Some("yes"));
+    // Naming Host in `Connection` does not take the site away from the backend.
+    assert_eq!(seen.header("host"), Some("acme.test"));
+    assert_eq!(seen.header("x-forwarded-host"), Some("acme.test"));
 }
 
 #[tokio::test]

@@ -64,7 +64,9 @@ impl HeaderNames {
     }
 }
 
-/// Removes hop-by-hop headers, including those named in `Connection`.
+/// Removes hop-by-hop headers, including those named in `Connection`, but
+/// never `Host` or `Content-Length`: a client listing them there would
+/// otherwise change which site the backend serves or how it frames the body.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     // Collecting only when `Connection` lists extra names keeps the common case allocation-free.
     let listed: Vec<HeaderName> = headers
@@ -73,7 +75,12 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .filter(|name| !matches!(name.as_str(), "close" | "keep-alive"))
+        .filter(|name| {
+            !matches!(
+                name.as_str(),
+                "close" | "keep-alive" | "host" | "content-length"
+            )
+        })
         .collect();
     for name in listed {
         headers.remove(name);

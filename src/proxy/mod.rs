@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use http::header::{CONTENT_LENGTH, HOST, LOCATION};
+use http::header::{ALLOW, CONTENT_LENGTH, HOST, LOCATION};
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
@@ -33,6 +33,9 @@ use crate::upstream::{self, Forwarded, InFlight, Pools, UpstreamError};
 use decide::{Decision, Policy};
 use headers::HeaderNames;
 pub use respond::ProxyBody;
+
+/// The methods a 405 says are served (all but CONNECT; others pass through).
+const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
 /// What every data-path worker shares.
 pub struct DataPath {
@@ -149,6 +152,26 @@ impl Proxy {
         }
 
         // 1. resolve
+        if req.method() == Method::CONNECT {
+            // No tunnels to arbitrary places: the gateway serves tenants' sites.
+            ex.outcome = Some(Outcome::BadRequest);
+            let mut response = respond::text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed: CONNECT is not supported\n",
+            );
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+            return response;
+        }
+        if !req.uri().path().starts_with('/') {
+            // `GET foo` or `OPTIONS *`: no path a backend could serve.
+            ex.outcome = Some(Outcome::BadRequest);
+            return respond::text(
+                StatusCode::BAD_REQUEST,
+                "bad request: the request target must be a path\n",
+            );
+        }
         let host = match self.resolve_host(&req) {
             Ok(host) => host,
             Err(reason) => {
@@ -264,12 +287,17 @@ impl Proxy {
                 response.map(|body| respond::streamed(body, in_flight))
             }
             Err(e) => {
-                ex.outcome = Some(if matches!(e, UpstreamError::BodyTooLarge) {
+                ex.outcome = Some(if e.is_client_fault() {
                     Outcome::BadRequest
                 } else {
                     Outcome::UpstreamError
                 });
-                tracing::warn!(error = %e, tenant = %tenant.tenant.id, "forward failed");
+                if e.is_client_fault() {
+                    // A client must not be able to fill the log.
+                    tracing::debug!(error = %e, tenant = %tenant.tenant.id, "request refused while forwarding");
+                } else {
+                    tracing::warn!(error = %e, tenant = %tenant.tenant.id, "forward failed");
+                }
                 respond::upstream_error(&e)
             }
         }

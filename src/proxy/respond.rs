@@ -64,11 +64,20 @@ pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<ProxyBody> {
     response
 }
 
-/// 413 for an oversized body, 504 for a timeout, 503 when a pool has no
-/// backend, 502 otherwise. Backend addresses go to the log, not the client.
+/// 413 for an oversized body, 400 for a broken one, 408 for one too slow,
+/// 504 for a timeout, 503 when a pool has no backend, 502 otherwise.
+/// Backend addresses go to the log, not the client.
 pub fn upstream_error(err: &UpstreamError) -> Response<ProxyBody> {
     let (status, body) = match err {
         UpstreamError::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
+        UpstreamError::ClientBody(_) => (
+            StatusCode::BAD_REQUEST,
+            "bad request: the request body could not be read\n",
+        ),
+        UpstreamError::ClientTimeout => (
+            StatusCode::REQUEST_TIMEOUT,
+            "request timeout: the request body did not arrive in time\n",
+        ),
         UpstreamError::Timeout(_) => (
             StatusCode::GATEWAY_TIMEOUT,
             "gateway timeout: the backend did not answer in time\n",

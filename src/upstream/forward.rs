@@ -1,6 +1,7 @@
 //! Forward phase: send the prepared request to a backend of the pool, retry
 //! on another backend when that is safe and the budget allows, and map
-//! failures to errors the proxy answers with 502 / 503 / 504 / 413.
+//! failures to errors the proxy answers with 502 / 503 / 504, or with 400 /
+//! 408 / 413 when the client's body was at fault (which no backend pays for).
 
 use std::error::Error as StdError;
 use std::time::Instant;
@@ -8,14 +9,15 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{Request, Response, Uri};
 use http_body::Body as _;
-use http_body_util::{Either, Empty, Limited};
+use http_body_util::{Either, Empty};
 use hyper::body::Incoming;
 
+use super::client_body::{BodyProgress, ClientBody, ClientBodyError};
 use super::{BackendAddr, InFlight, Pool};
 
 /// The request body sent upstream: the client's body (capped in size), or
 /// nothing when a bodiless request is replayed on another backend.
-pub type UpstreamRequestBody = Either<Limited<Incoming>, Empty<Bytes>>;
+pub type UpstreamRequestBody = Either<ClientBody, Empty<Bytes>>;
 
 /// Why a request could not be forwarded.
 #[derive(Debug, thiserror::Error)]
@@ -28,10 +30,29 @@ pub enum UpstreamError {
     Timeout(String),
     #[error("request body larger than the limit")]
     BodyTooLarge,
+    /// The client's body broke off (bad chunk, hang-up): nothing to retry.
+    #[error("{0}")]
+    ClientBody(String),
+    /// The backend waited on the client's body past the timeout.
+    #[error("the client's request body did not arrive in time")]
+    ClientTimeout,
     /// The connection broke before a response (reset, closed): safe to
     /// replay for idempotent requests.
     #[error("backend {0} dropped the connection: {1}")]
     Reset(String, String),
+}
+
+impl UpstreamError {
+    /// Whether the client's request caused it (answered with a 4xx, and
+    /// never counted against the backend).
+    pub fn is_client_fault(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::BodyTooLarge
+                | UpstreamError::ClientBody(_)
+                | UpstreamError::ClientTimeout
+        )
+    }
 }
 
 /// A backend's response, with the in-flight count it holds until the
@@ -49,11 +70,30 @@ pub async fn forward(
     req: Request<Incoming>,
     max_body: usize,
 ) -> Result<Forwarded, UpstreamError> {
+    let (parts, body) = req.into_parts();
+    let body = ClientBody::new(body, max_body);
+    let progress = body.progress();
+    let attempts = attempts(pool, worker, tenant, parts, body, progress.as_deref());
     match pool.total_timeout {
-        Some(total) => tokio::time::timeout(total, attempts(pool, worker, tenant, req, max_body))
+        Some(total) => tokio::time::timeout(total, attempts)
             .await
-            .unwrap_or_else(|_| Err(UpstreamError::Timeout(format!("pool {}", pool.name)))),
-        None => attempts(pool, worker, tenant, req, max_body).await,
+            .unwrap_or_else(|_| {
+                Err(timed_out(
+                    progress.as_deref(),
+                    format!("pool {}", pool.name),
+                ))
+            }),
+        None => attempts.await,
+    }
+}
+
+/// A timeout's error: the client's fault if the backend was left waiting
+/// for the rest of its body, else the backend's.
+fn timed_out(progress: Option<&BodyProgress>, what: String) -> UpstreamError {
+    if progress.is_some_and(BodyProgress::waiting_on_client) {
+        UpstreamError::ClientTimeout
+    } else {
+        UpstreamError::Timeout(what)
     }
 }
 
@@ -61,11 +101,11 @@ async fn attempts(
     pool: &Pool,
     worker: usize,
     tenant: &str,
-    req: Request<Incoming>,
-    max_body: usize,
+    parts: http::request::Parts,
+    body: ClientBody,
+    progress: Option<&BodyProgress>,
 ) -> Result<Forwarded, UpstreamError> {
     pool.budget.deposit();
-    let (parts, body) = req.into_parts();
     // Only a request without a body can be sent again (a streamed body is gone
     // once sent), and the copy is only worth taking when another backend exists.
     let can_retry = pool.retries > 0 && pool.backends.len() > 1;
@@ -78,10 +118,7 @@ async fn attempts(
         )
     });
     let idempotent = parts.method.is_idempotent();
-    let mut first = Some(Request::from_parts(
-        parts,
-        Either::Left(Limited::new(body, max_body)),
-    ));
+    let mut first = Some(Request::from_parts(parts, Either::Left(body)));
     let mut tried = 0u64;
     let mut retries = 0;
     let mut last_error = None;
@@ -105,7 +142,7 @@ async fn attempts(
         };
         let in_flight = backend.start();
         let started = Instant::now();
-        let result = send(pool, worker, &backend.addr, req).await;
+        let result = send(pool, worker, &backend.addr, req, progress).await;
         backend
             .series
             .response_seconds
@@ -123,7 +160,7 @@ async fn attempts(
                 });
             }
             Err(e) => {
-                if !matches!(e, UpstreamError::BodyTooLarge) {
+                if !e.is_client_fault() {
                     pool.record_failure(index);
                 }
                 let safe = match e {
@@ -150,6 +187,7 @@ async fn send(
     worker: usize,
     backend: &BackendAddr,
     mut req: Request<super::UpstreamRequestBody>,
+    progress: Option<&BodyProgress>,
 ) -> Result<Response<Incoming>, UpstreamError> {
     let mut parts = req.uri().clone().into_parts();
     parts.scheme = Some(backend.scheme.clone());
@@ -160,22 +198,30 @@ async fn send(
     *req.uri_mut() = Uri::from_parts(parts)
         .map_err(|e| UpstreamError::Reset(backend.to_string(), e.to_string()))?;
     match tokio::time::timeout(pool.response_timeout, pool.client(worker).request(req)).await {
-        Err(_) => Err(UpstreamError::Timeout(backend.to_string())),
+        Err(_) => Err(timed_out(progress, backend.to_string())),
         Ok(Ok(response)) => Ok(response),
-        Ok(Err(e)) => Err(classify(backend, &e)),
+        Ok(Err(e)) => Err(classify(backend, &e, progress)),
     }
 }
 
-fn classify(backend: &BackendAddr, err: &hyper_util::client::legacy::Error) -> UpstreamError {
+fn classify(
+    backend: &BackendAddr,
+    err: &hyper_util::client::legacy::Error,
+    progress: Option<&BodyProgress>,
+) -> UpstreamError {
     let mut source: Option<&(dyn StdError + 'static)> = err.source();
     while let Some(e) = source {
-        if e.is::<http_body_util::LengthLimitError>() {
-            return UpstreamError::BodyTooLarge;
+        match e.downcast_ref::<ClientBodyError>() {
+            Some(ClientBodyError::TooLarge) => return UpstreamError::BodyTooLarge,
+            Some(broken @ ClientBodyError::Broken(_)) => {
+                return UpstreamError::ClientBody(broken.to_string())
+            }
+            None => {}
         }
         if e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
         {
-            return UpstreamError::Timeout(backend.to_string());
+            return timed_out(progress, backend.to_string());
         }
         source = e.source();
     }

@@ -5,6 +5,7 @@
 
 mod backend;
 mod balance;
+mod client_body;
 mod connect;
 mod forward;
 pub mod health;
