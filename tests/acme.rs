@@ -210,10 +210,15 @@ async fn renewal_replaces_a_near_expiry_certificate_without_a_failed_request() {
         .metric("tenant_gateway_acme_certificate_expiry_days{domain=\"shop.acme.test\"}")
         .await;
     assert!(days > 0.0 && days < 1.0, "{days} days to expiry");
-    assert_eq!(
-        certificate_of(&gw, "shop.acme.test").await["state"],
-        "valid"
+    // Every check finds the certificate due, so the next renewal may be
+    // under way (`pending`): either way the stored certificate is shown.
+    let certificate = certificate_of(&gw, "shop.acme.test").await;
+    assert!(
+        matches!(certificate["state"].as_str(), Some("valid" | "pending")),
+        "{certificate}"
     );
+    assert!(certificate["not_after"].is_string(), "{certificate}");
+    assert!(certificate.get("error").is_none(), "{certificate}");
 }
 
 #[tokio::test]

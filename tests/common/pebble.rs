@@ -1,7 +1,10 @@
 //! A real ACME server for the tests: Debian's `pebble` (installed by
 //! `scripts/test.sh`) on free loopback ports, with its own JSON config and
 //! an HTTPS certificate from a throwaway [`TestCa`], without the random
-//! validation sleeps (`PEBBLE_VA_NOSLEEP=1`). Either validation always
+//! validation sleeps (`PEBBLE_VA_NOSLEEP=1`) and without rejecting good
+//! nonces (`PEBBLE_WFE_NONCEREJECT=0`: by default 5 % are, and instant-acme
+//! retries a request only twice, so about one suite run in fifty lost an
+//! order to three rejections in a row). Either validation always
 //! succeeds (`PEBBLE_VA_ALWAYS_VALID=1`, no DNS needed), or pebble really
 //! validates against the gateway's ports, resolving every name to 127.0.0.1
 //! through `pebble-challtestsrv` as its DNS server. Stopped on drop, or by a
@@ -126,6 +129,7 @@ impl Pebble {
         }
         let child = command
             .env("PEBBLE_VA_NOSLEEP", "1")
+            .env("PEBBLE_WFE_NONCEREJECT", "0")
             .current_dir(dir.path())
             .stdout(log.try_clone().expect("pebble log"))
             .stderr(log)
