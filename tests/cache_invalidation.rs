@@ -1,11 +1,15 @@
 //! Admin changes reach the data path on the very next request, although
 //! hosts are cached (here for an hour, so only invalidation can explain a
-//! change). Each test first makes the gateway cache a host, then changes it,
-//! then checks the answer on every data-path worker (two of them).
+//! change), and the CLI's changes to the embedded store's file within a
+//! moment (through the file's change log). Each test first makes the gateway
+//! cache a host, then changes it, then checks the answer on every data-path
+//! worker (two of them).
 
 mod common;
 
-use common::{Backend, Gateway, GatewayOptions};
+use std::time::Duration;
+
+use common::{eventually, run_command, Backend, Gateway, GatewayOptions};
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
@@ -190,5 +194,48 @@ async fn an_exact_domain_added_under_a_cached_wildcard_takes_over_at_once() {
     assert_eq!(
         gw.tenant_everywhere("vip.shops.test").await.as_deref(),
         Some("shops")
+    );
+}
+
+/// Runs `tenant-gateway ARGS --data FILE` on the store file of `gw`.
+async fn cli_on_store_of(gw: &Gateway, args: &[&str]) {
+    let data = gw.data_file();
+    let mut args = args.to_vec();
+    args.extend(["--data", data.to_str().unwrap()]);
+    let done = run_command(&args, "", &[]).await;
+    assert!(done.status.success(), "{args:?}: {}", done.stderr);
+}
+
+/// Waits until `host` answers `status`, then checks every worker does.
+async fn until_status(gw: &Gateway, host: &str, status: StatusCode, what: &str) {
+    eventually(Duration::from_secs(3), what, || async {
+        gw.get(host, "/").await.status == status
+    })
+    .await;
+    assert_eq!(gw.status_everywhere(host).await, status, "{what}");
+}
+
+#[tokio::test]
+async fn the_clis_changes_to_the_store_file_reach_a_running_gateway() {
+    let app = Backend::start("app").await;
+    let gw = gateway(&app).await;
+    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
+        .await;
+    assert_eq!(gw.status_everywhere("acme.test").await, OK);
+    assert_eq!(gw.status_everywhere("more.test").await, NOT_FOUND);
+
+    cli_on_store_of(&gw, &["tenants", "suspend", "acme"]).await;
+    until_status(&gw, "acme.test", StatusCode::FORBIDDEN, "acme is suspended").await;
+    cli_on_store_of(&gw, &["tenants", "resume", "acme"]).await;
+    until_status(&gw, "acme.test", OK, "acme is resumed").await;
+    cli_on_store_of(&gw, &["domains", "add", "more.test", "--tenant", "acme"]).await;
+    until_status(&gw, "more.test", OK, "the added domain is routed").await;
+    cli_on_store_of(&gw, &["domains", "remove", "acme.test"]).await;
+    until_status(&gw, "acme.test", NOT_FOUND, "the removed domain is not").await;
+    assert!(
+        gw.metric("tenant_gateway_store_changes_applied_total")
+            .await
+            >= 4.0,
+        "through the change log"
     );
 }

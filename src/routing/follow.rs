@@ -1,6 +1,6 @@
 //! Keeps this replica's routing cache in step with the registry when other
-//! processes (replicas, the CLI) change it: applies the PostgreSQL store's
-//! change feed to the router (and to whatever else the replica keeps per
+//! processes (replicas, the CLI) change it: applies the store's change feed
+//! to the router (and to whatever else the replica keeps per
 //! domain, such as on-demand certificates), and reports it in the metrics.
 
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::Router;
-use crate::store::postgres::{Change, FeedEvent};
+use crate::store::feed::{Change, FeedEvent};
 
 /// Something else a replica keeps per domain that a change to the domain
 /// makes stale (given each changed domain).

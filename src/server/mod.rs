@@ -67,12 +67,9 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
     let opened = store::open(&config.store)
         .await
         .map_err(ServerError::Store)?;
-    let store = opened.store;
     let shutdown = CancellationToken::new();
-    let change_feed = opened
-        .postgres
-        .as_ref()
-        .map(|pg| pg.follow_changes(config.store.resync_interval, shutdown.clone()));
+    let change_feed = opened.follow_changes(config.store.resync_interval, shutdown.clone());
+    let store = opened.store;
     let provisioner = match opened.postgres {
         Some(pg) => Some(Arc::new(
             Provisioner::load(pg, &config.provisioning).map_err(ServerError::Provision)?,
@@ -118,7 +115,7 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         });
     }
     if change_feed.is_none() {
-        // Nothing to catch up on: only this process writes the store.
+        // Nothing to catch up on.
         router.feed_caught_up();
     }
     let workers = config.worker_threads();

@@ -2,6 +2,7 @@
 //! the control plane do not care whether it is the embedded file or PostgreSQL.
 
 pub mod certs;
+pub mod feed;
 pub mod postgres;
 mod sqlite;
 
@@ -9,10 +10,14 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{StoreConfig, StoreKind};
+use feed::FeedEvent;
 
 use crate::tenant::{Domain, NewTenant, Tenant, TenantPatch, TenantRecord};
 pub use certs::{CertificateStore, StoredCert};
@@ -113,20 +118,43 @@ pub trait Store: CertificateStore + Send + Sync + 'static {
 pub struct OpenedStore {
     pub store: Arc<dyn Store>,
     pub postgres: Option<PgStore>,
+    /// The embedded store, when it is one (for its change feed).
+    sqlite: Option<SqliteStore>,
+}
+
+impl OpenedStore {
+    /// Follows what other processes write to the store (its change feed)
+    /// until `shutdown`; `resync` is the PostgreSQL feed's periodic catch-up.
+    pub fn follow_changes(
+        &self,
+        resync: Duration,
+        shutdown: CancellationToken,
+    ) -> Option<UnboundedReceiver<FeedEvent>> {
+        match (&self.postgres, &self.sqlite) {
+            (Some(pg), _) => Some(pg.follow_changes(resync, shutdown)),
+            (None, Some(sqlite)) => Some(sqlite.follow_changes(shutdown)),
+            (None, None) => None,
+        }
+    }
 }
 
 /// Opens the configured store (the one function the server and the CLI use).
 pub async fn open(config: &StoreConfig) -> Result<OpenedStore, StoreError> {
     match config.kind {
-        StoreKind::Sqlite => Ok(OpenedStore {
-            store: Arc::new(SqliteStore::open(&config.path)?),
-            postgres: None,
-        }),
+        StoreKind::Sqlite => {
+            let sqlite = SqliteStore::open(&config.path)?;
+            Ok(OpenedStore {
+                store: Arc::new(sqlite.clone()),
+                postgres: None,
+                sqlite: Some(sqlite),
+            })
+        }
         StoreKind::Postgres => {
             let pg = PgStore::open(config).await?;
             Ok(OpenedStore {
                 store: Arc::new(pg.clone()),
                 postgres: Some(pg),
+                sqlite: None,
             })
         }
     }

@@ -1,5 +1,6 @@
 //! The embedded default store: one SQLite file in WAL mode with synchronous
 //! commits, so registered tenants survive restarts and a crash mid-write.
+//! Registry writes are logged for other processes on the file (`changes`).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -8,6 +9,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 mod certs;
+mod changes;
 mod rows;
 mod schema;
 
@@ -31,6 +33,8 @@ pub struct SqliteStore {
 struct Inner {
     read: Mutex<Connection>,
     write: Mutex<Connection>,
+    /// Names this process's rows in the change log.
+    writer: Arc<str>,
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -70,6 +74,7 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 read: Mutex::new(read),
                 write: Mutex::new(write),
+                writer: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)).into(),
             }),
         })
     }
@@ -106,6 +111,24 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    }
+
+    /// Runs a registry write (as `write` does) that returns what it did and
+    /// the domains it touched, and logs those in the same transaction.
+    async fn write_logged<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<(T, Vec<String>), StoreError>
+            + Send
+            + 'static,
+    {
+        let writer = self.inner.writer.clone();
+        self.write(move |tx| {
+            let (out, touched) = f(tx)?;
+            changes::record(tx, &writer, &touched)?;
+            Ok(out)
+        })
+        .await
     }
 }
 
@@ -155,9 +178,9 @@ impl Store for SqliteStore {
     }
 
     async fn create_tenant(&self, tenant: NewTenant) -> Result<TenantRecord, StoreError> {
-        self.write(move |tx| {
+        self.write_logged(move |tx| {
             insert_tenant(tx, &tenant)?;
-            existing_record(tx, &tenant.id)
+            Ok((existing_record(tx, &tenant.id)?, tenant.domains))
         })
         .await
     }
@@ -166,16 +189,17 @@ impl Store for SqliteStore {
         &self,
         batch: Vec<NewTenant>,
     ) -> Result<Vec<(usize, StoreError)>, StoreError> {
-        self.write(move |tx| {
+        self.write_logged(move |tx| {
             let mut rejected = Vec::new();
+            let mut imported = Vec::new();
             for (i, tenant) in batch.iter().enumerate() {
                 match insert_tenant(tx, tenant) {
-                    Ok(()) => {}
+                    Ok(()) => imported.extend(tenant.domains.iter().cloned()),
                     Err(e @ StoreError::Conflict { .. }) => rejected.push((i, e)),
                     Err(e) => return Err(e),
                 }
             }
-            Ok(rejected)
+            Ok((rejected, imported))
         })
         .await
     }
@@ -223,7 +247,7 @@ impl Store for SqliteStore {
         patch: TenantPatch,
     ) -> Result<TenantRecord, StoreError> {
         let id = id.to_owned();
-        self.write(move |tx| {
+        self.write_logged(move |tx| {
             let current = existing_record(tx, &id)?.tenant;
             let name = patch.name.unwrap_or(current.name);
             let status = patch.status.unwrap_or(current.status);
@@ -235,20 +259,23 @@ impl Store for SqliteStore {
             .map_err(backend)?
             .execute(params![id, name, status.as_str(), pool, plan])
             .map_err(backend)?;
-            existing_record(tx, &id)
+            let updated = existing_record(tx, &id)?;
+            let touched = updated.domain_names();
+            Ok((updated, touched))
         })
         .await
     }
 
     async fn delete_tenant(&self, id: &str) -> Result<TenantRecord, StoreError> {
         let id = id.to_owned();
-        self.write(move |tx| {
+        self.write_logged(move |tx| {
             let removed = existing_record(tx, &id)?;
             tx.execute("DELETE FROM domains WHERE tenant_id = ?1", [&id])
                 .map_err(backend)?;
             tx.execute("DELETE FROM tenants WHERE id = ?1", [&id])
                 .map_err(backend)?;
-            Ok(removed)
+            let touched = removed.domain_names();
+            Ok((removed, touched))
         })
         .await
     }
@@ -260,7 +287,7 @@ impl Store for SqliteStore {
         primary: bool,
     ) -> Result<Domain, StoreError> {
         let tenant_id = tenant_id.to_owned();
-        self.write(move |tx| {
+        self.write_logged(move |tx| {
             let existing = existing_record(tx, &tenant_id)?;
             if domain_owner(tx, &domain)?.is_some() {
                 return Err(StoreError::Conflict {
@@ -281,18 +308,20 @@ impl Store for SqliteStore {
                 params![domain, tenant_id, is_primary],
             )
             .map_err(backend)?;
-            Ok(Domain {
+            let touched = vec![domain.clone()];
+            let added = Domain {
                 domain,
                 tenant_id,
                 is_primary,
-            })
+            };
+            Ok((added, touched))
         })
         .await
     }
 
     async fn remove_domain(&self, domain: &str) -> Result<Domain, StoreError> {
         let domain = domain.to_owned();
-        self.write(move |tx| {
+        self.write_logged(move |tx| {
             let Some((tenant_id, is_primary)) = domain_owner(tx, &domain)? else {
                 return Err(StoreError::NotFound {
                     what: "domain",
@@ -309,11 +338,13 @@ impl Store for SqliteStore {
                 )
                 .map_err(backend)?;
             }
-            Ok(Domain {
+            let touched = vec![domain.clone()];
+            let removed = Domain {
                 domain,
                 tenant_id,
                 is_primary,
-            })
+            };
+            Ok((removed, touched))
         })
         .await
     }

@@ -20,6 +20,7 @@ use tokio_postgres::{AsyncMessage, Client, GenericClient, NoTls};
 use tokio_util::sync::CancellationToken;
 
 use super::{pg_error, pg_message, PgStore};
+use crate::store::feed::{Change, ChangeBatch, FeedEvent};
 use crate::store::StoreError;
 
 /// The `LISTEN` channel; its payload is the change's version (informational).
@@ -93,32 +94,6 @@ const RECONNECT_BACKOFF: [Duration; 4] = [
     Duration::from_millis(500),
     Duration::from_secs(1),
 ];
-
-/// What a replica must forget.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    Domains(Vec<String>),
-    Everything,
-}
-
-/// A batch of changes read from the log, and how long after being written
-/// the newest of them was read (by the database's clock).
-#[derive(Debug)]
-pub struct ChangeBatch {
-    pub changes: Vec<Change>,
-    pub lag: Option<Duration>,
-}
-
-/// Events of the feed for the process that follows it.
-#[derive(Debug)]
-pub enum FeedEvent {
-    Changes(ChangeBatch),
-    /// The listening connection is up (true) or lost (false).
-    Connected(bool),
-    /// The first catch-up on a connection is done (its changes were sent
-    /// before this): from now on every change arrives by notification.
-    CaughtUp,
-}
 
 impl PgStore {
     /// Records that `domains` changed (`None`: everything), on the writer's

@@ -12,7 +12,6 @@ mod rows;
 mod tables;
 mod write;
 
-pub use changes::{Change, ChangeBatch, FeedEvent};
 pub use rows::{pg_error, pg_message};
 
 use self::rows::{host_match_from_row, query, query_opt, tenant_from_row};

@@ -3,7 +3,7 @@
 
 use rusqlite::Connection;
 
-use super::{backend, certs};
+use super::{backend, certs, changes};
 use crate::store::StoreError;
 
 /// The store file's schema, one step per version: step `i` brings
@@ -14,6 +14,7 @@ pub(super) const SCHEMA_STEPS: &[&str] = &[
     SCHEMA_V3,
     certs::SCHEMA_ACME,
     certs::SCHEMA_ACME_ORDERS,
+    changes::SCHEMA_CHANGES,
 ];
 
 /// Schema version kept in `PRAGMA user_version`.

@@ -174,3 +174,51 @@ async fn primary_domain_moves_when_removed() {
         ["a.test"]
     );
 }
+
+#[tokio::test]
+async fn a_process_follows_the_other_writers_of_its_file_and_not_itself() {
+    use crate::store::feed::{Change, FeedEvent};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.db");
+    let gateway = SqliteStore::open(&path).unwrap();
+    let cli = SqliteStore::open(&path).unwrap();
+    gateway
+        .create_tenant(new_tenant("before", &["before.test"]))
+        .await
+        .unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut feed = gateway.follow_changes(shutdown.clone());
+    assert!(matches!(
+        feed.recv().await,
+        Some(FeedEvent::Connected(true))
+    ));
+    assert!(matches!(feed.recv().await, Some(FeedEvent::CaughtUp)));
+
+    gateway
+        .create_tenant(new_tenant("own", &["own.test"]))
+        .await
+        .unwrap();
+    cli.create_tenant(new_tenant("acme", &["acme.test", "www2.acme.test"]))
+        .await
+        .unwrap();
+    cli.remove_domain("www2.acme.test").await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(5), feed.recv())
+            .await
+            .expect("the other writer's changes arrive")
+            .unwrap();
+        if let FeedEvent::Changes(batch) = event {
+            seen.extend(batch.changes);
+        }
+    }
+    // Neither the row from before following nor the gateway's own write.
+    assert_eq!(
+        seen,
+        [
+            Change::Domains(vec!["acme.test".into(), "www2.acme.test".into()]),
+            Change::Domains(vec!["www2.acme.test".into()]),
+        ]
+    );
+    shutdown.cancel();
+}
