@@ -34,6 +34,10 @@ pub struct Reloader {
 pub struct Reloaded {
     pub pools: Vec<String>,
     pub backends: usize,
+    /// Pools the new config no longer has: tenants still assigned to one
+    /// get 503 until they are given another (the store is not searched).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub removed_pools: Vec<String>,
 }
 
 impl Reloader {
@@ -70,6 +74,11 @@ impl Reloader {
         let reloaded = Reloaded {
             pools: new.names(),
             backends: new.iter().map(|p| p.backends.len()).sum(),
+            removed_pools: old
+                .names()
+                .into_iter()
+                .filter(|name| new.get(Some(name)).is_none())
+                .collect(),
         };
         for pool in old.iter() {
             let kept = new.get(Some(&pool.name));
@@ -90,6 +99,9 @@ impl Reloader {
         );
         previous.cancel();
         tracing::info!(pools = ?reloaded.pools, backends = reloaded.backends, "configuration reloaded");
+        if !reloaded.removed_pools.is_empty() {
+            tracing::warn!(removed = ?reloaded.removed_pools, "pools removed: tenants still assigned to them get 503 until given another pool");
+        }
         Ok(reloaded)
     }
 

@@ -181,3 +181,31 @@ fn assert_no_failures(outcomes: &[Outcome]) {
         outcomes.len()
     );
 }
+
+#[tokio::test]
+async fn a_reload_says_which_pools_it_removed() {
+    let app = Backend::start("app").await;
+    let pools = |names: &[&str]| {
+        let mut yaml = String::from("pools:\n");
+        for name in names {
+            yaml.push_str(&format!("  {name}: {{backends: [\"{}\"]}}\n", app.url));
+        }
+        yaml
+    };
+    let mut gw = Gateway::start(GatewayOptions::new().config(&pools(&["default", "other"]))).await;
+
+    gw.rewrite_config(&pools(&["default", "other"]));
+    let (status, body) = gw.reload().await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.get("removed_pools").is_none(), "{body}");
+
+    gw.rewrite_config(&pools(&["default"]));
+    let (status, body) = gw.reload().await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["removed_pools"],
+        serde_json::json!(["other"]),
+        "{body}"
+    );
+    assert!(gw.log().contains("pools removed"), "{}", gw.log());
+}
