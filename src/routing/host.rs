@@ -70,7 +70,9 @@ pub fn normalize_host(raw: &[u8], strip_www: bool) -> Result<HostBuf, HostError>
     };
     let name = name.strip_suffix(b".").unwrap_or(name);
     // `WWW.` counts too: the prefix is checked before the name is lowercased.
-    let has_www = name.len() > 4 && name[..4].eq_ignore_ascii_case(b"www.");
+    // `www.com` is a name of its own, not `com`.
+    let has_www =
+        name.len() > 4 && name[..4].eq_ignore_ascii_case(b"www.") && name[4..].contains(&b'.');
     let name = if strip_www && has_www {
         &name[4..]
     } else {
@@ -186,7 +188,8 @@ pub fn normalize_domain(domain: &str, strip_www: bool) -> Result<String, HostErr
         ));
     }
     let mut name = name.to_ascii_lowercase();
-    if strip_www && !wildcard && name.starts_with("www.") && name.len() > 4 {
+    // As the data path does: only a `www.` with two labels or more after it.
+    if strip_www && !wildcard && name.starts_with("www.") && name[4..].contains('.') {
         name.drain(..4);
     }
     Ok(if wildcard { format!("*.{name}") } else { name })
@@ -208,6 +211,11 @@ mod tests {
         assert_eq!(norm("acme.example.com.:443").unwrap(), "acme.example.com");
         assert_eq!(norm("WWW.acme.com").unwrap(), "acme.com");
         assert_eq!(norm("www.").unwrap(), "www");
+        assert_eq!(
+            norm("WWW.com").unwrap(),
+            "www.com",
+            "one label after www. is kept"
+        );
         assert_eq!(norm("acme.com:").unwrap(), "acme.com");
         let kept = normalize_host(b"www.acme.com", false).unwrap();
         assert_eq!(kept.as_str(), "www.acme.com");
@@ -267,6 +275,7 @@ mod tests {
             "*.example.com"
         );
         assert_eq!(normalize_domain("www.acme.com", true).unwrap(), "acme.com");
+        assert_eq!(normalize_domain("www.com", true).unwrap(), "www.com");
         assert_eq!(normalize_domain("localhost", true).unwrap(), "localhost");
         for bad in [
             "", "*.com", "a_b.com", "-a.com", "a-.com", "a..com", "a.com:80", "*", "a.*.com",
