@@ -49,14 +49,12 @@ async fn dead_backend_gets_502_while_other_pools_keep_working() {
 #[tokio::test]
 async fn backend_slower_than_the_response_timeout_gets_504() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(
+    let gw = Gateway::with_acme(
         GatewayOptions::new()
             .backend(&app)
             .config("upstream:\n  response_timeout: 300ms\n"),
     )
     .await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
 
     let started = Instant::now();
     let reply = gw.get("acme.test", "/report?sleep_ms=5000").await;
@@ -81,9 +79,7 @@ async fn backend_slower_than_the_response_timeout_gets_504() {
 #[tokio::test]
 async fn tenant_without_a_backend_pool_gets_503() {
     // No --default-backend and no pools: nowhere to send anyone.
-    let gw = Gateway::start(GatewayOptions::new()).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new()).await;
 
     let reply = gw.get("acme.test", "/").await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -92,14 +88,12 @@ async fn tenant_without_a_backend_pool_gets_503() {
 #[tokio::test]
 async fn body_over_the_limit_gets_413_and_one_within_it_is_forwarded() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(
+    let gw = Gateway::with_acme(
         GatewayOptions::new()
             .backend(&app)
             .config("limits:\n  max_request_body: 1KiB\n"),
     )
     .await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
 
     let small = gw
         .request(Method::POST, "acme.test", "/upload")
@@ -121,14 +115,12 @@ async fn body_over_the_limit_gets_413_and_one_within_it_is_forwarded() {
 #[tokio::test]
 async fn chunked_body_over_the_limit_gets_413() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(
+    let gw = Gateway::with_acme(
         GatewayOptions::new()
             .backend(&app)
             .config("limits:\n  max_request_body: 1KiB\n"),
     )
     .await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
 
     let chunked = |size: usize| {
         let mut raw = b"POST /upload HTTP/1.1\r\nHost: acme.test\r\n\
@@ -164,9 +156,7 @@ async fn backend_count(gw: &Gateway, app: &Backend, what: &str) -> f64 {
 #[tokio::test]
 async fn a_broken_request_body_gets_400_and_is_not_counted_against_the_backend() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new().backend(&app)).await;
 
     // "zz" is no chunk size: the body breaks off once forwarding began.
     let broken = b"POST /upload HTTP/1.1\r\nHost: acme.test\r\n\
@@ -192,14 +182,12 @@ async fn a_broken_request_body_gets_400_and_is_not_counted_against_the_backend()
 #[tokio::test]
 async fn a_body_slower_than_the_response_timeout_gets_408_not_504() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(
+    let gw = Gateway::with_acme(
         GatewayOptions::new()
             .backend(&app)
             .config("upstream:\n  response_timeout: 300ms\n"),
     )
     .await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
 
     // 10 of the 100 bytes promised, then nothing: the backend waits on the client.
     let reply = gw
@@ -220,9 +208,7 @@ async fn a_body_slower_than_the_response_timeout_gets_408_not_504() {
 #[tokio::test]
 async fn connect_gets_405_and_a_target_that_is_no_path_gets_400() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new().backend(&app)).await;
 
     let connect = gw
         .raw(b"CONNECT acme.test:443 HTTP/1.1\r\nHost: acme.test:443\r\nConnection: close\r\n\r\n")
@@ -254,9 +240,7 @@ async fn connect_gets_405_and_a_target_that_is_no_path_gets_400() {
 #[tokio::test]
 async fn request_without_host_gets_400() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new().backend(&app)).await;
 
     let reply = gw.raw(b"GET / HTTP/1.0\r\n\r\n").await;
     assert_eq!(reply.status, 400, "{}", reply.body);
@@ -266,9 +250,7 @@ async fn request_without_host_gets_400() {
 #[tokio::test]
 async fn request_with_two_host_headers_gets_400() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new().backend(&app)).await;
 
     let reply = gw
         .raw(
@@ -306,9 +288,7 @@ async fn malformed_host_values_get_400() {
 #[tokio::test]
 async fn absolute_form_request_uses_its_authority_when_host_is_missing() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new().backend(&app)).await;
 
     let reply = gw
         .raw(b"GET http://acme.test/orders HTTP/1.0\r\n\r\n")

@@ -6,7 +6,6 @@ mod common;
 
 use common::{Backend, Gateway, GatewayOptions};
 use hyper::{Method, StatusCode};
-use serde_json::json;
 
 /// Sends the headers a client would use to pose as another tenant.
 async fn spoofed_get(gw: &Gateway, host: &str) -> common::Seen {
@@ -27,9 +26,7 @@ async fn spoofed_get(gw: &Gateway, host: &str) -> common::Seen {
 #[tokio::test]
 async fn spoofed_tenant_headers_are_replaced_on_a_routed_host() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new().backend(&app)).await;
 
     let seen = spoofed_get(&gw, "acme.test").await;
     assert_eq!(seen.header("x-tenant-id"), Some("acme"));
@@ -63,14 +60,12 @@ async fn spoofed_tenant_headers_are_replaced_under_the_public_policy() {
 #[tokio::test]
 async fn renamed_tenant_headers_are_stripped_under_both_names() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(
+    let gw = Gateway::with_acme(
         GatewayOptions::new()
             .backend(&app)
             .config("headers:\n  tenant_id: X-Org\n  schema: X-Org-Schema\n"),
     )
     .await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
 
     let reply = gw
         .request(Method::GET, "acme.test", "/")
@@ -88,9 +83,7 @@ async fn renamed_tenant_headers_are_stripped_under_both_names() {
 #[tokio::test]
 async fn forwarded_headers_describe_the_client_and_the_host_it_asked_for() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new().backend(&app)).await;
 
     let direct = gw.get("Acme.Test:8080", "/").await.seen();
     assert_eq!(direct.header("x-forwarded-for"), Some("127.0.0.1"));
@@ -117,9 +110,7 @@ async fn forwarded_headers_describe_the_client_and_the_host_it_asked_for() {
 #[tokio::test]
 async fn a_valid_request_id_is_kept_and_echoed_to_the_client() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new().backend(&app)).await;
 
     let reply = gw
         .request(Method::GET, "acme.test", "/")
@@ -133,9 +124,7 @@ async fn a_valid_request_id_is_kept_and_echoed_to_the_client() {
 #[tokio::test]
 async fn a_missing_or_invalid_request_id_is_generated_and_echoed_to_the_client() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new().backend(&app)).await;
 
     let first = gw.get("acme.test", "/").await;
     let second = gw
@@ -160,9 +149,7 @@ async fn a_missing_or_invalid_request_id_is_generated_and_echoed_to_the_client()
 #[tokio::test]
 async fn hop_by_hop_headers_are_not_forwarded() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new().backend(&app)).await;
 
     let seen = gw
         .request(Method::GET, "acme.test", "/")
@@ -184,9 +171,7 @@ async fn hop_by_hop_headers_are_not_forwarded() {
 #[tokio::test]
 async fn every_x_forwarded_for_line_is_kept_in_the_chain() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new().backend(&app)).await;
 
     let seen = gw
         .request(Method::GET, "acme.test", "/")

@@ -55,15 +55,13 @@ async fn tenants_survive_a_restart_on_the_same_store_file() {
 #[tokio::test]
 async fn sigterm_drains_in_flight_requests_refuses_new_connections_and_exits_0() {
     let app = Backend::start("app").await;
-    let mut gw = Gateway::start(
+    let mut gw = Gateway::with_acme(
         GatewayOptions::new()
             .backend(&app)
             .workers(2)
             .config("shutdown:\n  drain_timeout: 10s\n"),
     )
     .await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
 
     let (slow, refused_at) = {
         let gw = &gw;
@@ -104,14 +102,12 @@ async fn sigterm_drains_in_flight_requests_refuses_new_connections_and_exits_0()
 #[tokio::test]
 async fn drain_timeout_bounds_how_long_shutdown_waits() {
     let app = Backend::start("app").await;
-    let mut gw = Gateway::start(
+    let mut gw = Gateway::with_acme(
         GatewayOptions::new()
             .backend(&app)
             .config("shutdown:\n  drain_timeout: 300ms\n"),
     )
     .await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
 
     // A request that would take far longer than the drain timeout.
     let mut stuck = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
@@ -147,15 +143,13 @@ async fn drain_timeout_bounds_how_long_shutdown_waits() {
 #[tokio::test]
 async fn idle_keep_alive_connections_do_not_delay_shutdown() {
     let app = Backend::start("app").await;
-    let mut gw = Gateway::start(
+    let mut gw = Gateway::with_acme(
         GatewayOptions::new()
             .backend(&app)
             .workers(2)
             .config("shutdown:\n  drain_timeout: 20s\n"),
     )
     .await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
     // Leaves idle keep-alive connections to the data path and the admin API.
     assert_eq!(gw.get("acme.test", "/").await.status, StatusCode::OK);
 

@@ -76,9 +76,7 @@ async fn resolve_explains_forward_not_found_suspended_and_bad_hosts() {
 #[tokio::test]
 async fn request_counters_in_metrics_increase_by_outcome() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new().backend(&app)).await;
     let routed = r#"tenant_gateway_requests_total{class="2xx",outcome="routed"}"#;
     let unknown = r#"tenant_gateway_requests_total{class="4xx",outcome="unknown_host"}"#;
     assert_eq!(gw.metric(routed).await, 0.0);
@@ -105,9 +103,7 @@ async fn request_counters_in_metrics_increase_by_outcome() {
 #[tokio::test]
 async fn backend_connect_latency_is_timed_once_per_new_connection() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new().backend(&app)).await;
     let connects = "tenant_gateway_backend_connect_seconds_count";
     let responses = "tenant_gateway_backend_response_seconds_count";
     for _ in 0..5 {
@@ -127,14 +123,12 @@ async fn backend_connect_latency_is_timed_once_per_new_connection() {
 #[tokio::test]
 async fn per_tenant_request_counters_are_opt_in() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(
+    let gw = Gateway::with_acme(
         GatewayOptions::new()
             .backend(&app)
             .config("metrics:\n  per_tenant: true\n"),
     )
     .await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
     gw.create_tenant(json!({"id": "globex", "name": "Globex", "domains": ["globex.test"]}))
         .await;
 
@@ -166,9 +160,7 @@ async fn readiness_reports_the_store_answering() {
 #[tokio::test]
 async fn each_request_writes_one_access_line_unless_turned_off() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new().backend(&app)).await;
     let reply = gw.get("acme.test", "/orders").await;
     let id = reply.header("x-request-id").unwrap().to_owned();
 

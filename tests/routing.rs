@@ -11,9 +11,7 @@ use serde_json::json;
 #[tokio::test]
 async fn two_tenants_are_routed_by_host_to_their_own_tenant_headers() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new().backend(&app)).await;
     gw.create_tenant(json!({
         "id": "globex", "name": "Globex", "schema": "globex_data", "domains": ["globex.test"]
     }))
@@ -76,9 +74,7 @@ async fn isolation_type_decides_which_tenant_headers_are_sent() {
 #[tokio::test]
 async fn host_case_port_trailing_dot_and_www_are_normalised() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new().backend(&app)).await;
 
     for host in [
         "acme.test",
@@ -126,9 +122,7 @@ async fn a_domain_registered_with_www_is_reached_with_or_without_it() {
 #[tokio::test]
 async fn ipv6_literal_hosts_are_well_formed_but_belong_to_no_tenant() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new().backend(&app)).await;
 
     for (host, normalised) in [("[::1]:8080", "[::1]"), ("[FE80::1]", "[fe80::1]")] {
         let reply = gw.get(host, "/").await;
@@ -198,12 +192,9 @@ async fn unknown_host_goes_to_the_public_schema_under_the_public_policy() {
 #[tokio::test]
 async fn unknown_host_is_redirected_under_the_redirect_policy() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(GatewayOptions::new().backend(&app).config(
+    let gw = Gateway::with_acme(GatewayOptions::new().backend(&app).config(
         "routing:\n  unknown_host:\n    action: redirect\n    redirect_to: https://example.com/signup\n",
-    ))
-    .await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    )).await;
 
     let reply = gw.get("nobody.test", "/").await;
     assert_eq!(reply.status, StatusCode::FOUND);
@@ -325,14 +316,12 @@ async fn tenants_on_a_named_pool_reach_that_pools_backends() {
 #[tokio::test]
 async fn www_is_a_host_of_its_own_when_strip_www_is_off() {
     let app = Backend::start("app").await;
-    let gw = Gateway::start(
+    let gw = Gateway::with_acme(
         GatewayOptions::new()
             .backend(&app)
             .config("routing:\n  strip_www: false\n"),
     )
     .await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
     gw.create_tenant(json!({"id": "www-acme", "name": "WWW", "domains": ["www.acme.test"]}))
         .await;
 
@@ -348,9 +337,7 @@ async fn http2_requests_are_routed_by_their_authority() {
     use hyper_util::rt::{TokioExecutor, TokioIo};
 
     let app = Backend::start("app").await;
-    let gw = Gateway::start(GatewayOptions::new().backend(&app)).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new().backend(&app)).await;
 
     // HTTP/2 with prior knowledge: no Host header, only `:authority`.
     let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();

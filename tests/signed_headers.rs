@@ -24,9 +24,7 @@ fn signing_config(keys: &[&str]) -> String {
 }
 
 async fn gateway_with(options: GatewayOptions, app: &Backend) -> Gateway {
-    let gw = Gateway::start(options.backend(app)).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(options.backend(app)).await;
     gw
 }
 

@@ -20,9 +20,7 @@ async fn cached_hosts_survive_a_store_outage_and_the_gateway_recovers() {
         .backend(&backend)
         .config("cache:\n  ttl: 200ms\n  negative_ttl: 200ms\nstore:\n  connect_timeout: 500ms\n")
         .store(&db);
-    let gw = Gateway::start(options).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(options).await;
     // The write comes back through the change feed and drops acme.test from
     // the cache; only a route cached after that can be served in the outage.
     gw.until_changes_applied(1).await;

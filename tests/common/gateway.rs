@@ -218,6 +218,17 @@ impl Gateway {
         }
     }
 
+    /// Starts the gateway with one tenant, `acme` on `acme.test`: where most
+    /// data-path tests begin.
+    pub async fn with_acme(options: GatewayOptions) -> Gateway {
+        let gw = Gateway::start(options).await;
+        gw.create_tenant(
+            serde_json::json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}),
+        )
+        .await;
+        gw
+    }
+
     /// The store file, kept across [`Gateway::restart`].
     pub fn data_file(&self) -> PathBuf {
         self.dir.path().join("gw.db")
