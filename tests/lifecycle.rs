@@ -1,5 +1,6 @@
 //! The gateway as a process: it keeps its tenants across a restart, drains
-//! in-flight requests on SIGTERM and exits 0, and refuses to start (or
+//! in-flight requests on SIGTERM and exits 0, cuts off clients that never
+//! finish a request head on both listeners, and refuses to start (or
 //! `check-config` reports every problem by key) when the configuration is
 //! wrong.
 
@@ -284,4 +285,29 @@ async fn public_admin_listener_without_a_token_is_refused() {
     )
     .await;
     assert!(with_token.status.success(), "{}", with_token.stderr);
+}
+
+#[tokio::test]
+async fn a_request_head_never_finished_is_cut_off_on_the_data_and_admin_listeners() {
+    let gw =
+        Gateway::start(GatewayOptions::new().config("limits:\n  header_read_timeout: 500ms\n"))
+            .await;
+    for addr in [gw.addr, gw.admin_addr] {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        // No blank line: the head never ends.
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: acme.test\r\n")
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "{addr}: still open after 5 s");
+        assert!(
+            started.elapsed() >= Duration::from_millis(400),
+            "{addr}: closed after {:?}, before the timeout",
+            started.elapsed()
+        );
+    }
 }

@@ -9,15 +9,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
+use std::future::Future;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::service::{service_fn, Service};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{ConnInfo, Proxy};
+use super::{ConnInfo, Proxy, ProxyBody};
 use crate::tls::TlsFront;
 
 /// Binds a listening socket that other workers can bind too (`SO_REUSEPORT`),
@@ -41,6 +45,20 @@ pub struct ListenerSettings {
     pub drain_timeout: Duration,
 }
 
+/// The HTTP/1.1 + HTTP/2 connection settings both listeners use: keep-alive,
+/// and a header-read timeout so a client that never finishes its request
+/// head cannot hold a connection forever.
+pub fn http_builder(header_read_timeout: Duration) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
 /// Serves connections until `shutdown` fires, then stops accepting and lets
 /// in-flight requests finish for up to the drain timeout.
 /// With `tls`, each connection first completes a TLS handshake (plain-HTTP
@@ -53,16 +71,50 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_read_timeout)
-        .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
-    let connections = TaskTracker::new();
+    let builder = Arc::new(http_builder(settings.header_read_timeout));
+    let stop = shutdown.clone();
+    accept_loop(
+        listener,
+        settings.drain_timeout,
+        stop,
+        move |stream, peer| {
+            let (builder, proxy, tls, shutdown) = (
+                builder.clone(),
+                proxy.clone(),
+                tls.clone(),
+                shutdown.clone(),
+            );
+            async move {
+                let Some(tls) = tls else {
+                    let service = proxy_service(proxy, ConnInfo::new(peer));
+                    return drive(&builder, stream, service, peer, shutdown).await;
+                };
+                match tls.accept(stream).await {
+                    Ok((stream, sni)) => {
+                        let service = proxy_service(proxy, ConnInfo::tls(peer, sni));
+                        drive(&builder, stream, service, peer, shutdown).await;
+                    }
+                    Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                }
+            }
+        },
+    )
+    .await;
+    Ok(())
+}
 
+/// Accepts connections and runs `handle` on each until `shutdown` fires,
+/// then stops accepting and waits up to `drain_timeout` for those open.
+pub async fn accept_loop<H, F>(
+    listener: TcpListener,
+    drain_timeout: Duration,
+    shutdown: CancellationToken,
+    handle: H,
+) where
+    H: Fn(TcpStream, SocketAddr) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let connections = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -78,28 +130,12 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let builder = builder.clone();
-        let shutdown = shutdown.clone();
-        let proxy = proxy.clone();
-        let tls = tls.clone();
-        connections.spawn(async move {
-            let Some(tls) = tls else {
-                let conn = ConnInfo::new(peer);
-                return serve_connection(&builder, stream, proxy, conn, shutdown).await;
-            };
-            match tls.accept(stream).await {
-                Ok((stream, sni)) => {
-                    let conn = ConnInfo::tls(peer, sni);
-                    serve_connection(&builder, stream, proxy, conn, shutdown).await;
-                }
-                Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
-            }
-        });
+        connections.spawn(handle(stream, peer));
     }
 
     drop(listener);
     connections.close();
-    if tokio::time::timeout(settings.drain_timeout, connections.wait())
+    if tokio::time::timeout(drain_timeout, connections.wait())
         .await
         .is_err()
     {
@@ -108,26 +144,44 @@ pub async fn serve(
             "drain timeout reached, closing remaining connections"
         );
     }
-    Ok(())
 }
 
-/// Serves HTTP on one accepted (plain or TLS) connection until it closes or
-/// the drain ends it.
-async fn serve_connection<S>(
-    builder: &auto::Builder<TokioExecutor>,
-    stream: S,
+/// The proxy as one connection's service.
+fn proxy_service(
     proxy: Proxy,
     conn: ConnInfo,
+) -> impl Service<
+    Request<Incoming>,
+    Response = Response<ProxyBody>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
+> + Clone
+       + Send
+       + 'static {
+    let state = Arc::new((proxy, conn));
+    service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(state.0.handle(req, &state.1).await) }
+    })
+}
+
+/// Serves HTTP with `service` on one accepted (plain or TLS) connection
+/// until it closes, or until `shutdown` (then its in-flight requests finish).
+pub async fn drive<S, Svc, B>(
+    builder: &auto::Builder<TokioExecutor>,
+    stream: S,
+    service: Svc,
+    peer: SocketAddr,
     shutdown: CancellationToken,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    Svc: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    Svc::Future: Send + 'static,
+    Svc::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let peer = conn.peer;
-    let state = Arc::new((proxy, conn));
-    let service = service_fn(move |req| {
-        let state = state.clone();
-        async move { Ok::<_, Infallible>(state.0.handle(req, &state.1).await) }
-    });
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(conn);
     let result = tokio::select! {

@@ -242,11 +242,12 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         acme,
     });
     let admin_shutdown = shutdown.clone();
-    let admin = tokio::spawn(async move {
-        axum::serve(admin_listener, admin::app(admin_state))
-            .with_graceful_shutdown(admin_shutdown.cancelled_owned())
-            .await
-    });
+    let admin = tokio::spawn(serve_admin(
+        admin_listener,
+        admin::app(admin_state),
+        settings,
+        admin_shutdown,
+    ));
 
     let https = https_addr.map_or(String::new(), |addr| format!(", https://{addr}"));
     println!(
@@ -361,4 +362,28 @@ async fn register_static_tenants(store: &dyn Store, config: &Config) -> Result<(
         }
     }
     Ok(())
+}
+
+/// Serves the admin API on the data path's accept loop and connection
+/// settings (`axum::serve` has no header-read timeout, so a client that
+/// never finished its request head could hold an admin connection forever).
+async fn serve_admin(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    settings: ListenerSettings,
+    shutdown: CancellationToken,
+) {
+    let builder = Arc::new(listener::http_builder(settings.header_read_timeout));
+    let stop = shutdown.clone();
+    listener::accept_loop(
+        listener,
+        settings.drain_timeout,
+        stop,
+        move |stream, peer| {
+            let (builder, shutdown) = (builder.clone(), shutdown.clone());
+            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            async move { listener::drive(&builder, stream, service, peer, shutdown).await }
+        },
+    )
+    .await;
 }
