@@ -40,6 +40,24 @@ async fn admin_routes_need_the_bearer_token_but_health_checks_do_not() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, json!({"tenants": [], "next": null}));
+    // The scheme is case-insensitive (RFC 9110); the token is not.
+    for scheme in ["bearer", "BEARER"] {
+        let authorization = format!("{scheme} {TOKEN}");
+        let reply = gw
+            .admin_authorized(
+                Some(&authorization),
+                Method::GET,
+                "/v1/tenants",
+                Bytes::new(),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{scheme}: {}", reply.text());
+    }
+    let shouted = format!("bearer {}", TOKEN.to_uppercase());
+    let reply = gw
+        .admin_authorized(Some(&shouted), Method::GET, "/v1/tenants", Bytes::new())
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text());
     let (status, _) = gw
         .admin_as(
             Some(TOKEN),
