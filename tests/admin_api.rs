@@ -252,6 +252,8 @@ async fn patch_changes_name_status_and_pool_and_refuses_nonsense() {
         (json!({}), "nothing to change"),
         (json!({"status": "deleted"}), "valid options"),
         (json!({"name": ""}), "name"),
+        (json!({"name": "x".repeat(201)}), "at most 200"),
+        (json!({"name": "Acme\u{0}Inc"}), "control characters"),
         (json!({"pool": "nowhere"}), "unknown pool"),
         (json!({"schema": "other"}), "unknown field"),
     ] {

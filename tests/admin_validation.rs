@@ -83,6 +83,18 @@ async fn invalid_ids_schemas_and_domains_are_a_400_naming_the_problem() {
         (json!({"id": "-acme", "name": "A"}), "invalid tenant id"),
         (json!({"id": "acme", "name": " "}), "name"),
         (
+            json!({"id": "acme", "name": "x".repeat(201)}),
+            "name is 201 characters long: at most 200",
+        ),
+        (
+            json!({"id": "acme", "name": "A\u{0}B"}),
+            "name must not contain control characters",
+        ),
+        (
+            json!({"id": "acme", "name": "A\nB"}),
+            "name must not contain control characters",
+        ),
+        (
             json!({"id": "acme", "name": "A", "isolation": "row"}),
             "valid options",
         ),

@@ -13,7 +13,7 @@ use super::import::ImportReport;
 use super::AdminState;
 use crate::provision::{events, ProvisionError, ProvisionFailure, Provisioned};
 use crate::store::StoreError;
-use crate::tenant::spec::{SpecError, SpecRules, TenantSpec};
+use crate::tenant::spec::{check_name, SpecError, SpecRules, TenantSpec};
 use crate::tenant::{TenantPatch, TenantRecord, TenantStatus, DEFAULT_CLUSTER};
 
 const DEFAULT_PAGE: usize = 100;
@@ -198,8 +198,8 @@ pub async fn update(
             "nothing to change: send name, status, pool or plan".into(),
         ));
     }
-    if req.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
-        return Err(ApiError::BadRequest("name must not be empty".into()));
+    if let Some(name) = &req.name {
+        check_name(name)?;
     }
     let status = req
         .status
