@@ -289,3 +289,25 @@ async fn unknown_admin_paths_and_methods_get_json_errors() {
         "method_not_allowed",
     );
 }
+
+#[tokio::test]
+async fn path_parameters_that_are_not_utf8_get_a_json_400() {
+    let gw = Gateway::start(GatewayOptions::new()).await;
+
+    for (method, path) in [
+        (Method::GET, "/v1/tenants/%ff"),
+        (Method::PATCH, "/v1/tenants/%ff"),
+        (Method::DELETE, "/v1/tenants/%ff"),
+        (Method::POST, "/v1/tenants/%ff/domains"),
+        (Method::POST, "/v1/tenants/%ff/migrate"),
+        (Method::GET, "/v1/domains/%ff"),
+        (Method::DELETE, "/v1/domains/%ff"),
+        (Method::GET, "/v1/jobs/%ff"),
+    ] {
+        let (status, body) = gw
+            .admin(method.clone(), path, Some(json!({"name": "x"})))
+            .await;
+        let message = api_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+        assert!(message.contains("UTF-8"), "{method} {path}: {message}");
+    }
+}

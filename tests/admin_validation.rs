@@ -165,3 +165,23 @@ async fn malformed_json_bodies_get_a_json_400() {
         assert_eq!(json["error"]["code"], "bad_request", "{json}");
     }
 }
+
+#[tokio::test]
+async fn an_oversized_body_is_a_json_413_naming_the_limit() {
+    let gw = Gateway::start(GatewayOptions::new()).await;
+    let name = "x".repeat(3 * 1024 * 1024);
+    let body = json!({"id": "big", "name": name}).to_string();
+
+    let reply = gw
+        .admin_raw(None, Method::POST, "/v1/tenants", Bytes::from(body))
+        .await;
+    let json: Value = serde_json::from_slice(&reply.body)
+        .unwrap_or_else(|e| panic!("a JSON error ({e}): {}", reply.text()));
+    let message = api_error(
+        reply.status,
+        &json,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
+    assert!(message.contains("2097152 bytes"), "{message}");
+}

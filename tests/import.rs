@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{run_command, Backend, Gateway, GatewayOptions};
+use common::{api_error, run_command, Backend, Gateway, GatewayOptions};
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -113,6 +113,24 @@ async fn an_empty_import_is_a_json_400() {
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     let error: Value = serde_json::from_slice(&reply.body).unwrap();
     assert_eq!(error["error"]["code"], "bad_request");
+}
+
+/// `POST /v1/tenants/import` with `body`: the status and the JSON answer.
+async fn import(gw: &Gateway, body: impl Into<Bytes>) -> (StatusCode, Value) {
+    let reply = gw
+        .admin_raw(None, Method::POST, "/v1/tenants/import", body.into())
+        .await;
+    let json = serde_json::from_slice(&reply.body)
+        .unwrap_or_else(|e| panic!("a JSON answer ({e}): {}", reply.text()));
+    (reply.status, json)
+}
+
+#[tokio::test]
+async fn an_import_body_that_is_not_utf8_is_a_json_400() {
+    let gw = Gateway::start(GatewayOptions::new()).await;
+    let (status, body) = import(&gw, &b"\xff\xfe\x00garbage"[..]).await;
+    let message = api_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+    assert!(message.contains("UTF-8"), "{message}");
 }
 
 #[tokio::test]
