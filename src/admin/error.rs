@@ -5,6 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::import::ImportError;
 use crate::provision::{ProvisionError, ProvisionFailure};
 use crate::store::StoreError;
 
@@ -81,6 +82,15 @@ impl From<ProvisionError> for ApiError {
                 step: err.step,
                 message: source.to_string(),
             },
+        }
+    }
+}
+
+impl From<ImportError> for ApiError {
+    fn from(err: ImportError) -> ApiError {
+        match err {
+            ImportError::Header { .. } => ApiError::BadRequest(err.to_string()),
+            ImportError::Store(e) => e.into(),
         }
     }
 }
