@@ -40,6 +40,24 @@ async fn admin_routes_need_the_bearer_token_but_health_checks_do_not() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, json!({"tenants": [], "next": null}));
+    // The scheme is case-insensitive (RFC 9110); the token is not.
+    for scheme in ["bearer", "BEARER"] {
+        let authorization = format!("{scheme} {TOKEN}");
+        let reply = gw
+            .admin_authorized(
+                Some(&authorization),
+                Method::GET,
+                "/v1/tenants",
+                Bytes::new(),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{scheme}: {}", reply.text());
+    }
+    let shouted = format!("bearer {}", TOKEN.to_uppercase());
+    let reply = gw
+        .admin_authorized(Some(&shouted), Method::GET, "/v1/tenants", Bytes::new())
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text());
     let (status, _) = gw
         .admin_as(
             Some(TOKEN),
@@ -234,6 +252,8 @@ async fn patch_changes_name_status_and_pool_and_refuses_nonsense() {
         (json!({}), "nothing to change"),
         (json!({"status": "deleted"}), "valid options"),
         (json!({"name": ""}), "name"),
+        (json!({"name": "x".repeat(201)}), "at most 200"),
+        (json!({"name": "Acme\u{0}Inc"}), "control characters"),
         (json!({"pool": "nowhere"}), "unknown pool"),
         (json!({"schema": "other"}), "unknown field"),
     ] {
@@ -268,4 +288,26 @@ async fn unknown_admin_paths_and_methods_get_json_errors() {
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
     );
+}
+
+#[tokio::test]
+async fn path_parameters_that_are_not_utf8_get_a_json_400() {
+    let gw = Gateway::start(GatewayOptions::new()).await;
+
+    for (method, path) in [
+        (Method::GET, "/v1/tenants/%ff"),
+        (Method::PATCH, "/v1/tenants/%ff"),
+        (Method::DELETE, "/v1/tenants/%ff"),
+        (Method::POST, "/v1/tenants/%ff/domains"),
+        (Method::POST, "/v1/tenants/%ff/migrate"),
+        (Method::GET, "/v1/domains/%ff"),
+        (Method::DELETE, "/v1/domains/%ff"),
+        (Method::GET, "/v1/jobs/%ff"),
+    ] {
+        let (status, body) = gw
+            .admin(method.clone(), path, Some(json!({"name": "x"})))
+            .await;
+        let message = api_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+        assert!(message.contains("UTF-8"), "{method} {path}: {message}");
+    }
 }

@@ -83,6 +83,18 @@ async fn invalid_ids_schemas_and_domains_are_a_400_naming_the_problem() {
         (json!({"id": "-acme", "name": "A"}), "invalid tenant id"),
         (json!({"id": "acme", "name": " "}), "name"),
         (
+            json!({"id": "acme", "name": "x".repeat(201)}),
+            "name is 201 characters long: at most 200",
+        ),
+        (
+            json!({"id": "acme", "name": "A\u{0}B"}),
+            "name must not contain control characters",
+        ),
+        (
+            json!({"id": "acme", "name": "A\nB"}),
+            "name must not contain control characters",
+        ),
+        (
             json!({"id": "acme", "name": "A", "isolation": "row"}),
             "valid options",
         ),
@@ -152,4 +164,24 @@ async fn malformed_json_bodies_get_a_json_400() {
         let json: Value = serde_json::from_slice(&reply.body).expect("a JSON error");
         assert_eq!(json["error"]["code"], "bad_request", "{json}");
     }
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_a_json_413_naming_the_limit() {
+    let gw = Gateway::start(GatewayOptions::new()).await;
+    let name = "x".repeat(3 * 1024 * 1024);
+    let body = json!({"id": "big", "name": name}).to_string();
+
+    let reply = gw
+        .admin_raw(None, Method::POST, "/v1/tenants", Bytes::from(body))
+        .await;
+    let json: Value = serde_json::from_slice(&reply.body)
+        .unwrap_or_else(|e| panic!("a JSON error ({e}): {}", reply.text()));
+    let message = api_error(
+        reply.status,
+        &json,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
+    assert!(message.contains("2097152 bytes"), "{message}");
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{run_command, Backend, Gateway, GatewayOptions};
+use common::{api_error, run_command, Backend, Gateway, GatewayOptions};
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -115,6 +115,99 @@ async fn an_empty_import_is_a_json_400() {
     assert_eq!(error["error"]["code"], "bad_request");
 }
 
+/// `POST /v1/tenants/import` with `body`: the status and the JSON answer.
+async fn import(gw: &Gateway, body: impl Into<Bytes>) -> (StatusCode, Value) {
+    let reply = gw
+        .admin_raw(None, Method::POST, "/v1/tenants/import", body.into())
+        .await;
+    let json = serde_json::from_slice(&reply.body)
+        .unwrap_or_else(|e| panic!("a JSON answer ({e}): {}", reply.text()));
+    (reply.status, json)
+}
+
+#[tokio::test]
+async fn a_csv_header_may_name_its_columns_in_any_order() {
+    let gw = Gateway::start(GatewayOptions::new()).await;
+    let (status, report) = import(&gw, "domain,id,schema,name\nhdr1.test,hdr1,hdr1_s,H1\n").await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(
+        (report["imported"].as_u64(), report["failed"].as_u64()),
+        (Some(1), Some(0)),
+        "the header is no tenant: {report}"
+    );
+    let (_, tenant) = gw.admin(Method::GET, "/v1/tenants/hdr1", None).await;
+    assert_eq!(
+        (
+            &tenant["name"],
+            &tenant["schema"],
+            &tenant["domains"][0]["domain"]
+        ),
+        (&json!("H1"), &json!("hdr1_s"), &json!("hdr1.test")),
+        "{tenant}"
+    );
+}
+
+#[tokio::test]
+async fn a_csv_header_with_an_unknown_or_repeated_column_refuses_the_whole_import() {
+    let gw = Gateway::start(GatewayOptions::new()).await;
+    for (csv, says) in [
+        (
+            "id,schema,domain,bogus\nhdr2,hdr2,hdr2.test,x\n",
+            "unknown column 'bogus'",
+        ),
+        (
+            "id,id,schema,domain\nhdr2,hdr2,hdr2,hdr2.test\n",
+            "column 'id' is named twice",
+        ),
+    ] {
+        let (status, body) = import(&gw, csv).await;
+        let message = api_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+        assert!(message.contains(says), "{csv:?}: {message}");
+        assert!(message.starts_with("line 1: "), "{message}");
+    }
+    let (_, listed) = gw.admin(Method::GET, "/v1/tenants", None).await;
+    assert_eq!(listed["tenants"], json!([]), "nothing imported: {listed}");
+}
+
+#[tokio::test]
+async fn a_repeated_csv_row_may_add_a_domain_but_not_change_the_tenant() {
+    let gw = Gateway::start(GatewayOptions::new()).await;
+    let csv = "x2,x2,x2.test\n\
+               x2,DIFFERENT,x2b.test\n\
+               x2,x2,x2c.test\n\
+               x2,,x2d.test\n";
+    let (status, report) = import(&gw, csv).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(
+        (report["imported"].as_u64(), report["failed"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    assert_eq!(report["errors"][0]["line"], 2, "{report}");
+    let message = report["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("line 1") && message.contains("schema"),
+        "{message}"
+    );
+    let (_, tenant) = gw.admin(Method::GET, "/v1/tenants/x2", None).await;
+    assert_eq!(tenant["schema"], "x2", "{tenant}");
+    let domains: Vec<&str> = tenant["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["domain"].as_str().unwrap())
+        .collect();
+    assert_eq!(domains, ["x2.test", "x2c.test", "x2d.test"], "{tenant}");
+}
+
+#[tokio::test]
+async fn an_import_body_that_is_not_utf8_is_a_json_400() {
+    let gw = Gateway::start(GatewayOptions::new()).await;
+    let (status, body) = import(&gw, &b"\xff\xfe\x00garbage"[..]).await;
+    let message = api_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+    assert!(message.contains("UTF-8"), "{message}");
+}
+
 #[tokio::test]
 async fn the_cli_imports_into_the_store_a_running_gateway_reads() {
     let app = Backend::start("app").await;
@@ -149,4 +242,26 @@ async fn the_cli_imports_into_the_store_a_running_gateway_reads() {
     for host in ["cli1.test", "cli2.test"] {
         assert_eq!(gw.get(host, "/").await.status, StatusCode::OK, "{host}");
     }
+
+    // A bad header refuses the whole file.
+    std::fs::write(&csv, "id,schema,domain,bogus\ncli3,,cli3.test,x\n").unwrap();
+    let done = run_command(
+        &[
+            "tenants",
+            "import",
+            csv.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        "",
+        &[],
+    )
+    .await;
+    assert!(!done.status.success());
+    assert!(
+        done.stderr.contains("line 1: unknown column 'bogus'"),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(gw.get("cli3.test", "/").await.status, StatusCode::NOT_FOUND);
 }

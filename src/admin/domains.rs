@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use super::AdminState;
 use crate::tenant::Domain;
 use crate::tls::acme::status::{CertState, CertStatus};
@@ -44,7 +44,7 @@ pub struct DomainView {
 
 pub async fn add(
     State(state): State<Arc<AdminState>>,
-    Path(tenant_id): Path<String>,
+    ApiPath(tenant_id): ApiPath<String>,
     ApiJson(req): ApiJson<AddDomain>,
 ) -> Result<(StatusCode, Json<DomainView>), ApiError> {
     let domain = state.rules().normalize_domain(&req.domain)?;
@@ -89,7 +89,7 @@ pub async fn add(
 
 pub async fn show(
     State(state): State<Arc<AdminState>>,
-    Path(domain): Path<String>,
+    ApiPath(domain): ApiPath<String>,
 ) -> Result<Json<DomainView>, ApiError> {
     let domain = state.rules().normalize_domain(&domain)?;
     let not_found = || ApiError::NotFound(format!("domain '{domain}' not found"));
@@ -126,7 +126,7 @@ pub async fn show(
 
 pub async fn remove(
     State(state): State<Arc<AdminState>>,
-    Path(domain): Path<String>,
+    ApiPath(domain): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let domain = state.rules().normalize_domain(&domain)?;
     let removed = state.store.remove_domain(&domain).await?;

@@ -5,8 +5,10 @@
 //!
 //! CSV: `id,schema,domain` (optionally `name,isolation,status,pool,plan,cluster`
 //! after),
-//! with an optional header line naming the columns in any order. Rows with
-//! the same id on consecutive lines add domains to one tenant.
+//! with an optional header line naming the columns in any order (a first
+//! line naming any column is one; an unknown or repeated column refuses the
+//! whole import). Rows with the same id on consecutive lines add domains to
+//! one tenant; one whose other fields differ from the first row's is a bad row.
 //! NDJSON: one tenant per line, as in `POST /v1/tenants`.
 
 use serde::Serialize;
@@ -49,18 +51,29 @@ impl ImportReport {
     }
 }
 
-/// Parses and imports `text`, writing batch after batch.
+/// Why nothing was imported.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The CSV header is wrong, so no row can be read right.
+    #[error("line {line}: {message}")]
+    Header { line: usize, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Parses and imports `text`, writing batch after batch; a bad header
+/// refuses it all before anything is written.
 pub async fn import(
     store: &dyn Store,
     text: &str,
     rules: &SpecRules,
-) -> Result<ImportReport, StoreError> {
+) -> Result<ImportReport, ImportError> {
     let mut report = ImportReport {
         domains: Some(Vec::new()),
         ..ImportReport::default()
     };
     let mut batch: Vec<(usize, NewTenant)> = Vec::with_capacity(BATCH);
-    for (line, parsed) in parse(text) {
+    for (line, parsed) in parse(text)? {
         match parsed.and_then(|spec| spec.validate(rules).map_err(|e| e.message)) {
             Ok(tenant) => batch.push((line, tenant)),
             Err(message) => report.reject(line, message),
@@ -104,20 +117,23 @@ async fn write_batch(
     Ok(())
 }
 
+/// A tenant with the line it starts on, or why that line is a bad row.
+type Parsed = (usize, Result<TenantSpec, String>);
+
 /// Splits `text` into tenants with the line each starts on.
-fn parse(text: &str) -> Vec<(usize, Result<TenantSpec, String>)> {
+fn parse(text: &str) -> Result<Vec<Parsed>, ImportError> {
     let first = text
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'));
     if first.is_some_and(|l| l.starts_with('{')) {
-        parse_ndjson(text)
+        Ok(parse_ndjson(text))
     } else {
         parse_csv(text)
     }
 }
 
-fn parse_ndjson(text: &str) -> Vec<(usize, Result<TenantSpec, String>)> {
+fn parse_ndjson(text: &str) -> Vec<Parsed> {
     text.lines()
         .enumerate()
         .map(|(i, l)| (i + 1, l.trim()))
@@ -143,10 +159,12 @@ const DEFAULT_COLUMNS: [&str; 9] = [
     "cluster",
 ];
 
-fn parse_csv(text: &str) -> Vec<(usize, Result<TenantSpec, String>)> {
-    let mut out: Vec<(usize, Result<TenantSpec, String>)> = Vec::new();
-    let mut columns: Vec<String> = DEFAULT_COLUMNS.iter().map(|c| c.to_string()).collect();
+fn parse_csv(text: &str) -> Result<Vec<Parsed>, ImportError> {
+    let mut out: Vec<Parsed> = Vec::new();
+    let mut columns: Vec<&'static str> = DEFAULT_COLUMNS.to_vec();
     let mut seen_row = false;
+    // The entry in `out` that consecutive rows with its id add domains to.
+    let mut open: Option<usize> = None;
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let raw = raw.trim();
@@ -157,18 +175,16 @@ fn parse_csv(text: &str) -> Vec<(usize, Result<TenantSpec, String>)> {
             Ok(fields) => fields,
             Err(e) => {
                 out.push((line, Err(e)));
+                seen_row = true;
                 continue;
             }
         };
-        if !seen_row && fields.first().is_some_and(|f| f == "id" || f == "tenant") {
-            match header(&fields) {
-                Ok(named) => columns = named,
-                Err(e) => out.push((line, Err(e))),
-            }
-            seen_row = true;
+        let first_row = !seen_row;
+        seen_row = true;
+        if first_row && names_a_column(&fields) {
+            columns = header(&fields).map_err(|message| ImportError::Header { line, message })?;
             continue;
         }
-        seen_row = true;
         if fields.len() > columns.len() {
             out.push((
                 line,
@@ -180,48 +196,100 @@ fn parse_csv(text: &str) -> Vec<(usize, Result<TenantSpec, String>)> {
             ));
             continue;
         }
-        let mut spec = TenantSpec::default();
-        let mut domain = None;
-        for (column, value) in columns.iter().zip(fields) {
-            let value = (!value.is_empty()).then_some(value);
-            match column.as_str() {
-                "id" => spec.id = value.unwrap_or_default(),
-                "schema" => spec.schema = value,
-                "domain" => domain = value,
-                "name" => spec.name = value,
-                "isolation" => spec.isolation = value,
-                "status" => spec.status = value,
-                "pool" => spec.pool = value,
-                "plan" => spec.plan = value,
-                _ => spec.cluster = value,
+        let (spec, domain) = row(&columns, fields);
+        match open.map(|index| &mut out[index]) {
+            Some((first_line, Ok(first))) if first.id == spec.id => {
+                let conflicts = conflicting_fields(first, &spec);
+                if conflicts.is_empty() {
+                    first.domains.extend(domain);
+                } else {
+                    let message = format!(
+                        "line {first_line} gives tenant '{}' a different {}: a repeated row may only add a domain",
+                        spec.id,
+                        conflicts.join(", ")
+                    );
+                    out.push((line, Err(message)));
+                }
+            }
+            _ => {
+                let mut spec = spec;
+                spec.domains.extend(domain);
+                open = Some(out.len());
+                out.push((line, Ok(spec)));
             }
         }
-        // Consecutive rows of one tenant add domains to it.
-        if let Some((_, Ok(previous))) = out
-            .last_mut()
-            .filter(|(_, p)| p.as_ref().is_ok_and(|p| p.id == spec.id))
-        {
-            previous.domains.extend(domain);
-            continue;
-        }
-        spec.domains.extend(domain);
-        out.push((line, Ok(spec)));
     }
-    out
+    Ok(out)
 }
 
-fn header(fields: &[String]) -> Result<Vec<String>, String> {
+/// A first line is a header when it names a column; a data row's id,
+/// schema and domain are not column names.
+fn names_a_column(fields: &[String]) -> bool {
     fields
         .iter()
-        .map(|f| match f.as_str() {
-            "tenant" => Ok("id".to_string()),
-            known if DEFAULT_COLUMNS.contains(&known) => Ok(known.to_string()),
-            other => Err(format!(
-                "unknown column '{other}': use {}",
+        .any(|f| f == "tenant" || DEFAULT_COLUMNS.contains(&f.as_str()))
+}
+
+/// The columns a header line names, in its order: every one known, none
+/// twice, and `id` (or `tenant`) among them.
+fn header(fields: &[String]) -> Result<Vec<&'static str>, String> {
+    let mut columns = Vec::with_capacity(fields.len());
+    for field in fields {
+        let name = if field == "tenant" { "id" } else { field };
+        let Some(column) = DEFAULT_COLUMNS.iter().find(|c| **c == name) else {
+            return Err(format!(
+                "unknown column '{field}' in the header: use {}",
                 DEFAULT_COLUMNS.join(", ")
-            )),
-        })
-        .collect()
+            ));
+        };
+        if columns.contains(column) {
+            return Err(format!("column '{column}' is named twice in the header"));
+        }
+        columns.push(*column);
+    }
+    if !columns.contains(&"id") {
+        return Err("the header names no 'id' column".into());
+    }
+    Ok(columns)
+}
+
+/// One data row as a tenant, and the domain it names (if any).
+fn row(columns: &[&str], fields: Vec<String>) -> (TenantSpec, Option<String>) {
+    let mut spec = TenantSpec::default();
+    let mut domain = None;
+    for (column, value) in columns.iter().zip(fields) {
+        let value = (!value.is_empty()).then_some(value);
+        match *column {
+            "id" => spec.id = value.unwrap_or_default(),
+            "schema" => spec.schema = value,
+            "domain" => domain = value,
+            "name" => spec.name = value,
+            "isolation" => spec.isolation = value,
+            "status" => spec.status = value,
+            "pool" => spec.pool = value,
+            "plan" => spec.plan = value,
+            _ => spec.cluster = value,
+        }
+    }
+    (spec, domain)
+}
+
+/// The tenant fields a repeated row sets to something else than the
+/// tenant's first row (an empty field repeats the first row's).
+fn conflicting_fields(first: &TenantSpec, repeated: &TenantSpec) -> Vec<&'static str> {
+    [
+        ("schema", &first.schema, &repeated.schema),
+        ("name", &first.name, &repeated.name),
+        ("isolation", &first.isolation, &repeated.isolation),
+        ("status", &first.status, &repeated.status),
+        ("pool", &first.pool, &repeated.pool),
+        ("plan", &first.plan, &repeated.plan),
+        ("cluster", &first.cluster, &repeated.cluster),
+    ]
+    .into_iter()
+    .filter(|(_, first, repeated)| repeated.is_some() && first != repeated)
+    .map(|(column, ..)| column)
+    .collect()
 }
 
 /// Splits one CSV line, honouring double quotes (`""` is a quote inside).
@@ -256,7 +324,7 @@ mod tests {
     #[test]
     fn csv_rows_of_one_tenant_merge_and_headers_reorder_columns() {
         let text = "tenant,domain,schema,name\nacme,a.test,acme_s,\"Acme, Inc.\"\nacme,b.test,,\n\nbeta,beta.test,,\n";
-        let parsed = parse(text);
+        let parsed = parse(text).unwrap();
         assert_eq!(parsed.len(), 2);
         let (line, acme) = &parsed[0];
         let acme = acme.as_ref().unwrap();
@@ -270,9 +338,9 @@ mod tests {
 
     #[test]
     fn the_plan_column_and_field_are_read() {
-        let csv = parse("id,domain,plan\nacme,acme.test,premium\n");
+        let csv = parse("id,domain,plan\nacme,acme.test,premium\n").unwrap();
         assert_eq!(csv[0].1.as_ref().unwrap().plan.as_deref(), Some("premium"));
-        let ndjson = parse("{\"id\":\"a\",\"plan\":\"premium\"}\n");
+        let ndjson = parse("{\"id\":\"a\",\"plan\":\"premium\"}\n").unwrap();
         assert_eq!(
             ndjson[0].1.as_ref().unwrap().plan.as_deref(),
             Some("premium")
@@ -281,9 +349,9 @@ mod tests {
 
     #[test]
     fn the_cluster_column_and_field_are_read() {
-        let csv = parse("id,domain,cluster\nacme,acme.test,eu2\n");
+        let csv = parse("id,domain,cluster\nacme,acme.test,eu2\n").unwrap();
         assert_eq!(csv[0].1.as_ref().unwrap().cluster.as_deref(), Some("eu2"));
-        let ndjson = parse("{\"id\":\"a\",\"cluster\":\"eu1\"}\n");
+        let ndjson = parse("{\"id\":\"a\",\"cluster\":\"eu1\"}\n").unwrap();
         assert_eq!(
             ndjson[0].1.as_ref().unwrap().cluster.as_deref(),
             Some("eu1")
@@ -292,7 +360,7 @@ mod tests {
 
     #[test]
     fn headerless_csv_uses_id_schema_domain() {
-        let parsed = parse("t1,s1,t1.test\nt2,,t2.test,Two\n");
+        let parsed = parse("t1,s1,t1.test\nt2,,t2.test,Two\n").unwrap();
         let t2 = parsed[1].1.as_ref().unwrap();
         assert_eq!(
             (t2.id.as_str(), t2.schema.as_deref(), t2.name.as_deref()),
@@ -303,7 +371,8 @@ mod tests {
     #[test]
     fn ndjson_lines_are_tenants_and_bad_lines_are_numbered() {
         let parsed =
-            parse("{\"id\":\"a\",\"domains\":[\"a.test\"]}\n\n{\"id\":\"b\",\"oops\":1}\n");
+            parse("{\"id\":\"a\",\"domains\":[\"a.test\"]}\n\n{\"id\":\"b\",\"oops\":1}\n")
+                .unwrap();
         assert_eq!(parsed.len(), 2);
         assert!(parsed[0].1.is_ok());
         assert_eq!(parsed[1].0, 3);
@@ -313,11 +382,56 @@ mod tests {
     #[test]
     fn csv_errors_name_the_problem() {
         assert!(split_csv("a,\"b").is_err());
-        let parsed = parse("id,colour\n");
-        assert!(parsed[0]
-            .1
-            .as_ref()
-            .unwrap_err()
-            .contains("unknown column 'colour'"));
+        let parsed = parse("a,s,a.test\na,\"b\n").unwrap();
+        assert_eq!(parsed[1].0, 2);
+        assert_eq!(parsed[1].1.as_ref().unwrap_err(), "unclosed quote");
+    }
+
+    #[test]
+    fn a_first_line_naming_columns_in_any_order_is_the_header() {
+        let parsed = parse("domain,id,schema,name\nhdr1.test,hdr1,hdr1_s,H1\n").unwrap();
+        assert_eq!(parsed.len(), 1);
+        let (line, spec) = &parsed[0];
+        let spec = spec.as_ref().unwrap();
+        assert_eq!(
+            (*line, spec.id.as_str(), spec.schema.as_deref()),
+            (2, "hdr1", Some("hdr1_s"))
+        );
+        assert_eq!(spec.domains, ["hdr1.test"]);
+    }
+
+    #[test]
+    fn a_header_with_an_unknown_repeated_or_no_id_column_refuses_the_import() {
+        for (text, says) in [
+            (
+                "id,schema,domain,bogus\na,a,a.test,x\n",
+                "unknown column 'bogus'",
+            ),
+            ("id,id,schema,domain\n", "column 'id' is named twice"),
+            ("tenant,domain,id\n", "column 'id' is named twice"),
+            ("domain,name\n", "no 'id' column"),
+        ] {
+            match parse(text) {
+                Err(ImportError::Header { line: 1, message }) => {
+                    assert!(message.contains(says), "{text:?}: {message}")
+                }
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_repeated_row_with_other_tenant_fields_is_a_bad_row() {
+        let parsed = parse("x2,x2,x2.test,X\nx2,other,x2b.test,Y\nx2,,x2c.test,X\n").unwrap();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(
+            parsed[0].1.as_ref().unwrap().domains,
+            ["x2.test", "x2c.test"]
+        );
+        let (line, error) = &parsed[1];
+        let error = error.as_ref().unwrap_err();
+        assert_eq!(*line, 2);
+        assert!(error.contains("line 1"), "{error}");
+        assert!(error.contains("schema, name"), "{error}");
     }
 }

@@ -4,13 +4,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
 use super::error::ApiError;
+use super::extract::ApiPath;
 use super::AdminState;
 use crate::provision::jobs::Job;
 use crate::provision::Provisioner;
@@ -24,7 +25,7 @@ fn provisioner(state: &AdminState) -> Result<&Arc<Provisioner>, ApiError> {
 
 pub async fn one(
     State(state): State<Arc<AdminState>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let provisioner = provisioner(&state)?;
     let record = state
@@ -79,7 +80,7 @@ pub async fn all(State(state): State<Arc<AdminState>>) -> Result<Response, ApiEr
 
 pub async fn job(
     State(state): State<Arc<AdminState>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Job>, ApiError> {
     let not_found = || ApiError::NotFound(format!("job '{id}' not found"));
     let number: u64 = id.parse().map_err(|_| not_found())?;

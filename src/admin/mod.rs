@@ -13,7 +13,7 @@ mod tenants;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -23,9 +23,6 @@ pub use error::ApiError;
 use crate::proxy::DataPath;
 use crate::reload::Reloader;
 use crate::store::Store;
-
-/// Largest import body (about 5M CSV rows).
-const MAX_IMPORT_BODY: usize = 512 * 1024 * 1024;
 
 /// What the admin handlers share.
 pub struct AdminState {
@@ -48,10 +45,7 @@ pub struct AdminState {
 pub fn app(state: Arc<AdminState>) -> axum::Router {
     let v1 = axum::Router::new()
         .route("/tenants", post(tenants::create).get(tenants::list))
-        .route(
-            "/tenants/import",
-            post(tenants::import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY)),
-        )
+        .route("/tenants/import", post(tenants::import))
         .route(
             "/tenants/{id}",
             get(tenants::show)

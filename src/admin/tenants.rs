@@ -2,18 +2,18 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery, ApiText};
 use super::import::ImportReport;
 use super::AdminState;
 use crate::provision::{events, ProvisionError, ProvisionFailure, Provisioned};
 use crate::store::StoreError;
-use crate::tenant::spec::{SpecError, SpecRules, TenantSpec};
+use crate::tenant::spec::{check_name, SpecError, SpecRules, TenantSpec};
 use crate::tenant::{TenantPatch, TenantRecord, TenantStatus, DEFAULT_CLUSTER};
 
 const DEFAULT_PAGE: usize = 100;
@@ -102,7 +102,7 @@ fn id_conflict_in(e: &ProvisionError) -> bool {
 /// `POST /v1/tenants/import`: a CSV or NDJSON body (see `admin::import`).
 pub async fn import(
     State(state): State<Arc<AdminState>>,
-    body: String,
+    ApiText(body): ApiText,
 ) -> Result<Json<ImportReport>, ApiError> {
     if body.trim().is_empty() {
         return Err(ApiError::BadRequest(
@@ -160,7 +160,7 @@ pub async fn list(
 
 pub async fn show(
     State(state): State<Arc<AdminState>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TenantRecord>, ApiError> {
     state
         .store
@@ -190,7 +190,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 
 pub async fn update(
     State(state): State<Arc<AdminState>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<UpdateTenant>,
 ) -> Result<Json<TenantRecord>, ApiError> {
     if req.name.is_none() && req.status.is_none() && req.pool.is_none() && req.plan.is_none() {
@@ -198,8 +198,8 @@ pub async fn update(
             "nothing to change: send name, status, pool or plan".into(),
         ));
     }
-    if req.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
-        return Err(ApiError::BadRequest("name must not be empty".into()));
+    if let Some(name) = &req.name {
+        check_name(name)?;
     }
     let status = req
         .status
@@ -242,7 +242,7 @@ pub struct RemoveQuery {
 
 pub async fn remove(
     State(state): State<Arc<AdminState>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<RemoveQuery>,
 ) -> Result<StatusCode, ApiError> {
     let provisioner = match (&state.provisioner, query.drop) {

@@ -119,15 +119,38 @@ impl SpecRules {
     }
 }
 
+/// Longest display name, in characters: a label for people, not a document.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// A display name is shown and logged: some visible text, not too long, and
+/// no control characters (NUL, newlines) to break a log line or a column.
+pub fn check_name(name: &str) -> Result<(), SpecError> {
+    if name.trim().is_empty() {
+        return Err(SpecError::new("name", "name must not be empty"));
+    }
+    let chars = name.chars().count();
+    if chars > MAX_NAME_CHARS {
+        return Err(SpecError::new(
+            "name",
+            format!("name is {chars} characters long: at most {MAX_NAME_CHARS} are allowed"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(SpecError::new(
+            "name",
+            "name must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
 impl TenantSpec {
     /// Checks every field; the name defaults to the id and the schema is
     /// derived from the id when absent.
     pub fn validate(self, rules: &SpecRules) -> Result<NewTenant, SpecError> {
         validate_tenant_id(&self.id).map_err(|e| SpecError::new("id", e.to_string()))?;
         let name = self.name.unwrap_or_else(|| self.id.clone());
-        if name.trim().is_empty() {
-            return Err(SpecError::new("name", "name must not be empty"));
-        }
+        check_name(&name)?;
         let schema = self.schema.unwrap_or_else(|| derive_schema(&self.id));
         validate_schema(&schema, &self.id).map_err(|e| SpecError::new("schema", e.to_string()))?;
         let isolation = match self.isolation.as_deref() {
@@ -219,6 +242,15 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(plan.validate(&rules).unwrap_err().field, "plan");
+    }
+
+    #[test]
+    fn names_are_short_visible_text() {
+        assert!(check_name("Acme, Inc. – Zürich").is_ok());
+        assert!(check_name(&"é".repeat(MAX_NAME_CHARS)).is_ok());
+        for bad in [" ", "a\0b", "a\nb", &"x".repeat(MAX_NAME_CHARS + 1)] {
+            assert_eq!(check_name(bad).unwrap_err().field, "name", "{bad:?}");
+        }
     }
 
     #[test]

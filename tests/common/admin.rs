@@ -47,12 +47,26 @@ impl Gateway {
         path: &str,
         body: Bytes,
     ) -> Reply {
+        let authorization = token.map(|token| format!("Bearer {token}"));
+        self.admin_authorized(authorization.as_deref(), method, path, body)
+            .await
+    }
+
+    /// An admin request with `authorization` as the whole Authorization
+    /// header (for other spellings of the scheme).
+    pub async fn admin_authorized(
+        &self,
+        authorization: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Reply {
         let mut req = Request::builder()
             .method(method)
             .uri(format!("http://{}{path}", self.admin_addr))
             .header("content-type", "application/json");
-        if let Some(token) = token {
-            req = req.header("authorization", format!("Bearer {token}"));
+        if let Some(authorization) = authorization {
+            req = req.header("authorization", authorization);
         }
         self.exchange(req.body(Full::new(body)).expect("admin request"))
             .await
