@@ -137,6 +137,10 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
         );
     }
 
+    if let Err(problem) = config.log.filter() {
+        bad(problem.key, problem.reason);
+    }
+
     for (name, pool) in &config.pools {
         if pool.backends.is_empty() {
             bad(

@@ -112,3 +112,9 @@ fn sizes_parse_with_units() {
     assert_eq!(super::super::parse_byte_size("1 KB"), Ok(1000));
     assert!(super::super::parse_byte_size("ten").is_err());
 }
+
+#[test]
+fn log_level_must_be_a_filter_serve_accepts() {
+    assert!(keys("log: {level: \"info,tenant_gateway=debug\"}\n").is_empty());
+    assert_eq!(keys("log: {level: \"nonsense[[[\"}\n"), ["log.level"]);
+}
