@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use super::{Config, ConfigError, StoreKind, StoreLayout, UnknownHostAction};
+use crate::proxy::headers::reserved_reason;
 use crate::upstream::BackendAddr;
 
 pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
@@ -103,10 +104,15 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
         ("headers.request_id", &h.request_id),
         ("headers.signature", &h.signature),
     ] {
-        if http::HeaderName::from_bytes(value.as_bytes()).is_err() {
-            bad(key.into(), format!("'{value}' is not a valid header name"));
-        } else if !seen.insert(value.to_ascii_lowercase()) {
-            bad(key.into(), format!("'{value}' is used for two headers"));
+        match http::HeaderName::from_bytes(value.as_bytes()) {
+            Err(_) => bad(key.into(), format!("'{value}' is not a valid header name")),
+            Ok(name) => {
+                if let Some(reason) = reserved_reason(&name) {
+                    bad(key.into(), format!("'{value}' is reserved: {reason}"));
+                } else if !seen.insert(name) {
+                    bad(key.into(), format!("'{value}' is used for two headers"));
+                }
+            }
         }
     }
 

@@ -118,3 +118,44 @@ fn log_level_must_be_a_filter_serve_accepts() {
     assert!(keys("log: {level: \"info,tenant_gateway=debug\"}\n").is_empty());
     assert_eq!(keys("log: {level: \"nonsense[[[\"}\n"), ["log.level"]);
 }
+
+#[test]
+fn injected_headers_may_not_take_a_name_the_gateway_owns() {
+    let yaml = "headers: {tenant_id: Host, schema: X-Forwarded-For, database: content-length, \
+                cache_prefix: Upgrade, cluster: Keep-Alive, request_id: TE, signature: Connection}\n";
+    assert_eq!(
+        keys(yaml),
+        [
+            "headers.tenant_id",
+            "headers.schema",
+            "headers.database",
+            "headers.cache_prefix",
+            "headers.cluster",
+            "headers.request_id",
+            "headers.signature",
+        ]
+    );
+    for reserved in [
+        "Transfer-Encoding",
+        "Proxy-Connection",
+        "Trailer",
+        "X-Forwarded-Proto",
+        "X-Forwarded-Host",
+    ] {
+        let errors = Config::from_yaml(&format!("headers: {{tenant_id: {reserved}}}\n"))
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(errors.0.len(), 1, "{errors}");
+        assert_eq!(errors.0[0].key, "headers.tenant_id");
+        assert!(errors.0[0].reason.contains("reserved"), "{errors}");
+    }
+}
+
+#[test]
+fn injected_headers_have_distinct_names() {
+    assert_eq!(
+        keys("headers: {tenant_id: X-Org, schema: x-org}\n"),
+        ["headers.schema"]
+    );
+}
