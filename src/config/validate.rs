@@ -130,6 +130,14 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
             "must be at least 1 byte".into(),
         );
     }
+    // hyper times a zero header read out at once: a request whose headers
+    // span two TCP segments would be dropped without an answer.
+    if config.limits.header_read_timeout.is_zero() {
+        bad(
+            "limits.header_read_timeout".into(),
+            "must be longer than 0s".into(),
+        );
+    }
     if config.upstream.connect_timeout.is_zero() {
         bad(
             "upstream.connect_timeout".into(),
@@ -182,6 +190,19 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
                 bad(
                     format!("pools.{name}.health_check"),
                     "thresholds must be at least 1".into(),
+                );
+            }
+        }
+        // Like upstream's: a zero would fail every request of the pool (502/504).
+        for (field, timeout) in [
+            ("connect", pool.timeouts.connect),
+            ("response_header", pool.timeouts.response_header),
+            ("total", pool.timeouts.total),
+        ] {
+            if timeout.is_some_and(|t| t.is_zero()) {
+                bad(
+                    format!("pools.{name}.timeouts.{field}"),
+                    "must be longer than 0s".into(),
                 );
             }
         }

@@ -159,3 +159,21 @@ fn injected_headers_have_distinct_names() {
         ["headers.schema"]
     );
 }
+
+#[test]
+fn limits_that_would_stop_serving_are_refused() {
+    assert_eq!(
+        keys("limits: {header_read_timeout: 0s, max_request_body: 0}\n"),
+        ["limits.max_request_body", "limits.header_read_timeout"]
+    );
+    let yaml = "pools:\n  default:\n    backends: [\"http://127.0.0.1:8000\"]\n    \
+                timeouts: {connect: 0s, response_header: 0s, total: 0s}\n";
+    assert_eq!(
+        keys(yaml),
+        [
+            "pools.default.timeouts.connect",
+            "pools.default.timeouts.response_header",
+            "pools.default.timeouts.total",
+        ]
+    );
+}
