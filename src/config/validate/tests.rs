@@ -177,3 +177,23 @@ fn limits_that_would_stop_serving_are_refused() {
         ]
     );
 }
+
+#[test]
+fn a_negative_body_limit_says_what_a_size_is() {
+    for value in ["-1", "1.5"] {
+        let err =
+            Config::from_yaml(&format!("limits:\n  max_request_body: {value}\n")).unwrap_err();
+        assert_eq!(err.0[0].key, "limits.max_request_body");
+        assert!(
+            err.0[0]
+                .reason
+                .contains("a size like `10MiB` or a non-negative number of bytes"),
+            "{}",
+            err.0[0].reason
+        );
+    }
+    let sized = Config::from_yaml("limits:\n  max_request_body: 512KiB\n").unwrap();
+    assert_eq!(sized.limits.max_request_body, 512 << 10);
+    let bytes = Config::from_yaml("limits:\n  max_request_body: 2048\n").unwrap();
+    assert_eq!(bytes.limits.max_request_body, 2048);
+}
