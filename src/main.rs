@@ -139,7 +139,7 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
         Ok(env) if !env.is_empty() => {
             EnvFilter::try_new(env).context("RUST_LOG is not a valid filter")?
         }
-        _ => EnvFilter::try_new(&config.log.level).context("log.level is not a valid filter")?,
+        _ => config.log.filter()?,
     };
     // Colours only on a terminal: a log file or collector would get raw escape codes.
     let builder = tracing_subscriber::fmt()

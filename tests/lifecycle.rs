@@ -249,6 +249,42 @@ tenants:
 }
 
 #[tokio::test]
+async fn a_log_level_serve_cannot_parse_is_refused_by_check_config_too() {
+    let config = "log: {level: \"nonsense[[[\"}\n";
+
+    let check = run_command(&["check-config", "--config", "{config}"], config, &[]).await;
+    assert_eq!(check.status.code(), Some(1), "{}", check.stdout);
+    assert!(
+        check.stderr.contains("config key `log.level`"),
+        "{}",
+        check.stderr
+    );
+
+    let serve = run_command(
+        &[
+            "serve",
+            "--config",
+            "{config}",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data",
+            "{data}",
+        ],
+        config,
+        &[],
+    )
+    .await;
+    assert!(!serve.status.success(), "serve must not start");
+    assert!(
+        serve.stderr.contains("config key `log.level`"),
+        "{}",
+        serve.stderr
+    );
+}
+
+#[tokio::test]
 async fn public_admin_listener_without_a_token_is_refused() {
     let config = "admin:\n  listen: 0.0.0.0:9999\n";
 

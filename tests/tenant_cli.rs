@@ -1,6 +1,7 @@
 //! The store commands (`tenants …`, `domains …`, `setup-public`) against a
 //! real PostgreSQL store, with no gateway running: they provision, list,
-//! suspend, migrate and drop, and fail with the seed's wording.
+//! suspend, migrate and drop, and fail with the seed's wording. Against the
+//! embedded store, only commands that add tenants create its file.
 
 mod common;
 
@@ -11,6 +12,13 @@ use common::{run_command, Finished};
 async fn cli(args: &[&str], store: &str, migrations: &str) -> Finished {
     let mut all = args.to_vec();
     all.extend(["--store", store, "--migrations", migrations]);
+    run_command(&all, "", &[]).await
+}
+
+/// Runs `tenant-gateway ARGS --data FILE`: the embedded store.
+async fn on_file(args: &[&str], file: &str) -> Finished {
+    let mut all = args.to_vec();
+    all.extend(["--data", file]);
     run_command(&all, "", &[]).await
 }
 
@@ -151,5 +159,40 @@ async fn an_unreachable_store_is_named_plainly() {
         failed(&out).contains("Cannot connect to database server"),
         "{}",
         out.stderr
+    );
+}
+
+#[tokio::test]
+async fn commands_that_need_tenants_refuse_a_missing_store_file_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("typo").join("gw.db").display().to_string();
+    for args in [
+        &["tenants", "list"][..],
+        &["tenants", "show", "acme"],
+        &["tenants", "suspend", "acme"],
+        &["tenants", "delete", "acme"],
+        &["domains", "remove", "acme.test"],
+    ] {
+        let out = on_file(args, &data).await;
+        assert!(
+            failed(&out).contains(&format!(
+                "no store at {data} (create one with `serve` or `tenants create`)"
+            )),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert!(
+        !dir.path().join("typo").exists(),
+        "a refused command created the store's directory"
+    );
+
+    let out = on_file(&["tenants", "create", "--id", "acme"], &data).await;
+    assert!(ok(&out).contains("Tenant 'acme' created"), "{}", out.stdout);
+    let list = on_file(&["tenants", "list"], &data).await;
+    assert!(
+        ok(&list).lines().any(|l| l.starts_with("acme ")),
+        "{}",
+        list.stdout
     );
 }

@@ -3,6 +3,7 @@
 
 use anyhow::anyhow;
 use clap::Subcommand;
+use tenant_gateway::store::OpenMode;
 use tenant_gateway::tenant::spec::TenantSpec;
 use tenant_gateway::tenant::PUBLIC_TENANT_ID;
 
@@ -38,7 +39,7 @@ pub fn run(command: DomainsCommand) -> anyhow::Result<()> {
             tenant,
             primary,
             config,
-        } => with_store(&config, |s| async move {
+        } => with_store(&config, OpenMode::Existing, |s| async move {
             let domain = s
                 .rules()
                 .normalize_domain(&domain)
@@ -55,25 +56,27 @@ pub fn run(command: DomainsCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }),
-        DomainsCommand::Remove { domain, config } => with_store(&config, |s| async move {
-            let domain = s
-                .rules()
-                .normalize_domain(&domain)
-                .map_err(|e| anyhow!(e.message))?;
-            let removed = s.store.remove_domain(&domain).await.map_err(store_error)?;
-            println!(
-                "Domain '{}' removed from tenant '{}'",
-                removed.domain, removed.tenant_id
-            );
-            Ok(())
-        }),
+        DomainsCommand::Remove { domain, config } => {
+            with_store(&config, OpenMode::Existing, |s| async move {
+                let domain = s
+                    .rules()
+                    .normalize_domain(&domain)
+                    .map_err(|e| anyhow!(e.message))?;
+                let removed = s.store.remove_domain(&domain).await.map_err(store_error)?;
+                println!(
+                    "Domain '{}' removed from tenant '{}'",
+                    removed.domain, removed.tenant_id
+                );
+                Ok(())
+            })
+        }
     }
 }
 
 /// Registers the public tenant (schema `public`, which always exists) for
 /// the main domain, like the seed's `setup_public`.
 pub fn setup_public(config: &ConfigArgs, domain: String, name: String) -> anyhow::Result<()> {
-    with_store(config, |s| async move {
+    with_store(config, OpenMode::CreateIfMissing, |s| async move {
         let spec = TenantSpec {
             id: PUBLIC_TENANT_ID.into(),
             name: Some(name),

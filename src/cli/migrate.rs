@@ -6,12 +6,13 @@ use std::time::Instant;
 
 use anyhow::anyhow;
 use tenant_gateway::provision::migrate::Progress;
+use tenant_gateway::store::OpenMode;
 
 use super::store::{provision_error, store_error, with_store};
 use super::ConfigArgs;
 
 pub fn one(config: &ConfigArgs, id: String) -> anyhow::Result<()> {
-    with_store(config, |s| async move {
+    with_store(config, OpenMode::Existing, |s| async move {
         let provisioner = s.provisioner("migrate")?;
         let record = s.store.get_tenant(&id).await.map_err(store_error)?;
         let record = record.ok_or_else(|| anyhow!("Tenant with ID '{id}' does not exist"))?;
@@ -29,7 +30,7 @@ pub fn one(config: &ConfigArgs, id: String) -> anyhow::Result<()> {
 }
 
 pub fn all(config: &ConfigArgs, parallel: Option<usize>) -> anyhow::Result<()> {
-    with_store(config, |s| async move {
+    with_store(config, OpenMode::Existing, |s| async move {
         let provisioner = s.provisioner("migrate-all")?.clone();
         let parallel = parallel.unwrap_or(s.config.provisioning.migrate_parallel);
         let started = Instant::now();

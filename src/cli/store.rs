@@ -10,7 +10,7 @@ use anyhow::anyhow;
 use tenant_gateway::admin::ApiError;
 use tenant_gateway::config::Config;
 use tenant_gateway::provision::{ProvisionError, ProvisionFailure, Provisioner};
-use tenant_gateway::store::{self, Store, StoreError};
+use tenant_gateway::store::{self, OpenMode, Store, StoreError};
 use tenant_gateway::tenant::spec::SpecRules;
 
 use super::ConfigArgs;
@@ -37,8 +37,10 @@ impl Opened {
     }
 }
 
-/// Loads the config, opens the store and runs `work` on it.
-pub fn with_store<T, F, Fut>(args: &ConfigArgs, work: F) -> anyhow::Result<T>
+/// Loads the config, opens the store and runs `work` on it. A command that
+/// adds tenants opens with `OpenMode::CreateIfMissing`; every other one with
+/// `OpenMode::Existing`, so a mistyped `--data` is an error, not a new empty store.
+pub fn with_store<T, F, Fut>(args: &ConfigArgs, mode: OpenMode, work: F) -> anyhow::Result<T>
 where
     F: FnOnce(Opened) -> Fut,
     Fut: Future<Output = anyhow::Result<T>>,
@@ -48,13 +50,16 @@ where
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let opened = store::open(&config.store).await.map_err(|e| match e {
-            StoreError::Unavailable(_) => store_error(e),
-            other => anyhow!(
-                "cannot open the store {}: {other}",
-                store::describe(&config.store)
-            ),
-        })?;
+        let opened = store::open(&config.store, mode)
+            .await
+            .map_err(|e| match e {
+                StoreError::Unavailable(_) => store_error(e),
+                StoreError::NotFound { .. } => missing_store(&config),
+                other => anyhow!(
+                    "cannot open the store {}: {other}",
+                    store::describe(&config.store)
+                ),
+            })?;
         let provisioner = match opened.postgres {
             Some(pg) => Some(Arc::new(
                 Provisioner::load(pg, &config.provisioning).map_err(provision_error)?,
@@ -68,6 +73,14 @@ where
         })
         .await
     })
+}
+
+/// Why a command that needs an existing store found none, and how to make one.
+fn missing_store(config: &Config) -> anyhow::Error {
+    anyhow!(
+        "no store at {} (create one with `serve` or `tenants create`)",
+        store::describe(&config.store)
+    )
 }
 
 /// A store error as the seed's commands word it.

@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use tenant_gateway::admin::import;
 use tenant_gateway::provision::events::{self, Events};
 use tenant_gateway::provision::Provisioned;
-use tenant_gateway::store;
+use tenant_gateway::store::{self, OpenMode};
 use tenant_gateway::tenant::spec::TenantSpec;
 use tenant_gateway::tenant::{Isolation, TenantPatch, TenantRecord, TenantStatus};
 
@@ -120,12 +120,15 @@ pub fn run(command: TenantsCommand) -> anyhow::Result<()> {
     match command {
         TenantsCommand::Create(args) => create(args),
         TenantsCommand::List { json, config } => list(&config, json),
-        TenantsCommand::Show { id, config } => with_store(&config, |s| async move {
-            let record = s.store.get_tenant(&id).await.map_err(store_error)?;
-            let record = record.ok_or_else(|| anyhow!("Tenant with ID '{id}' does not exist"))?;
-            println!("{}", serde_json::to_string_pretty(&record)?);
-            Ok(())
-        }),
+        TenantsCommand::Show { id, config } => {
+            with_store(&config, OpenMode::Existing, |s| async move {
+                let record = s.store.get_tenant(&id).await.map_err(store_error)?;
+                let record =
+                    record.ok_or_else(|| anyhow!("Tenant with ID '{id}' does not exist"))?;
+                println!("{}", serde_json::to_string_pretty(&record)?);
+                Ok(())
+            })
+        }
         TenantsCommand::Delete { id, drop, config } => delete(&config, id, drop),
         TenantsCommand::Suspend { id, config } => set_status(&config, id, TenantStatus::Suspended),
         TenantsCommand::Resume { id, config } => set_status(&config, id, TenantStatus::Active),
@@ -201,7 +204,7 @@ fn create(args: CreateArgs) -> anyhow::Result<()> {
         provision: None,
     };
     let provision = !args.no_provision;
-    with_store(&args.config, |s| async move {
+    with_store(&args.config, OpenMode::CreateIfMissing, |s| async move {
         let new = spec.validate(&s.rules()).map_err(|e| anyhow!(e.message))?;
         let started = Instant::now();
         let record = match &s.provisioner {
@@ -249,7 +252,7 @@ fn domains(record: &TenantRecord) -> String {
 }
 
 fn list(config: &ConfigArgs, json: bool) -> anyhow::Result<()> {
-    with_store(config, |s| async move {
+    with_store(config, OpenMode::Existing, |s| async move {
         let mut after = None;
         let mut out = std::io::stdout().lock();
         if !json {
@@ -290,7 +293,7 @@ fn list(config: &ConfigArgs, json: bool) -> anyhow::Result<()> {
 }
 
 fn delete(config: &ConfigArgs, id: String, drop: bool) -> anyhow::Result<()> {
-    with_store(config, |s| async move {
+    with_store(config, OpenMode::Existing, |s| async move {
         if drop {
             let provisioner = s.provisioner("--drop")?;
             // Refuse before deleting if its storage could not be dropped after.
@@ -320,7 +323,7 @@ fn delete(config: &ConfigArgs, id: String, drop: bool) -> anyhow::Result<()> {
 }
 
 fn set_status(config: &ConfigArgs, id: String, status: TenantStatus) -> anyhow::Result<()> {
-    with_store(config, |s| async move {
+    with_store(config, OpenMode::Existing, |s| async move {
         let patch = TenantPatch {
             status: Some(status),
             ..TenantPatch::default()
@@ -345,7 +348,7 @@ fn import_file(file: &PathBuf, args: &ConfigArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let report = runtime.block_on(async {
-        let store = store::open(&config.store)
+        let store = store::open(&config.store, OpenMode::CreateIfMissing)
             .await
             .with_context(|| format!("cannot open the store {}", store::describe(&config.store)))?
             .store;

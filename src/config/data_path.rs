@@ -130,16 +130,26 @@ impl Default for LimitsConfig {
 
 /// Accepts `1048576`, `"512KiB"`, `"10MiB"`, `"1GB"`.
 fn byte_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Number(u64),
-        Text(String),
+    // A visitor rather than an untagged enum, whose error for anything else
+    // (`-1`, `1.5`) is "did not match any variant" and says nothing of sizes.
+    struct ByteSize;
+    impl serde::de::Visitor<'_> for ByteSize {
+        type Value = u64;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a size like `10MiB` or a non-negative number of bytes")
+        }
+        fn visit_u64<E: serde::de::Error>(self, bytes: u64) -> Result<u64, E> {
+            Ok(bytes)
+        }
+        fn visit_i64<E: serde::de::Error>(self, bytes: i64) -> Result<u64, E> {
+            u64::try_from(bytes)
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(bytes), &self))
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<u64, E> {
+            parse_byte_size(text).map_err(E::custom)
+        }
     }
-    match Raw::deserialize(deserializer)? {
-        Raw::Number(n) => Ok(n),
-        Raw::Text(text) => parse_byte_size(&text).map_err(serde::de::Error::custom),
-    }
+    deserializer.deserialize_any(ByteSize)
 }
 
 pub fn parse_byte_size(text: &str) -> Result<u64, String> {

@@ -30,6 +30,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tracing_subscriber::EnvFilter;
 
 use crate::tenant::spec::{SpecRules, TenantSpec};
 
@@ -163,6 +164,20 @@ pub struct LogConfig {
     pub level: String,
     /// One line per data-path request (target `access`).
     pub access_log: bool,
+}
+
+impl LogConfig {
+    /// The tracing filter `level` describes: `serve` installs it, and
+    /// validation parses it the same way so `check-config` refuses what
+    /// `serve` would.
+    pub fn filter(&self) -> Result<EnvFilter, ConfigError> {
+        EnvFilter::try_new(&self.level).map_err(|e| {
+            ConfigError::new(
+                "log.level",
+                format!("'{}' is not a valid filter: {e}", self.level),
+            )
+        })
+    }
 }
 
 impl Default for LogConfig {

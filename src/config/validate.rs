@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use super::{Config, ConfigError, StoreKind, StoreLayout, UnknownHostAction};
+use crate::proxy::headers::reserved_reason;
 use crate::upstream::BackendAddr;
 
 pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
@@ -103,10 +104,15 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
         ("headers.request_id", &h.request_id),
         ("headers.signature", &h.signature),
     ] {
-        if http::HeaderName::from_bytes(value.as_bytes()).is_err() {
-            bad(key.into(), format!("'{value}' is not a valid header name"));
-        } else if !seen.insert(value.to_ascii_lowercase()) {
-            bad(key.into(), format!("'{value}' is used for two headers"));
+        match http::HeaderName::from_bytes(value.as_bytes()) {
+            Err(_) => bad(key.into(), format!("'{value}' is not a valid header name")),
+            Ok(name) => {
+                if let Some(reason) = reserved_reason(&name) {
+                    bad(key.into(), format!("'{value}' is reserved: {reason}"));
+                } else if !seen.insert(name) {
+                    bad(key.into(), format!("'{value}' is used for two headers"));
+                }
+            }
         }
     }
 
@@ -124,6 +130,14 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
             "must be at least 1 byte".into(),
         );
     }
+    // hyper times a zero header read out at once: a request whose headers
+    // span two TCP segments would be dropped without an answer.
+    if config.limits.header_read_timeout.is_zero() {
+        bad(
+            "limits.header_read_timeout".into(),
+            "must be longer than 0s".into(),
+        );
+    }
     if config.upstream.connect_timeout.is_zero() {
         bad(
             "upstream.connect_timeout".into(),
@@ -135,6 +149,10 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
             "upstream.response_timeout".into(),
             "must be longer than 0s".into(),
         );
+    }
+
+    if let Err(problem) = config.log.filter() {
+        bad(problem.key, problem.reason);
     }
 
     for (name, pool) in &config.pools {
@@ -172,6 +190,19 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
                 bad(
                     format!("pools.{name}.health_check"),
                     "thresholds must be at least 1".into(),
+                );
+            }
+        }
+        // Like upstream's: a zero would fail every request of the pool (502/504).
+        for (field, timeout) in [
+            ("connect", pool.timeouts.connect),
+            ("response_header", pool.timeouts.response_header),
+            ("total", pool.timeouts.total),
+        ] {
+            if timeout.is_some_and(|t| t.is_zero()) {
+                bad(
+                    format!("pools.{name}.timeouts.{field}"),
+                    "must be longer than 0s".into(),
                 );
             }
         }

@@ -3,7 +3,8 @@
 //! inject ours, and set the `X-Forwarded-*` and request-id headers.
 
 use http::header::{
-    HeaderName, HeaderValue, CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+    HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, TE, TRAILER, TRANSFER_ENCODING,
+    UPGRADE,
 };
 use http::HeaderMap;
 
@@ -19,6 +20,32 @@ static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection"
 
 /// Every header a client could use to pose as a tenant starts with this.
 const TENANT_PREFIX: &[u8] = b"x-tenant-";
+
+/// Headers about one connection rather than the request: never forwarded.
+static HOP_BY_HOP: [&HeaderName; 7] = [
+    &CONNECTION,
+    &KEEP_ALIVE,
+    &PROXY_CONNECTION,
+    &TE,
+    &TRAILER,
+    &TRANSFER_ENCODING,
+    &UPGRADE,
+];
+
+/// Why an injected header may not be called `name`, if it may not: the
+/// gateway (or HTTP framing) owns these headers on the way upstream, so a
+/// tenant header by that name would be dropped or would corrupt them.
+pub fn reserved_reason(name: &HeaderName) -> Option<&'static str> {
+    if HOP_BY_HOP.contains(&name) {
+        Some("a hop-by-hop header, dropped before forwarding")
+    } else if name == HOST || name == CONTENT_LENGTH {
+        Some("it carries the request's own host or body length")
+    } else if [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_HOST].contains(&name) {
+        Some("set by the gateway to the client's address, scheme or host")
+    } else {
+        None
+    }
+}
 
 /// The injected header names, built once from config.
 #[derive(Debug, Clone)]
@@ -85,15 +112,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in listed {
         headers.remove(name);
     }
-    for name in [
-        &CONNECTION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &TE,
-        &TRAILER,
-        &TRANSFER_ENCODING,
-        &UPGRADE,
-    ] {
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::store::SqliteStore;
+use crate::store::{OpenMode, SqliteStore};
 use crate::tenant::{Domain, NewTenant, TenantPatch, TenantRecord, TenantStatus};
 use async_trait::async_trait;
 use std::sync::atomic::AtomicBool;
@@ -90,7 +90,7 @@ impl Store for Switchable {
 
 /// A store (in `dir`) holding one tenant, acme, at `acme.test`.
 async fn store_with_acme(dir: &std::path::Path) -> Arc<Switchable> {
-    let inner = SqliteStore::open(&dir.join("gw.db")).unwrap();
+    let inner = SqliteStore::open(&dir.join("gw.db"), OpenMode::CreateIfMissing).unwrap();
     inner
         .create_tenant(NewTenant {
             id: "acme".into(),
@@ -151,7 +151,7 @@ async fn cached_routes_outlive_their_ttl_while_the_store_is_down() {
 #[tokio::test]
 async fn a_warmed_cache_answers_without_the_store() {
     let dir = tempfile::tempdir().unwrap();
-    let inner = SqliteStore::open(&dir.path().join("gw.db")).unwrap();
+    let inner = SqliteStore::open(&dir.path().join("gw.db"), OpenMode::CreateIfMissing).unwrap();
     let batch = (0..25)
         .map(|i| NewTenant {
             id: format!("t{i}"),

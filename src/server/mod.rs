@@ -64,7 +64,7 @@ pub fn run(config: Config, source: ConfigSource) -> Result<(), ServerError> {
 }
 
 async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> {
-    let opened = store::open(&config.store)
+    let opened = store::open(&config.store, store::OpenMode::CreateIfMissing)
         .await
         .map_err(ServerError::Store)?;
     let shutdown = CancellationToken::new();

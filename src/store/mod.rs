@@ -138,11 +138,22 @@ impl OpenedStore {
     }
 }
 
+/// Whether opening the embedded store may create its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create a missing file and its directories: serving, and commands that add tenants.
+    CreateIfMissing,
+    /// A missing file is `NotFound`: a command that only reads would otherwise
+    /// turn a mistyped path into a new, empty store and report it as empty.
+    Existing,
+}
+
 /// Opens the configured store (the one function the server and the CLI use).
-pub async fn open(config: &StoreConfig) -> Result<OpenedStore, StoreError> {
+/// `mode` is about the embedded file; a PostgreSQL database is never created.
+pub async fn open(config: &StoreConfig, mode: OpenMode) -> Result<OpenedStore, StoreError> {
     match config.kind {
         StoreKind::Sqlite => {
-            let sqlite = SqliteStore::open(&config.path)?;
+            let sqlite = SqliteStore::open(&config.path, mode)?;
             Ok(OpenedStore {
                 store: Arc::new(sqlite.clone()),
                 postgres: None,

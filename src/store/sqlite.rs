@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 mod certs;
 mod changes;
@@ -19,7 +19,7 @@ use self::rows::{
 };
 use self::schema::migrate;
 
-use super::{HostMatch, Store, StoreError};
+use super::{HostMatch, OpenMode, Store, StoreError};
 use crate::routing::host::wildcard_parent;
 use crate::tenant::{Domain, NewTenant, Tenant, TenantPatch, TenantRecord};
 
@@ -47,16 +47,32 @@ fn backend(e: rusqlite::Error) -> StoreError {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the store file and brings its schema up to date.
-    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
-            })?;
+    /// Opens the store file and brings its schema up to date. With
+    /// `OpenMode::CreateIfMissing` a missing file (and its directories) is
+    /// created; with `OpenMode::Existing` it is `NotFound`, and nothing is created.
+    pub fn open(path: &Path, mode: OpenMode) -> Result<SqliteStore, StoreError> {
+        let mut flags = OpenFlags::default();
+        match mode {
+            OpenMode::CreateIfMissing => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
+                    })?;
+                }
+            }
+            OpenMode::Existing => flags.remove(OpenFlags::SQLITE_OPEN_CREATE),
         }
         let open = || -> Result<Connection, StoreError> {
-            let conn = Connection::open(path)
-                .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+            let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+                if mode == OpenMode::Existing && !path.exists() {
+                    StoreError::NotFound {
+                        what: "store",
+                        key: path.display().to_string(),
+                    }
+                } else {
+                    StoreError::Backend(format!("cannot open {}: {e}", path.display()))
+                }
+            })?;
             conn.pragma_update(None, "journal_mode", "WAL")
                 .map_err(backend)?;
             conn.pragma_update(None, "synchronous", "FULL")

@@ -112,3 +112,88 @@ fn sizes_parse_with_units() {
     assert_eq!(super::super::parse_byte_size("1 KB"), Ok(1000));
     assert!(super::super::parse_byte_size("ten").is_err());
 }
+
+#[test]
+fn log_level_must_be_a_filter_serve_accepts() {
+    assert!(keys("log: {level: \"info,tenant_gateway=debug\"}\n").is_empty());
+    assert_eq!(keys("log: {level: \"nonsense[[[\"}\n"), ["log.level"]);
+}
+
+#[test]
+fn injected_headers_may_not_take_a_name_the_gateway_owns() {
+    let yaml = "headers: {tenant_id: Host, schema: X-Forwarded-For, database: content-length, \
+                cache_prefix: Upgrade, cluster: Keep-Alive, request_id: TE, signature: Connection}\n";
+    assert_eq!(
+        keys(yaml),
+        [
+            "headers.tenant_id",
+            "headers.schema",
+            "headers.database",
+            "headers.cache_prefix",
+            "headers.cluster",
+            "headers.request_id",
+            "headers.signature",
+        ]
+    );
+    for reserved in [
+        "Transfer-Encoding",
+        "Proxy-Connection",
+        "Trailer",
+        "X-Forwarded-Proto",
+        "X-Forwarded-Host",
+    ] {
+        let errors = Config::from_yaml(&format!("headers: {{tenant_id: {reserved}}}\n"))
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(errors.0.len(), 1, "{errors}");
+        assert_eq!(errors.0[0].key, "headers.tenant_id");
+        assert!(errors.0[0].reason.contains("reserved"), "{errors}");
+    }
+}
+
+#[test]
+fn injected_headers_have_distinct_names() {
+    assert_eq!(
+        keys("headers: {tenant_id: X-Org, schema: x-org}\n"),
+        ["headers.schema"]
+    );
+}
+
+#[test]
+fn limits_that_would_stop_serving_are_refused() {
+    assert_eq!(
+        keys("limits: {header_read_timeout: 0s, max_request_body: 0}\n"),
+        ["limits.max_request_body", "limits.header_read_timeout"]
+    );
+    let yaml = "pools:\n  default:\n    backends: [\"http://127.0.0.1:8000\"]\n    \
+                timeouts: {connect: 0s, response_header: 0s, total: 0s}\n";
+    assert_eq!(
+        keys(yaml),
+        [
+            "pools.default.timeouts.connect",
+            "pools.default.timeouts.response_header",
+            "pools.default.timeouts.total",
+        ]
+    );
+}
+
+#[test]
+fn a_negative_body_limit_says_what_a_size_is() {
+    for value in ["-1", "1.5"] {
+        let err =
+            Config::from_yaml(&format!("limits:\n  max_request_body: {value}\n")).unwrap_err();
+        assert_eq!(err.0[0].key, "limits.max_request_body");
+        assert!(
+            err.0[0]
+                .reason
+                .contains("a size like `10MiB` or a non-negative number of bytes"),
+            "{}",
+            err.0[0].reason
+        );
+    }
+    let sized = Config::from_yaml("limits:\n  max_request_body: 512KiB\n").unwrap();
+    assert_eq!(sized.limits.max_request_body, 512 << 10);
+    let bytes = Config::from_yaml("limits:\n  max_request_body: 2048\n").unwrap();
+    assert_eq!(bytes.limits.max_request_body, 2048);
+}

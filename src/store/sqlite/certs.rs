@@ -284,13 +284,13 @@ impl CertificateStore for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::{CertificateStore, SqliteStore};
+    use crate::store::{CertificateStore, OpenMode, SqliteStore};
 
     #[tokio::test]
     async fn certificates_and_the_account_survive_reopen_and_failures_keep_the_certificate() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gw.db");
-        let store = SqliteStore::open(&path).unwrap();
+        let store = SqliteStore::open(&path, OpenMode::CreateIfMissing).unwrap();
         assert_eq!(store.get_certificate("a.test").await.unwrap(), None);
         store
             .record_certificate_failure("a.test", "CA said no")
@@ -325,7 +325,7 @@ mod tests {
         );
         drop(store);
 
-        let store = SqliteStore::open(&path).unwrap();
+        let store = SqliteStore::open(&path, OpenMode::CreateIfMissing).unwrap();
         let kept = store.get_certificate("a.test").await.unwrap().unwrap();
         assert_eq!(kept.pem(), Some(("CERT", "KEY")));
         assert_eq!(
@@ -359,7 +359,8 @@ mod tests {
     #[tokio::test]
     async fn challenge_answers_are_published_withdrawn_and_purged_when_stale() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("gw.db")).unwrap();
+        let store =
+            SqliteStore::open(&dir.path().join("gw.db"), OpenMode::CreateIfMissing).unwrap();
         store.put_acme_challenge("tok", "tok.thumb").await.unwrap();
         let got = store.get_acme_challenge("tok").await.unwrap();
         assert_eq!(got.as_deref(), Some("tok.thumb"));
@@ -384,7 +385,8 @@ mod tests {
     async fn one_holder_at_a_time_orders_a_domain_until_release_or_expiry() {
         use std::time::Duration;
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("gw.db")).unwrap();
+        let store =
+            SqliteStore::open(&dir.path().join("gw.db"), OpenMode::CreateIfMissing).unwrap();
         let hour = Duration::from_secs(3600);
         let claim = |holder: &'static str, lease| {
             let store = &store;

@@ -20,7 +20,7 @@ fn new_tenant(id: &str, domains: &[&str]) -> NewTenant {
 async fn exact_domains_beat_wildcards_and_data_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gw.db");
-    let store = SqliteStore::open(&path).unwrap();
+    let store = SqliteStore::open(&path, OpenMode::CreateIfMissing).unwrap();
     store
         .create_tenant(new_tenant("wild", &["*.example.com"]))
         .await
@@ -31,7 +31,7 @@ async fn exact_domains_beat_wildcards_and_data_survives_reopen() {
         .unwrap();
     drop(store);
 
-    let store = SqliteStore::open(&path).unwrap();
+    let store = SqliteStore::open(&path, OpenMode::CreateIfMissing).unwrap();
     let hit = |h: &'static str| {
         let store = store.clone();
         async move {
@@ -68,7 +68,7 @@ async fn a_version_1_file_is_upgraded_and_keeps_its_tenants() {
     .unwrap();
     drop(v1);
 
-    let store = SqliteStore::open(&path).unwrap();
+    let store = SqliteStore::open(&path, OpenMode::CreateIfMissing).unwrap();
     let old = store.get_tenant("old").await.unwrap().unwrap();
     assert_eq!(old.tenant.plan, None);
     let mut premium = new_tenant("new", &[]);
@@ -81,7 +81,7 @@ async fn a_version_1_file_is_upgraded_and_keeps_its_tenants() {
     let updated = store.update_tenant("old", patch).await.unwrap();
     assert_eq!(updated.tenant.plan.as_deref(), Some("basic"));
     drop(store);
-    let store = SqliteStore::open(&path).unwrap();
+    let store = SqliteStore::open(&path, OpenMode::CreateIfMissing).unwrap();
     let new = store.get_tenant("new").await.unwrap().unwrap();
     assert_eq!(new.tenant.plan.as_deref(), Some("premium"));
 }
@@ -89,7 +89,7 @@ async fn a_version_1_file_is_upgraded_and_keeps_its_tenants() {
 #[tokio::test]
 async fn conflicts_are_reported_and_leave_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("gw.db")).unwrap();
+    let store = SqliteStore::open(&dir.path().join("gw.db"), OpenMode::CreateIfMissing).unwrap();
     store
         .create_tenant(new_tenant("acme", &["acme.test"]))
         .await
@@ -120,7 +120,7 @@ async fn conflicts_are_reported_and_leave_nothing_behind() {
 #[tokio::test]
 async fn import_commits_good_rows_and_reports_conflicts() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("gw.db")).unwrap();
+    let store = SqliteStore::open(&dir.path().join("gw.db"), OpenMode::CreateIfMissing).unwrap();
     store
         .create_tenant(new_tenant("taken", &["taken.test"]))
         .await
@@ -151,7 +151,7 @@ async fn import_commits_good_rows_and_reports_conflicts() {
 #[tokio::test]
 async fn primary_domain_moves_when_removed() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("gw.db")).unwrap();
+    let store = SqliteStore::open(&dir.path().join("gw.db"), OpenMode::CreateIfMissing).unwrap();
     store
         .create_tenant(new_tenant("acme", &["a.test", "b.test"]))
         .await
@@ -180,8 +180,8 @@ async fn a_process_follows_the_other_writers_of_its_file_and_not_itself() {
     use crate::store::feed::{Change, FeedEvent};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gw.db");
-    let gateway = SqliteStore::open(&path).unwrap();
-    let cli = SqliteStore::open(&path).unwrap();
+    let gateway = SqliteStore::open(&path, OpenMode::CreateIfMissing).unwrap();
+    let cli = SqliteStore::open(&path, OpenMode::CreateIfMissing).unwrap();
     gateway
         .create_tenant(new_tenant("before", &["before.test"]))
         .await
@@ -221,4 +221,25 @@ async fn a_process_follows_the_other_writers_of_its_file_and_not_itself() {
         ]
     );
     shutdown.cancel();
+}
+
+#[tokio::test]
+async fn opening_an_existing_store_never_creates_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing").join("gw.db");
+    let missing = SqliteStore::open(&path, OpenMode::Existing).err();
+    assert!(
+        matches!(missing, Some(StoreError::NotFound { what: "store", .. })),
+        "{missing:?}"
+    );
+    assert!(!dir.path().join("missing").exists(), "nothing is created");
+
+    let store = SqliteStore::open(&path, OpenMode::CreateIfMissing).unwrap();
+    store
+        .create_tenant(new_tenant("acme", &["acme.test"]))
+        .await
+        .unwrap();
+    drop(store);
+    let store = SqliteStore::open(&path, OpenMode::Existing).unwrap();
+    assert!(store.get_tenant("acme").await.unwrap().is_some());
 }
