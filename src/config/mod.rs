@@ -237,7 +237,13 @@ impl Config {
             } else {
                 key
             };
-            ConfigErrors(vec![ConfigError::new(key, err.into_inner().to_string())])
+            let message = err.into_inner().to_string();
+            // serde_yaml_ng starts its message with the key too: say it once.
+            let message = message
+                .strip_prefix(&format!("{key}: "))
+                .map(str::to_owned)
+                .unwrap_or(message);
+            ConfigErrors(vec![ConfigError::new(key, message)])
         })
     }
 

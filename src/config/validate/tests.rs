@@ -37,6 +37,12 @@ fn unknown_keys_are_named() {
 fn bad_values_name_their_key() {
     let err = Config::from_yaml("cache:\n  ttl: soon\n").unwrap_err();
     assert_eq!(err.0[0].key, "cache.ttl");
+    // The message says the key once (the YAML parser's own copy is dropped).
+    assert!(
+        err.to_string()
+            .starts_with("config key `cache.ttl`: invalid value"),
+        "{err}"
+    );
     let err = Config::from_yaml("listen: nowhere\n").unwrap_err();
     assert_eq!(err.0[0].key, "listen");
     let err = Config::from_yaml("limits:\n  max_request_body: 10 parsecs\n").unwrap_err();
