@@ -144,11 +144,10 @@ async fn chunked_body_over_the_limit_gets_413() {
     assert_eq!(large.status, 413, "{}{}", large.head, large.body);
 }
 
-/// `tenant_gateway_backend_{what}_total` of `app` in the default pool.
-async fn backend_count(gw: &Gateway, app: &Backend, what: &str) -> f64 {
+/// `tenant_gateway_backend_{what}_total` of the backend at `url` in the default pool.
+async fn backend_count(gw: &Gateway, url: &str, what: &str) -> f64 {
     gw.metric_or_zero(&format!(
-        r#"tenant_gateway_backend_{what}_total{{backend="{}",pool="default"}}"#,
-        app.url
+        r#"tenant_gateway_backend_{what}_total{{backend="{url}",pool="default"}}"#
     ))
     .await
 }
@@ -171,7 +170,7 @@ async fn a_broken_request_body_gets_400_and_is_not_counted_against_the_backend()
         );
     }
     assert_eq!(
-        backend_count(&gw, &app, "errors").await,
+        backend_count(&gw, &app.url, "errors").await,
         0.0,
         "{}",
         gw.log()
@@ -198,7 +197,40 @@ async fn a_body_slower_than_the_response_timeout_gets_408_not_504() {
         .await;
     assert_eq!(reply.status, 408, "{}{}", reply.head, reply.body);
     assert_eq!(
-        backend_count(&gw, &app, "errors").await,
+        backend_count(&gw, &app.url, "errors").await,
+        0.0,
+        "{}",
+        gw.log()
+    );
+}
+
+#[tokio::test]
+async fn a_backend_that_gives_up_on_a_slow_body_is_not_blamed_for_it() {
+    use tokio::io::AsyncReadExt;
+    // A backend with a body-read timeout of its own: it reads what came,
+    // waits 200 ms for the rest, then closes without answering.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = [0u8; 4096];
+                let _ = stream.read(&mut head).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            });
+        }
+    });
+    let gw = Gateway::with_acme(GatewayOptions::new().backend_url(&url)).await;
+
+    let reply = gw
+        .raw(
+            b"POST /upload HTTP/1.1\r\nHost: acme.test\r\nContent-Length: 100\r\n\
+              Connection: close\r\n\r\n0123456789",
+        )
+        .await;
+    assert_eq!(reply.status, 408, "{}{}", reply.head, reply.body);
+    assert_eq!(
+        backend_count(&gw, &url, "errors").await,
         0.0,
         "{}",
         gw.log()
@@ -234,7 +266,7 @@ async fn connect_gets_405_and_a_target_that_is_no_path_gets_400() {
             "bad request: the request target must be a path\n"
         );
     }
-    assert_eq!(backend_count(&gw, &app, "requests").await, 0.0);
+    assert_eq!(backend_count(&gw, &app.url, "requests").await, 0.0);
 }
 
 #[tokio::test]

@@ -222,12 +222,13 @@ fn parse_csv(text: &str) -> Result<Vec<Parsed>, ImportError> {
     Ok(out)
 }
 
-/// A first line is a header when it names a column; a data row's id,
-/// schema and domain are not column names.
+/// A first line is a header when it starts with `id` (or `tenant`), or
+/// names two columns or more. One column name alone is data: `schema` is
+/// also the default isolation, and a tenant may be named `domain`.
 fn names_a_column(fields: &[String]) -> bool {
-    fields
-        .iter()
-        .any(|f| f == "tenant" || DEFAULT_COLUMNS.contains(&f.as_str()))
+    let is_column = |f: &String| f == "tenant" || DEFAULT_COLUMNS.contains(&f.as_str());
+    fields.first().is_some_and(|f| f == "id" || f == "tenant")
+        || fields.iter().filter(|f| is_column(f)).count() >= 2
 }
 
 /// The columns a header line names, in its order: every one known, none
@@ -360,6 +361,9 @@ mod tests {
 
     #[test]
     fn headerless_csv_uses_id_schema_domain() {
+        // One field that is also a column name (`schema` isolation) is data.
+        let first = parse("acme,acme_s,acme.test,Acme,schema\n").unwrap();
+        assert_eq!(first[0].1.as_ref().unwrap().id, "acme");
         let parsed = parse("t1,s1,t1.test\nt2,,t2.test,Two\n").unwrap();
         let t2 = parsed[1].1.as_ref().unwrap();
         assert_eq!(

@@ -73,47 +73,45 @@ pub async fn serve(
     let listener = TcpListener::from_std(listener)?;
     let builder = Arc::new(http_builder(settings.header_read_timeout));
     let stop = shutdown.clone();
-    accept_loop(
-        listener,
-        settings.drain_timeout,
-        stop,
-        move |stream, peer| {
-            let (builder, proxy, tls, shutdown) = (
-                builder.clone(),
-                proxy.clone(),
-                tls.clone(),
-                shutdown.clone(),
-            );
-            async move {
-                let Some(tls) = tls else {
-                    let service = proxy_service(proxy, ConnInfo::new(peer));
-                    return drive(&builder, stream, service, peer, shutdown).await;
-                };
-                match tls.accept(stream).await {
-                    Ok((stream, sni)) => {
-                        let service = proxy_service(proxy, ConnInfo::tls(peer, sni));
-                        drive(&builder, stream, service, peer, shutdown).await;
-                    }
-                    Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+    accept_loop(listener, settings, stop, move |stream, peer| {
+        let (builder, proxy, tls, shutdown) = (
+            builder.clone(),
+            proxy.clone(),
+            tls.clone(),
+            shutdown.clone(),
+        );
+        async move {
+            let Some(tls) = tls else {
+                let service = proxy_service(proxy, ConnInfo::new(peer));
+                return drive(&builder, stream, service, peer, shutdown).await;
+            };
+            match tls.accept(stream).await {
+                Ok((stream, sni)) => {
+                    let service = proxy_service(proxy, ConnInfo::tls(peer, sni));
+                    drive(&builder, stream, service, peer, shutdown).await;
                 }
+                Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
             }
-        },
-    )
+        }
+    })
     .await;
     Ok(())
 }
 
 /// Accepts connections and runs `handle` on each until `shutdown` fires,
-/// then stops accepting and waits up to `drain_timeout` for those open.
+/// then stops accepting and waits up to the drain timeout for those open.
+/// A connection whose client sends nothing within the header-read timeout
+/// is closed unhandled: hyper's own timeout only starts with the first byte.
 pub async fn accept_loop<H, F>(
     listener: TcpListener,
-    drain_timeout: Duration,
+    settings: ListenerSettings,
     shutdown: CancellationToken,
     handle: H,
 ) where
-    H: Fn(TcpStream, SocketAddr) -> F,
+    H: Fn(TcpStream, SocketAddr) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
+    let handle = Arc::new(handle);
     let connections = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
@@ -122,6 +120,16 @@ pub async fn accept_loop<H, F>(
         };
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
+            // The client gave up before its connection was taken: nothing to do.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                tracing::debug!(error = %e, "accept failed");
+                continue;
+            }
             Err(e) => {
                 // Out of file descriptors and the like: back off rather than spin.
                 tracing::warn!(error = %e, "accept failed");
@@ -130,12 +138,26 @@ pub async fn accept_loop<H, F>(
             }
         };
         let _ = stream.set_nodelay(true);
-        connections.spawn(handle(stream, peer));
+        let (handle, shutdown) = (handle.clone(), shutdown.clone());
+        connections.spawn(async move {
+            let mut first = [0u8; 1];
+            let first_byte =
+                tokio::time::timeout(settings.header_read_timeout, stream.peek(&mut first));
+            let arrived = tokio::select! {
+                peeked = first_byte => matches!(peeked, Ok(Ok(n)) if n > 0),
+                () = shutdown.cancelled() => false,
+            };
+            if arrived {
+                handle(stream, peer).await;
+            } else {
+                tracing::debug!(%peer, "connection closed before its first byte");
+            }
+        });
     }
 
     drop(listener);
     connections.close();
-    if tokio::time::timeout(drain_timeout, connections.wait())
+    if tokio::time::timeout(settings.drain_timeout, connections.wait())
         .await
         .is_err()
     {

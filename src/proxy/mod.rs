@@ -137,21 +137,7 @@ impl Proxy {
         conn: &ConnInfo,
         ex: &mut Exchange,
     ) -> Response<ProxyBody> {
-        // 0. plain HTTP beside HTTPS: ACME challenge answers, redirect
-        if let Some(tls) = &self.shared.tls {
-            if conn.proto == "http" {
-                let answer = match tls_front::challenge_request(&req) {
-                    Some(challenge) => tls_front::answer_challenge(tls, &challenge).await,
-                    None => tls_front::redirect(tls, &req),
-                };
-                if let Some(response) = answer {
-                    ex.outcome = Some(Outcome::HttpsRedirect);
-                    return response;
-                }
-            }
-        }
-
-        // 1. resolve
+        // Refused before any phase: CONNECT, and a target that is no path.
         if req.method() == Method::CONNECT {
             // No tunnels to arbitrary places: the gateway serves tenants' sites.
             ex.outcome = Some(Outcome::BadRequest);
@@ -172,6 +158,21 @@ impl Proxy {
                 "bad request: the request target must be a path\n",
             );
         }
+        // 0. plain HTTP beside HTTPS: ACME challenge answers, redirect
+        if let Some(tls) = &self.shared.tls {
+            if conn.proto == "http" {
+                let answer = match tls_front::challenge_request(&req) {
+                    Some(challenge) => tls_front::answer_challenge(tls, &challenge).await,
+                    None => tls_front::redirect(tls, &req),
+                };
+                if let Some(response) = answer {
+                    ex.outcome = Some(Outcome::HttpsRedirect);
+                    return response;
+                }
+            }
+        }
+
+        // 1. resolve
         let host = match self.resolve_host(&req) {
             Ok(host) => host,
             Err(reason) => {

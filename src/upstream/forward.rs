@@ -227,6 +227,10 @@ fn classify(
     }
     if err.is_connect() {
         UpstreamError::Connect(backend.to_string())
+    } else if progress.is_some_and(BodyProgress::waiting_on_client) {
+        // The backend gave up on a body the client was too slow to send
+        // (its own read timeout): the client's fault, as a timeout here is.
+        UpstreamError::ClientTimeout
     } else {
         UpstreamError::Reset(backend.to_string(), err.to_string())
     }

@@ -67,11 +67,14 @@ pub(super) fn record(
     Ok(())
 }
 
-/// The newest version in the log (0 when it is empty).
+/// The newest version the log has given out (0 before its first row),
+/// trimmed rows included.
 fn newest_version(conn: &Connection) -> Result<i64, StoreError> {
-    conn.query_row("SELECT coalesce(max(version), 0) FROM changes", [], |r| {
-        r.get(0)
-    })
+    conn.query_row(
+        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0)",
+        [],
+        |r| r.get(0),
+    )
     .map_err(backend)
 }
 
@@ -102,6 +105,11 @@ fn changes_after(
     let mut newest_at = None;
     for row in rows {
         let (version, by, domains, at) = row.map_err(backend)?;
+        // Versions have no holes (a rolled-back write gives its number
+        // back), so a jump means rows were trimmed before this read them.
+        if newest == after && version != after + 1 {
+            changes.push(Change::Everything);
+        }
         newest = version;
         if by == writer {
             continue;
@@ -128,11 +136,15 @@ impl SqliteStore {
         let store = self.clone();
         tokio::spawn(async move {
             // Changes before the start are in what the cache loads from now on.
+            let mut late = false;
             let mut last = loop {
                 match store.read(newest_version).await {
                     Ok(version) => break version,
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot read the store's change log; retrying");
+                        if !late {
+                            tracing::warn!(error = %e, "cannot read the store's change log; retrying");
+                        }
+                        late = true;
                     }
                 }
                 tokio::select! {
@@ -141,6 +153,15 @@ impl SqliteStore {
                 }
             };
             let _ = events.send(FeedEvent::Connected(true));
+            if late {
+                // Routes may have been cached meanwhile, from before changes
+                // this reading no longer shows.
+                let everything = ChangeBatch {
+                    changes: vec![Change::Everything],
+                    lag: None,
+                };
+                let _ = events.send(FeedEvent::Changes(everything));
+            }
             let _ = events.send(FeedEvent::CaughtUp);
             let mut failing = false;
             loop {
@@ -155,7 +176,10 @@ impl SqliteStore {
                 {
                     Ok((newest, batch)) => {
                         last = newest;
-                        failing = false;
+                        if failing {
+                            failing = false;
+                            let _ = events.send(FeedEvent::Connected(true));
+                        }
                         if !batch.changes.is_empty()
                             && events.send(FeedEvent::Changes(batch)).is_err()
                         {
@@ -166,6 +190,7 @@ impl SqliteStore {
                         // A busy file: the next poll reads the same rows.
                         if !failing {
                             tracing::warn!(error = %e, "cannot read the store's change log; retrying");
+                            let _ = events.send(FeedEvent::Connected(false));
                         }
                         failing = true;
                     }
@@ -173,5 +198,33 @@ impl SqliteStore {
             }
         });
         rx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_trimmed_before_they_were_read_make_the_follower_forget_everything() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA_CHANGES).unwrap();
+        for domain in ["a.test", "b.test", "c.test"] {
+            conn.execute(
+                "INSERT INTO changes (writer, domains, at) VALUES ('cli', ?1, 0)",
+                [format!("[\"{domain}\"]")],
+            )
+            .unwrap();
+        }
+        let one = |d: &str| Change::Domains(vec![d.to_owned()]);
+        let (newest, batch) = changes_after(&conn, 1, "gateway").unwrap();
+        assert_eq!(newest, 3);
+        assert_eq!(batch.changes, [one("b.test"), one("c.test")]);
+
+        conn.execute("DELETE FROM changes WHERE version <= 2", [])
+            .unwrap();
+        let (_, batch) = changes_after(&conn, 1, "gateway").unwrap();
+        assert_eq!(batch.changes, [Change::Everything, one("c.test")]);
+        assert_eq!(newest_version(&conn).unwrap(), 3, "trimmed rows count");
     }
 }
