@@ -152,6 +152,17 @@ async fn backend_count(gw: &Gateway, url: &str, what: &str) -> f64 {
     .await
 }
 
+/// Sends 10 of the 100 body bytes promised, then nothing, and expects 408.
+async fn assert_stalled_body_gets_408(gw: &Gateway) {
+    let reply = gw
+        .raw(
+            b"POST /upload HTTP/1.1\r\nHost: acme.test\r\nContent-Length: 100\r\n\
+              Connection: close\r\n\r\n0123456789",
+        )
+        .await;
+    assert_eq!(reply.status, 408, "{}{}", reply.head, reply.body);
+}
+
 #[tokio::test]
 async fn a_broken_request_body_gets_400_and_is_not_counted_against_the_backend() {
     let app = Backend::start("app").await;
@@ -188,14 +199,7 @@ async fn a_body_slower_than_the_response_timeout_gets_408_not_504() {
     )
     .await;
 
-    // 10 of the 100 bytes promised, then nothing: the backend waits on the client.
-    let reply = gw
-        .raw(
-            b"POST /upload HTTP/1.1\r\nHost: acme.test\r\nContent-Length: 100\r\n\
-              Connection: close\r\n\r\n0123456789",
-        )
-        .await;
-    assert_eq!(reply.status, 408, "{}{}", reply.head, reply.body);
+    assert_stalled_body_gets_408(&gw).await;
     assert_eq!(
         backend_count(&gw, &app.url, "errors").await,
         0.0,
@@ -222,13 +226,7 @@ async fn a_backend_that_gives_up_on_a_slow_body_is_not_blamed_for_it() {
     });
     let gw = Gateway::with_acme(GatewayOptions::new().backend_url(&url)).await;
 
-    let reply = gw
-        .raw(
-            b"POST /upload HTTP/1.1\r\nHost: acme.test\r\nContent-Length: 100\r\n\
-              Connection: close\r\n\r\n0123456789",
-        )
-        .await;
-    assert_eq!(reply.status, 408, "{}{}", reply.head, reply.body);
+    assert_stalled_body_gets_408(&gw).await;
     assert_eq!(
         backend_count(&gw, &url, "errors").await,
         0.0,
