@@ -208,6 +208,12 @@ async fn an_import_body_that_is_not_utf8_is_a_json_400() {
     assert!(message.contains("UTF-8"), "{message}");
 }
 
+/// Runs `tenant-gateway tenants import CSV --data STORE`.
+async fn cli_import(csv: &std::path::Path, store: &std::path::Path) -> common::Finished {
+    let (csv, store) = (csv.to_str().unwrap(), store.to_str().unwrap());
+    run_command(&["tenants", "import", csv, "--data", store], "", &[]).await
+}
+
 #[tokio::test]
 async fn the_cli_imports_into_the_store_a_running_gateway_reads() {
     let app = Backend::start("app").await;
@@ -216,18 +222,7 @@ async fn the_cli_imports_into_the_store_a_running_gateway_reads() {
     let csv = dir.path().join("tenants.csv");
     std::fs::write(&csv, "cli1,,cli1.test\ncli2,,cli2.test\n-bad,,x.test\n").unwrap();
     let data = gw.data_file();
-    let done = run_command(
-        &[
-            "tenants",
-            "import",
-            csv.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ],
-        "",
-        &[],
-    )
-    .await;
+    let done = cli_import(&csv, &data).await;
     assert!(!done.status.success(), "a bad row makes the command fail");
     assert!(
         done.stdout.contains("imported 2 tenant(s), 1 failed"),
@@ -245,18 +240,7 @@ async fn the_cli_imports_into_the_store_a_running_gateway_reads() {
 
     // A bad header refuses the whole file.
     std::fs::write(&csv, "id,schema,domain,bogus\ncli3,,cli3.test,x\n").unwrap();
-    let done = run_command(
-        &[
-            "tenants",
-            "import",
-            csv.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ],
-        "",
-        &[],
-    )
-    .await;
+    let done = cli_import(&csv, &data).await;
     assert!(!done.status.success());
     assert!(
         done.stderr.contains("line 1: unknown column 'bogus'"),
@@ -264,4 +248,10 @@ async fn the_cli_imports_into_the_store_a_running_gateway_reads() {
         done.stderr
     );
     assert_eq!(gw.get("cli3.test", "/").await.status, StatusCode::NOT_FOUND);
+
+    // ... before any store is opened: a mistyped path gets no new, empty store.
+    let mistyped = dir.path().join("typo").join("gw.db");
+    let done = cli_import(&csv, &mistyped).await;
+    assert!(!done.status.success());
+    assert!(!dir.path().join("typo").exists(), "no store is created");
 }

@@ -61,11 +61,19 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
-/// Parses and imports `text`, writing batch after batch; a bad header
-/// refuses it all before anything is written.
+/// An import file read into tenants (or bad rows), not yet written.
+pub struct ParsedImport(Vec<Parsed>);
+
+/// Reads `text` (CSV or NDJSON); a bad header refuses it all, so callers
+/// can read before they open or write anything.
+pub fn read(text: &str) -> Result<ParsedImport, ImportError> {
+    parse(text).map(ParsedImport)
+}
+
+/// Imports what `read` made of a file, writing batch after batch.
 pub async fn import(
     store: &dyn Store,
-    text: &str,
+    parsed: ParsedImport,
     rules: &SpecRules,
 ) -> Result<ImportReport, ImportError> {
     let mut report = ImportReport {
@@ -73,7 +81,7 @@ pub async fn import(
         ..ImportReport::default()
     };
     let mut batch: Vec<(usize, NewTenant)> = Vec::with_capacity(BATCH);
-    for (line, parsed) in parse(text)? {
+    for (line, parsed) in parsed.0 {
         match parsed.and_then(|spec| spec.validate(rules).map_err(|e| e.message)) {
             Ok(tenant) => batch.push((line, tenant)),
             Err(message) => report.reject(line, message),

@@ -109,7 +109,8 @@ pub async fn import(
             "the body must hold CSV or NDJSON rows".into(),
         ));
     }
-    let report = super::import::import(state.store.as_ref(), &body, &state.rules()).await?;
+    let parsed = super::import::read(&body)?;
+    let report = super::import::import(state.store.as_ref(), parsed, &state.rules()).await?;
     let router = &state.data_path.router;
     match &report.domains {
         Some(domains) => {

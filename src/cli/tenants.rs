@@ -344,6 +344,8 @@ fn import_file(file: &PathBuf, args: &ConfigArgs) -> anyhow::Result<()> {
     } else {
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?
     };
+    // A bad header is refused before the store is opened (or created).
+    let parsed = import::read(&text)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -354,7 +356,7 @@ fn import_file(file: &PathBuf, args: &ConfigArgs) -> anyhow::Result<()> {
             .store;
         let rules = config.spec_rules();
         let started = Instant::now();
-        let report = import::import(store.as_ref(), &text, &rules)
+        let report = import::import(store.as_ref(), parsed, &rules)
             .await
             .context("import failed")?;
         anyhow::Ok((report, started.elapsed()))
