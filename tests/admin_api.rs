@@ -161,9 +161,7 @@ async fn tenants_are_listed_in_pages_by_id() {
 
 #[tokio::test]
 async fn domains_are_added_validated_and_removed() {
-    let gw = Gateway::start(GatewayOptions::new()).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new()).await;
 
     let (status, added) = gw
         .admin(

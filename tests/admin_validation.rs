@@ -11,9 +11,7 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn duplicate_tenant_id_schema_or_domain_is_a_409_conflict() {
-    let gw = Gateway::start(GatewayOptions::new()).await;
-    gw.create_tenant(json!({"id": "acme", "name": "Acme", "domains": ["acme.test"]}))
-        .await;
+    let gw = Gateway::with_acme(GatewayOptions::new()).await;
 
     let duplicates = [
         json!({"id": "acme", "name": "Acme again"}),

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{eventually, run_command, Backend, Gateway, GatewayOptions, TOKEN};
+use common::{eventually, run_command, Backend, Finished, Gateway, GatewayOptions, TOKEN};
 use hyper::{Method, StatusCode};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -248,17 +248,13 @@ tenants:
     }
 }
 
-#[tokio::test]
-async fn a_log_level_serve_cannot_parse_is_refused_by_check_config_too() {
-    let config = "log: {level: \"nonsense[[[\"}\n";
-
+/// Runs `check-config` and `serve` on `config`: both must refuse it with
+/// an error naming `key`. Returns what `serve` printed.
+async fn refused_by_check_config_and_serve(config: &str, key: &str) -> Finished {
+    let named = format!("config key `{key}`");
     let check = run_command(&["check-config", "--config", "{config}"], config, &[]).await;
     assert_eq!(check.status.code(), Some(1), "{}", check.stdout);
-    assert!(
-        check.stderr.contains("config key `log.level`"),
-        "{}",
-        check.stderr
-    );
+    assert!(check.stderr.contains(&named), "{}", check.stderr);
 
     let serve = run_command(
         &[
@@ -266,8 +262,6 @@ async fn a_log_level_serve_cannot_parse_is_refused_by_check_config_too() {
             "--config",
             "{config}",
             "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
             "127.0.0.1:0",
             "--data",
             "{data}",
@@ -277,41 +271,20 @@ async fn a_log_level_serve_cannot_parse_is_refused_by_check_config_too() {
     )
     .await;
     assert!(!serve.status.success(), "serve must not start");
-    assert!(
-        serve.stderr.contains("config key `log.level`"),
-        "{}",
-        serve.stderr
-    );
+    assert!(serve.stderr.contains(&named), "{}", serve.stderr);
+    serve
+}
+
+#[tokio::test]
+async fn a_log_level_serve_cannot_parse_is_refused_by_check_config_too() {
+    refused_by_check_config_and_serve("log: {level: \"nonsense[[[\"}\n", "log.level").await;
 }
 
 #[tokio::test]
 async fn public_admin_listener_without_a_token_is_refused() {
     let config = "admin:\n  listen: 0.0.0.0:9999\n";
 
-    let check = run_command(&["check-config", "--config", "{config}"], config, &[]).await;
-    assert_eq!(check.status.code(), Some(1));
-    assert!(
-        check.stderr.contains("config key `admin.token`"),
-        "{}",
-        check.stderr
-    );
-
-    let serve = run_command(
-        &[
-            "serve",
-            "--config",
-            "{config}",
-            "--listen",
-            "127.0.0.1:0",
-            "--data",
-            "{data}",
-        ],
-        config,
-        &[],
-    )
-    .await;
-    assert!(!serve.status.success(), "serve must not start");
-    assert!(serve.stderr.contains("admin.token"), "{}", serve.stderr);
+    let serve = refused_by_check_config_and_serve(config, "admin.token").await;
     assert!(serve.stdout.is_empty(), "{}", serve.stdout);
 
     let with_token = run_command(
