@@ -171,6 +171,14 @@ pub async fn open(config: &StoreConfig, mode: OpenMode) -> Result<OpenedStore, S
     }
 }
 
+/// A new name for whoever writes rows other processes read (an ACME order
+/// lease's holder, the embedded store's change log): the pid, to tell
+/// processes apart in the store, plus a random part, since pids are reused
+/// and one process may open the store more than once.
+pub fn new_writer_name() -> String {
+    format!("{}-{:016x}", std::process::id(), fastrand::u64(..))
+}
+
 /// The store as the ready line names it: the file, or the server and database
 /// (never the password).
 pub fn describe(config: &StoreConfig) -> String {

@@ -90,7 +90,7 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 read: Mutex::new(read),
                 write: Mutex::new(write),
-                writer: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)).into(),
+                writer: super::new_writer_name().into(),
             }),
         })
     }

@@ -130,7 +130,7 @@ impl Acme {
                 metrics,
                 runtime: tokio::runtime::Handle::current(),
                 account: OnceCell::new(),
-                holder: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)),
+                holder: crate::store::new_writer_name(),
                 domains: Mutex::new(HashMap::new()),
             }),
         }
