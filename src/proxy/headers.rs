@@ -32,13 +32,17 @@ static HOP_BY_HOP: [&HeaderName; 7] = [
     &UPGRADE,
 ];
 
+/// End-to-end headers that carry the request's own host and body length:
+/// a client cannot drop them through `Connection`, nor config take their names.
+static REQUEST_FRAMING: [&HeaderName; 2] = [&HOST, &CONTENT_LENGTH];
+
 /// Why an injected header may not be called `name`, if it may not: the
 /// gateway (or HTTP framing) owns these headers on the way upstream, so a
 /// tenant header by that name would be dropped or would corrupt them.
 pub fn reserved_reason(name: &HeaderName) -> Option<&'static str> {
     if HOP_BY_HOP.contains(&name) {
         Some("a hop-by-hop header, dropped before forwarding")
-    } else if name == HOST || name == CONTENT_LENGTH {
+    } else if REQUEST_FRAMING.contains(&name) {
         Some("it carries the request's own host or body length")
     } else if [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_HOST].contains(&name) {
         Some("set by the gateway to the client's address, scheme or host")
@@ -103,10 +107,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
         .filter(|name| {
-            !matches!(
-                name.as_str(),
-                "close" | "keep-alive" | "host" | "content-length"
-            )
+            !matches!(name.as_str(), "close" | "keep-alive") && !REQUEST_FRAMING.contains(&name)
         })
         .collect();
     for name in listed {
