@@ -288,15 +288,12 @@ impl Proxy {
                 response.map(|body| respond::streamed(body, in_flight))
             }
             Err(e) => {
-                ex.outcome = Some(if e.is_client_fault() {
-                    Outcome::BadRequest
-                } else {
-                    Outcome::UpstreamError
-                });
                 if e.is_client_fault() {
+                    ex.outcome = Some(Outcome::BadRequest);
                     // A client must not be able to fill the log.
                     tracing::debug!(error = %e, tenant = %tenant.tenant.id, "request refused while forwarding");
                 } else {
+                    ex.outcome = Some(Outcome::UpstreamError);
                     tracing::warn!(error = %e, tenant = %tenant.tenant.id, "forward failed");
                 }
                 respond::upstream_error(&e)
