@@ -6,8 +6,8 @@
 //! CSV: `id,schema,domain` (optionally `name,isolation,status,pool,plan,cluster`
 //! after),
 //! with an optional header line naming the columns in any order (a first
-//! line naming any column is one; an unknown or repeated column refuses the
-//! whole import). Rows with the same id on consecutive lines add domains to
+//! line that starts with `id` or names two columns or more is one; an
+//! unknown or repeated column refuses the whole import). Rows with the same id on consecutive lines add domains to
 //! one tenant; one whose other fields differ from the first row's is a bad row.
 //! NDJSON: one tenant per line, as in `POST /v1/tenants`.
 
@@ -189,7 +189,7 @@ fn parse_csv(text: &str) -> Result<Vec<Parsed>, ImportError> {
         };
         let first_row = !seen_row;
         seen_row = true;
-        if first_row && names_a_column(&fields) {
+        if first_row && looks_like_header(&fields) {
             columns = header(&fields).map_err(|message| ImportError::Header { line, message })?;
             continue;
         }
@@ -230,13 +230,18 @@ fn parse_csv(text: &str) -> Result<Vec<Parsed>, ImportError> {
     Ok(out)
 }
 
+/// The column a header field names (`tenant` is another name for `id`).
+fn column_named(field: &str) -> Option<&'static str> {
+    let name = if field == "tenant" { "id" } else { field };
+    DEFAULT_COLUMNS.iter().find(|c| **c == name).copied()
+}
+
 /// A first line is a header when it starts with `id` (or `tenant`), or
 /// names two columns or more. One column name alone is data: `schema` is
 /// also the default isolation, and a tenant may be named `domain`.
-fn names_a_column(fields: &[String]) -> bool {
-    let is_column = |f: &String| f == "tenant" || DEFAULT_COLUMNS.contains(&f.as_str());
-    fields.first().is_some_and(|f| f == "id" || f == "tenant")
-        || fields.iter().filter(|f| is_column(f)).count() >= 2
+fn looks_like_header(fields: &[String]) -> bool {
+    fields.first().and_then(|f| column_named(f)) == Some("id")
+        || fields.iter().filter(|f| column_named(f).is_some()).count() >= 2
 }
 
 /// The columns a header line names, in its order: every one known, none
@@ -244,17 +249,16 @@ fn names_a_column(fields: &[String]) -> bool {
 fn header(fields: &[String]) -> Result<Vec<&'static str>, String> {
     let mut columns = Vec::with_capacity(fields.len());
     for field in fields {
-        let name = if field == "tenant" { "id" } else { field };
-        let Some(column) = DEFAULT_COLUMNS.iter().find(|c| **c == name) else {
+        let Some(column) = column_named(field) else {
             return Err(format!(
                 "unknown column '{field}' in the header: use {}",
                 DEFAULT_COLUMNS.join(", ")
             ));
         };
-        if columns.contains(column) {
+        if columns.contains(&column) {
             return Err(format!("column '{column}' is named twice in the header"));
         }
-        columns.push(*column);
+        columns.push(column);
     }
     if !columns.contains(&"id") {
         return Err("the header names no 'id' column".into());
