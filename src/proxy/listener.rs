@@ -72,34 +72,33 @@ pub async fn serve(
 ) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
     let builder = Arc::new(http_builder(settings.header_read_timeout));
-    let stop = shutdown.clone();
-    accept_loop(listener, settings, stop, move |stream, peer| {
-        let (builder, proxy, tls, shutdown) = (
-            builder.clone(),
-            proxy.clone(),
-            tls.clone(),
-            shutdown.clone(),
-        );
-        async move {
-            let Some(tls) = tls else {
-                let service = proxy_service(proxy, ConnInfo::new(peer));
-                return drive(&builder, stream, service, peer, shutdown).await;
-            };
-            match tls.accept(stream).await {
-                Ok((stream, sni)) => {
-                    let service = proxy_service(proxy, ConnInfo::tls(peer, sni));
-                    drive(&builder, stream, service, peer, shutdown).await;
+    accept_loop(
+        listener,
+        settings,
+        shutdown,
+        move |stream, peer, shutdown| {
+            let (builder, proxy, tls) = (builder.clone(), proxy.clone(), tls.clone());
+            async move {
+                let Some(tls) = tls else {
+                    let service = proxy_service(proxy, ConnInfo::new(peer));
+                    return drive(&builder, stream, service, peer, shutdown).await;
+                };
+                match tls.accept(stream).await {
+                    Ok((stream, sni)) => {
+                        let service = proxy_service(proxy, ConnInfo::tls(peer, sni));
+                        drive(&builder, stream, service, peer, shutdown).await;
+                    }
+                    Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
                 }
-                Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
             }
-        }
-    })
+        },
+    )
     .await;
     Ok(())
 }
 
-/// Accepts connections and runs `handle` on each until `shutdown` fires,
-/// then stops accepting and waits up to the drain timeout for those open.
+/// Accepts connections and runs `handle` on each (given `shutdown`, to end
+/// the connection gracefully) until `shutdown` fires, then stops accepting and waits up to the drain timeout for those open.
 /// A connection whose client sends nothing within the header-read timeout
 /// is closed unhandled: hyper's own timeout only starts with the first byte.
 pub async fn accept_loop<H, F>(
@@ -108,7 +107,7 @@ pub async fn accept_loop<H, F>(
     shutdown: CancellationToken,
     handle: H,
 ) where
-    H: Fn(TcpStream, SocketAddr) -> F + Send + Sync + 'static,
+    H: Fn(TcpStream, SocketAddr, CancellationToken) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
     let handle = Arc::new(handle);
@@ -148,7 +147,7 @@ pub async fn accept_loop<H, F>(
                 () = shutdown.cancelled() => false,
             };
             if arrived {
-                handle(stream, peer).await;
+                handle(stream, peer, shutdown).await;
             } else {
                 tracing::debug!(%peer, "connection closed before its first byte");
             }

@@ -376,11 +376,15 @@ async fn serve_admin(
     // HTTP/1.1 only: the API needs nothing else, and without protocol
     // sniffing nothing is read before the header-read timeout applies.
     let builder = Arc::new(listener::http_builder(settings.header_read_timeout).http1_only());
-    let stop = shutdown.clone();
-    listener::accept_loop(listener, settings, stop, move |stream, peer| {
-        let (builder, shutdown) = (builder.clone(), shutdown.clone());
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        async move { listener::drive(&builder, stream, service, peer, shutdown).await }
-    })
+    listener::accept_loop(
+        listener,
+        settings,
+        shutdown,
+        move |stream, peer, shutdown| {
+            let builder = builder.clone();
+            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            async move { listener::drive(&builder, stream, service, peer, shutdown).await }
+        },
+    )
     .await;
 }
