@@ -60,9 +60,9 @@ where
                     store::describe(&config.store)
                 ),
             })?;
-        let provisioner = match opened.postgres {
+        let provisioner = match opened.postgres() {
             Some(pg) => Some(Arc::new(
-                Provisioner::load(pg, &config.provisioning).map_err(provision_error)?,
+                Provisioner::load(pg.clone(), &config.provisioning).map_err(provision_error)?,
             )),
             None => None,
         };

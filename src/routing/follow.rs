@@ -44,9 +44,8 @@ pub async fn follow(
 }
 
 impl Router {
-    /// Marks the change feed as in step (see `Router::until_feed_caught_up`);
-    /// called at once by a process whose store has no change feed.
-    pub fn feed_caught_up(&self) {
+    /// Marks the change feed as in step (see `Router::until_feed_caught_up`).
+    fn feed_caught_up(&self) {
         self.feed_in_step.send_replace(true);
     }
 

@@ -69,13 +69,13 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         .map_err(ServerError::Store)?;
     let shutdown = CancellationToken::new();
     let change_feed = opened.follow_changes(config.store.resync_interval, shutdown.clone());
-    let store = opened.store;
-    let provisioner = match opened.postgres {
+    let provisioner = match opened.postgres() {
         Some(pg) => Some(Arc::new(
-            Provisioner::load(pg, &config.provisioning).map_err(ServerError::Provision)?,
+            Provisioner::load(pg.clone(), &config.provisioning).map_err(ServerError::Provision)?,
         )),
         None => None,
     };
+    let store = opened.store;
     register_static_tenants(store.as_ref(), &config).await?;
     if config.tls.as_ref().is_some_and(|tls| tls.acme.is_some()) {
         store
@@ -114,10 +114,6 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
             router.finish_warming();
         });
     }
-    if change_feed.is_none() {
-        // Nothing to catch up on.
-        router.feed_caught_up();
-    }
     let workers = config.worker_threads();
     let pools = Pools::build(
         &config.pools,
@@ -143,18 +139,16 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         None => (None, None),
     };
     let tls_front = workers_tls.as_ref().map(|(front, _)| front.clone());
-    if let Some(events) = change_feed {
-        // Another replica's change also drops this one's copy of a certificate
-        // (reloaded from the store, or refused, at the next handshake).
-        let forget_certificate = acme.clone().map(|acme| {
-            Box::new(move |domain: &str| acme.forget(domain)) as routing::follow::DomainChanged
-        });
-        tokio::spawn(routing::follow::follow(
-            router.clone(),
-            events,
-            forget_certificate,
-        ));
-    }
+    // Another process's change also drops this one's copy of a certificate
+    // (reloaded from the store, or refused, at the next handshake).
+    let forget_certificate = acme.clone().map(|acme| {
+        Box::new(move |domain: &str| acme.forget(domain)) as routing::follow::DomainChanged
+    });
+    tokio::spawn(routing::follow::follow(
+        router.clone(),
+        change_feed,
+        forget_certificate,
+    ));
     let data_path = Arc::new(DataPath {
         router,
         pools: arc_swap::ArcSwap::from_pointee(pools),

@@ -113,27 +113,37 @@ pub trait Store: CertificateStore + Send + Sync + 'static {
     }
 }
 
-/// An opened store: the trait object everyone uses, and the PostgreSQL store
-/// itself when it is one (provisioning needs its connections).
+/// An opened store: the trait object everyone uses, and the store itself
+/// (for its change feed, and PostgreSQL's connections for provisioning).
 pub struct OpenedStore {
     pub store: Arc<dyn Store>,
-    pub postgres: Option<PgStore>,
-    /// The embedded store, when it is one (for its change feed).
-    sqlite: Option<SqliteStore>,
+    kind: OpenedKind,
+}
+
+enum OpenedKind {
+    Sqlite(SqliteStore),
+    Postgres(Box<PgStore>),
 }
 
 impl OpenedStore {
+    /// The PostgreSQL store, when it is one (provisioning needs its connections).
+    pub fn postgres(&self) -> Option<&PgStore> {
+        match &self.kind {
+            OpenedKind::Postgres(pg) => Some(pg),
+            OpenedKind::Sqlite(_) => None,
+        }
+    }
+
     /// Follows what other processes write to the store (its change feed)
     /// until `shutdown`; `resync` is the PostgreSQL feed's periodic catch-up.
     pub fn follow_changes(
         &self,
         resync: Duration,
         shutdown: CancellationToken,
-    ) -> Option<UnboundedReceiver<FeedEvent>> {
-        match (&self.postgres, &self.sqlite) {
-            (Some(pg), _) => Some(pg.follow_changes(resync, shutdown)),
-            (None, Some(sqlite)) => Some(sqlite.follow_changes(shutdown)),
-            (None, None) => None,
+    ) -> UnboundedReceiver<FeedEvent> {
+        match &self.kind {
+            OpenedKind::Postgres(pg) => pg.follow_changes(resync, shutdown),
+            OpenedKind::Sqlite(sqlite) => sqlite.follow_changes(shutdown),
         }
     }
 }
@@ -156,16 +166,14 @@ pub async fn open(config: &StoreConfig, mode: OpenMode) -> Result<OpenedStore, S
             let sqlite = SqliteStore::open(&config.path, mode)?;
             Ok(OpenedStore {
                 store: Arc::new(sqlite.clone()),
-                postgres: None,
-                sqlite: Some(sqlite),
+                kind: OpenedKind::Sqlite(sqlite),
             })
         }
         StoreKind::Postgres => {
             let pg = PgStore::open(config).await?;
             Ok(OpenedStore {
                 store: Arc::new(pg.clone()),
-                postgres: Some(pg),
-                sqlite: None,
+                kind: OpenedKind::Postgres(Box::new(pg)),
             })
         }
     }
