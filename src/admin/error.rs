@@ -15,12 +15,17 @@ pub enum ApiError {
     BadRequest(String),
     #[error("missing or wrong bearer token")]
     Unauthorized,
+    /// Refused by one of the admin listener's browser rules (`host`, `origin`).
+    #[error("{message}")]
+    Forbidden { rule: &'static str, message: String },
     #[error("{0}")]
     NotFound(String),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -37,10 +42,14 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::PayloadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -118,8 +127,10 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self, "admin request failed");
         }
         let mut body = json!({ "error": { "code": code, "message": self.to_string() } });
-        if let ApiError::Provisioning { step, .. } = &self {
-            body["error"]["step"] = json!(step);
+        match &self {
+            ApiError::Provisioning { step, .. } => body["error"]["step"] = json!(step),
+            ApiError::Forbidden { rule, .. } => body["error"]["rule"] = json!(rule),
+            _ => {}
         }
         let mut response = (status, axum::Json(body)).into_response();
         if matches!(self, ApiError::Unauthorized) {

@@ -1,11 +1,13 @@
 //! The control plane's HTTP face: the JSON admin API under `/v1` (bearer
-//! token), plus the open `/healthz`, `/readyz` and `/metrics`. Every change
-//! it makes invalidates the routing cache entries it affects at once.
+//! token), plus the open `/healthz`, `/readyz` and `/metrics`, all behind the
+//! browser rules of [`guard`]. Every change it makes invalidates the routing
+//! cache entries it affects at once.
 
 mod auth;
 mod domains;
 mod error;
 mod extract;
+pub mod guard;
 pub mod import;
 mod migrate;
 mod ops;
@@ -30,6 +32,8 @@ pub struct AdminState {
     /// The data path's router, pools and policy: used to invalidate and to explain.
     pub data_path: Arc<DataPath>,
     pub token: Option<String>,
+    /// The `Host` and `Origin` values this listener answers.
+    pub access: guard::AccessRules,
     /// Re-reads the config and swaps in new pools (`POST /v1/reload`).
     pub reloader: Arc<Reloader>,
     /// Creates schemas and databases (PostgreSQL store only).
@@ -73,6 +77,7 @@ pub fn app(state: Arc<AdminState>) -> axum::Router {
         .nest("/v1", v1)
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(state.clone(), guard::check))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,

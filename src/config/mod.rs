@@ -2,6 +2,7 @@
 //! loading from YAML with the failing key named, and command-line overrides.
 //! Everything else takes these typed values, never raw YAML.
 
+mod admin;
 mod data_path;
 mod hooks;
 mod provisioning;
@@ -11,6 +12,7 @@ mod tls;
 mod upstream;
 mod validate;
 
+pub use admin::{split_host_port, AdminConfig};
 pub use data_path::{
     parse_byte_size, CacheConfig, HeaderNamesConfig, LimitsConfig, RoutingConfig,
     UnknownHostAction, UnknownHostConfig,
@@ -111,23 +113,6 @@ impl Default for Config {
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
             tls: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AdminConfig {
-    pub listen: SocketAddr,
-    /// Bearer token; falls back to `TENANT_GATEWAY_ADMIN_TOKEN`.
-    pub token: Option<String>,
-}
-
-impl Default for AdminConfig {
-    fn default() -> Self {
-        AdminConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
-            token: None,
         }
     }
 }

@@ -39,6 +39,12 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
         );
     }
 
+    let mut admin_problems = Vec::new();
+    super::admin::problems(&config.admin, &mut admin_problems);
+    for problem in admin_problems {
+        bad(problem.key, problem.reason);
+    }
+
     store_problems(config, &mut bad);
     if let Some(tls) = &config.tls {
         let mut tls_problems = Vec::new();

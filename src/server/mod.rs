@@ -230,6 +230,7 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         store,
         data_path,
         token: config.admin.token.clone(),
+        access: admin::guard::AccessRules::new(&config.admin),
         reloader: reloader.clone(),
         provisioner,
         events: crate::provision::events::Events::new(&config.events),
@@ -376,7 +377,15 @@ async fn serve_admin(
         shutdown,
         move |stream, peer, shutdown| {
             let builder = builder.clone();
-            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            // The Host check also answers to the address this connection was
+            // accepted on (a wildcard listener has no single own address).
+            let app = match stream.local_addr() {
+                Ok(local) => app
+                    .clone()
+                    .layer(axum::Extension(admin::guard::LocalAddr(local))),
+                Err(_) => app.clone(),
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
             async move { listener::drive(&builder, stream, service, peer, shutdown).await }
         },
     )

@@ -72,6 +72,26 @@ impl Gateway {
             .await
     }
 
+    /// An admin request with exactly these headers (a browser's `Origin`,
+    /// a foreign `Host`, another `Content-Type`) and no others but the
+    /// `Host` the client adds when none is given.
+    pub async fn admin_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Reply {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.admin_addr));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        self.exchange(req.body(Full::new(body.into())).expect("admin request"))
+            .await
+    }
+
     /// Creates a tenant and returns its JSON; panics unless the answer is 201.
     pub async fn create_tenant(&self, tenant: Value) -> Value {
         let (status, body) = self
