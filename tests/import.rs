@@ -286,5 +286,8 @@ async fn the_cli_import_draws_a_progress_bar_in_a_terminal() {
     assert!(!out.status.success(), "a bad row still fails: {screen}");
     assert!(screen.contains("3/3 tenants (1 failed)"), "{screen}");
     assert!(!screen.contains("progress:"), "a bar, not lines: {screen}");
-    assert!(screen.contains("imported 2 tenant(s), 1 failed"), "{screen}");
+    assert!(
+        screen.contains("imported 2 tenant(s), 1 failed"),
+        "{screen}"
+    );
 }
