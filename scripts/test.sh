@@ -2,7 +2,7 @@
 # Runs every test of tenant-gateway: unit tests, integration tests (real
 # gateway processes, real echo backends on free loopback ports, a real
 # Django site) and a compile check of the benches. Works on a fresh machine
-# with cargo and python3 (and apt-get, for PostgreSQL and pebble; pip, for Django).
+# with cargo and python3 (and apt-get, for PostgreSQL, pebble and promtool; pip, for Django).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Debian packages the tests need, installed when missing (apt lists are
@@ -21,6 +21,9 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || apt_install postgres
 # The ACME tests (tests/acme.rs) order certificates from a real ACME server:
 # Debian's pebble and its DNS test server (pebble-challtestsrv, same package).
 [ -n "${TENANT_GATEWAY_TEST_PEBBLE:-}" ] || [ -x /usr/bin/pebble ] || apt_install pebble
+# The alert rules' tests (tests/dashboards.rs) run promtool, from Debian's
+# prometheus package.
+command -v promtool >/dev/null || apt_install prometheus
 # The Django integration tests (tests/django_app.rs) run a real Django +
 # django-tenants site under gunicorn: a virtualenv with them (and the
 # tenant_gateway_django package, editable) is made when missing or when the

@@ -25,7 +25,7 @@ fn notes(reply: &Reply) -> Value {
     serde_json::from_slice(&reply.body).expect("JSON from the notes view")
 }
 
-/// A v1 signature as the gateway makes it (README: Signed tenant headers).
+/// A v1 signature as the gateway makes it (docs/headers.md: Signed tenant headers).
 fn signature(kid: &str, secret: &str, tenant: &str, schema: &str, request_id: &str) -> String {
     let ts = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -234,6 +234,12 @@ async fn the_cli_imports_into_the_store_a_running_gateway_reads() {
         "{}",
         done.stderr
     );
+    // Not a terminal: a plain progress line per batch, no bar.
+    assert!(
+        done.stderr.contains("progress: 3/3 (1 failed)"),
+        "{}",
+        done.stderr
+    );
     for host in ["cli1.test", "cli2.test"] {
         assert_eq!(gw.get(host, "/").await.status, StatusCode::OK, "{host}");
     }
@@ -254,4 +260,34 @@ async fn the_cli_imports_into_the_store_a_running_gateway_reads() {
     let done = cli_import(&csv, &mistyped).await;
     assert!(!done.status.success());
     assert!(!dir.path().join("typo").exists(), "no store is created");
+}
+
+#[tokio::test]
+async fn the_cli_import_draws_a_progress_bar_in_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("tenants.csv");
+    std::fs::write(&csv, "tty1,,tty1.test\ntty2,,tty2.test\n-bad,,x.test\n").unwrap();
+    let store = dir.path().join("gw.db");
+    // `script` runs the command on a pseudo-terminal (both stdout and
+    // stderr) and copies what it wrote to its own stdout.
+    let command = format!(
+        "{} tenants import {} --data {}",
+        env!("CARGO_BIN_EXE_tenant-gateway"),
+        csv.display(),
+        store.display()
+    );
+    let out = tokio::process::Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .output()
+        .await
+        .expect("script (util-linux) runs");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "a bad row still fails: {screen}");
+    assert!(screen.contains("3/3 tenants (1 failed)"), "{screen}");
+    assert!(!screen.contains("progress:"), "a bar, not lines: {screen}");
+    assert!(
+        screen.contains("imported 2 tenant(s), 1 failed"),
+        "{screen}"
+    );
 }

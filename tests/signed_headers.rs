@@ -29,7 +29,7 @@ async fn gateway_with(options: GatewayOptions, app: &Backend) -> Gateway {
 }
 
 /// Checks the signature the backend saw as an app would, following the
-/// README: `v1;kid=K;ts=T;sig=HEX`, an HMAC-SHA256 over
+/// docs/headers.md: `v1;kid=K;ts=T;sig=HEX`, an HMAC-SHA256 over
 /// `v1\nK\nT\n<tenant id>\n<schema>\n<request id>`. Returns the key id.
 fn verify(seen: &Seen, secrets: &[(&str, &str)]) -> Result<String, String> {
     let value = seen

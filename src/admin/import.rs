@@ -13,6 +13,7 @@
 
 use serde::Serialize;
 
+use crate::provision::migrate::Progress;
 use crate::store::{Store, StoreError};
 use crate::tenant::spec::{SpecRules, TenantSpec};
 use crate::tenant::NewTenant;
@@ -70,17 +71,39 @@ pub fn read(text: &str) -> Result<ParsedImport, ImportError> {
     parse(text).map(ParsedImport)
 }
 
-/// Imports what `read` made of a file, writing batch after batch.
+impl ParsedImport {
+    /// How many tenants (a row each, or a run of rows with one id) there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Imports what `read` made of a file, writing batch after batch;
+/// `progress` is told how far it got after each batch (tenants done and
+/// failed, out of `ParsedImport::len`).
 pub async fn import(
     store: &dyn Store,
     parsed: ParsedImport,
     rules: &SpecRules,
+    mut progress: impl FnMut(Progress),
 ) -> Result<ImportReport, ImportError> {
     let mut report = ImportReport {
         domains: Some(Vec::new()),
         ..ImportReport::default()
     };
+    let total = parsed.len();
     let mut batch: Vec<(usize, NewTenant)> = Vec::with_capacity(BATCH);
+    let mut tell = |report: &ImportReport| {
+        progress(Progress {
+            total,
+            done: report.imported + report.failed,
+            failed: report.failed,
+        })
+    };
     for (line, parsed) in parsed.0 {
         match parsed.and_then(|spec| spec.validate(rules).map_err(|e| e.message)) {
             Ok(tenant) => batch.push((line, tenant)),
@@ -88,9 +111,11 @@ pub async fn import(
         }
         if batch.len() == BATCH {
             write_batch(store, std::mem::take(&mut batch), &mut report).await?;
+            tell(&report);
         }
     }
     write_batch(store, batch, &mut report).await?;
+    tell(&report);
     Ok(report)
 }
 

@@ -110,7 +110,8 @@ pub async fn import(
         ));
     }
     let parsed = super::import::read(&body)?;
-    let report = super::import::import(state.store.as_ref(), parsed, &state.rules()).await?;
+    let report =
+        super::import::import(state.store.as_ref(), parsed, &state.rules(), |_| {}).await?;
     let router = &state.data_path.router;
     match &report.domains {
         Some(domains) => {

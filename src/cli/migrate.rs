@@ -1,13 +1,12 @@
 //! `tenants migrate ID` and `tenants migrate-all [--parallel N]`, with a
 //! progress bar on a terminal (a line per tenant otherwise).
 
-use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 use anyhow::anyhow;
-use tenant_gateway::provision::migrate::Progress;
 use tenant_gateway::store::OpenMode;
 
+use super::progress::Shown;
 use super::store::{provision_error, store_error, with_store};
 use super::ConfigArgs;
 
@@ -34,13 +33,13 @@ pub fn all(config: &ConfigArgs, parallel: Option<usize>) -> anyhow::Result<()> {
         let provisioner = s.provisioner("migrate-all")?.clone();
         let parallel = parallel.unwrap_or(s.config.provisioning.migrate_parallel);
         let started = Instant::now();
+        let shown = Shown::new("tenants");
+        let reporter = shown.clone();
         let results = provisioner
-            .migrate_all(s.store.as_ref(), parallel, show_progress)
+            .migrate_all(s.store.as_ref(), parallel, move |p| reporter.update(p))
             .await
             .map_err(provision_error)?;
-        if std::io::stderr().is_terminal() {
-            eprintln!();
-        }
+        shown.finish();
         let mut failed = 0;
         let mut migrated = 0;
         for r in &results {
@@ -69,29 +68,4 @@ pub fn all(config: &ConfigArgs, parallel: Option<usize>) -> anyhow::Result<()> {
         }
         Ok(())
     })
-}
-
-/// A bar redrawn in place on a terminal; a plain line per tenant elsewhere.
-fn show_progress(p: Progress) {
-    let mut err = std::io::stderr().lock();
-    if err.is_terminal() {
-        const WIDTH: usize = 30;
-        let filled = (p.done * WIDTH).checked_div(p.total).unwrap_or(WIDTH);
-        let _ = write!(
-            err,
-            "\r[{}{}] {}/{} ({} failed)",
-            "#".repeat(filled),
-            " ".repeat(WIDTH - filled),
-            p.done,
-            p.total,
-            p.failed
-        );
-        let _ = err.flush();
-    } else if p.done > 0 {
-        let _ = writeln!(
-            err,
-            "progress: {}/{} ({} failed)",
-            p.done, p.total, p.failed
-        );
-    }
 }

@@ -2,6 +2,7 @@
 
 pub mod domains;
 mod migrate;
+mod progress;
 mod store;
 pub mod tenants;
 

@@ -16,6 +16,7 @@ use tenant_gateway::store::{self, OpenMode};
 use tenant_gateway::tenant::spec::TenantSpec;
 use tenant_gateway::tenant::{Isolation, TenantPatch, TenantRecord, TenantStatus};
 
+use super::progress::Shown;
 use super::store::{provision_error, store_error, with_store};
 use super::ConfigArgs;
 
@@ -356,9 +357,11 @@ fn import_file(file: &PathBuf, args: &ConfigArgs) -> anyhow::Result<()> {
             .store;
         let rules = config.spec_rules();
         let started = Instant::now();
-        let report = import::import(store.as_ref(), parsed, &rules)
+        let shown = Shown::new("tenants");
+        let report = import::import(store.as_ref(), parsed, &rules, |p| shown.update(p))
             .await
             .context("import failed")?;
+        shown.finish();
         anyhow::Ok((report, started.elapsed()))
     })?;
     let (report, elapsed) = report;

@@ -117,6 +117,16 @@ impl Acme {
         front: &TlsFront,
         metrics: Arc<Metrics>,
     ) -> Acme {
+        // Every order series exists from the start at 0, so that rate() and
+        // increase() (the dashboard, the alerts) count the first order too.
+        for reason in [Reason::First, Reason::Renewal, Reason::Admin] {
+            for result in ["issued", "failed"] {
+                metrics
+                    .acme
+                    .orders
+                    .with_label_values(&[reason.as_str(), result]);
+            }
+        }
         Acme {
             inner: Arc::new(Inner {
                 orders: Semaphore::new(config.max_concurrent_orders),
