@@ -19,8 +19,9 @@ use tenant_gateway::config::{CacheConfig, HeaderNamesConfig, SigningConfig, Sign
 use tenant_gateway::metrics::Metrics;
 use tenant_gateway::proxy::headers::{self, HeaderNames};
 use tenant_gateway::proxy::signing::Signer;
-use tenant_gateway::routing::{host, Resolution, Router};
+use tenant_gateway::routing::{Resolution, Router};
 use tenant_gateway::store::{HostMatch, Store, StoreError};
+use tenant_gateway::tenant::host;
 use tenant_gateway::tenant::{
     Domain, Isolation, NewTenant, Tenant, TenantPatch, TenantRecord, TenantStatus,
 };

@@ -1,6 +1,7 @@
 //! A coarse monotonic clock for the hot path: one relaxed atomic load instead
 //! of a clock read. A background thread advances it every few milliseconds;
 //! the per-worker route table and backend ejections only need that precision.
+//! Also the wall-clock seconds that stored timestamps use.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -27,6 +28,13 @@ pub fn now_ms() -> u64 {
         }
     });
     NOW_MS.load(Ordering::Relaxed)
+}
+
+/// Seconds since the Unix epoch, now (wall clock, for stored timestamps).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -3,9 +3,11 @@
 //! Everything else takes these typed values, never raw YAML.
 
 mod admin;
+mod backend_addr;
 mod data_path;
 mod hooks;
 mod provisioning;
+pub mod reserved_headers;
 mod signing;
 mod store;
 mod tls;
@@ -13,6 +15,7 @@ mod upstream;
 mod validate;
 
 pub use admin::{split_host_port, AdminConfig};
+pub use backend_addr::BackendAddr;
 pub use data_path::{
     parse_byte_size, CacheConfig, HeaderNamesConfig, LimitsConfig, RoutingConfig,
     UnknownHostAction, UnknownHostConfig,

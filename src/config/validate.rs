@@ -2,9 +2,9 @@
 
 use std::collections::HashSet;
 
+use super::reserved_headers::reserved_reason;
+use super::BackendAddr;
 use super::{Config, ConfigError, StoreKind, StoreLayout, UnknownHostAction};
-use crate::proxy::headers::reserved_reason;
-use crate::upstream::BackendAddr;
 
 pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
     let mut out = Vec::new();

@@ -2,54 +2,16 @@
 //! drop hop-by-hop headers, strip every client copy of the tenant headers,
 //! inject ours, and set the `X-Forwarded-*` and request-id headers.
 
-use http::header::{
-    HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, TE, TRAILER, TRANSFER_ENCODING,
-    UPGRADE,
-};
+use http::header::{HeaderName, HeaderValue, CONNECTION, HOST, UPGRADE};
 use http::HeaderMap;
 
 use super::signing::Signer;
+use crate::config::reserved_headers::{
+    HOP_BY_HOP, REQUEST_FRAMING, TENANT_PREFIX, X_FORWARDED_FOR, X_FORWARDED_HOST,
+    X_FORWARDED_PROTO,
+};
 use crate::config::HeaderNamesConfig;
 use crate::routing::RoutedTenant;
-
-pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-
-/// Every header a client could use to pose as a tenant starts with this.
-const TENANT_PREFIX: &[u8] = b"x-tenant-";
-
-/// Headers about one connection rather than the request: never forwarded.
-static HOP_BY_HOP: [&HeaderName; 7] = [
-    &CONNECTION,
-    &KEEP_ALIVE,
-    &PROXY_CONNECTION,
-    &TE,
-    &TRAILER,
-    &TRANSFER_ENCODING,
-    &UPGRADE,
-];
-
-/// End-to-end headers that carry the request's own host and body length:
-/// a client cannot drop them through `Connection`, nor config take their names.
-static REQUEST_FRAMING: [&HeaderName; 2] = [&HOST, &CONTENT_LENGTH];
-
-/// Why an injected header may not be called `name`, if it may not: the
-/// gateway (or HTTP framing) owns these headers on the way upstream, so a
-/// tenant header by that name would be dropped or would corrupt them.
-pub fn reserved_reason(name: &HeaderName) -> Option<&'static str> {
-    if HOP_BY_HOP.contains(&name) {
-        Some("a hop-by-hop header, dropped before forwarding")
-    } else if REQUEST_FRAMING.contains(&name) {
-        Some("it carries the request's own host or body length")
-    } else if [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_HOST].contains(&name) {
-        Some("set by the gateway to the client's address, scheme or host")
-    } else {
-        None
-    }
-}
 
 /// The injected header names, built once from config.
 #[derive(Debug, Clone)]
@@ -258,6 +220,7 @@ pub fn ensure_host(headers: &mut HeaderMap, authority: Option<&http::uri::Author
 mod tests {
     use super::*;
     use crate::tenant::{Isolation, Tenant, TenantStatus};
+    use http::header::TRANSFER_ENCODING;
 
     fn names() -> HeaderNames {
         HeaderNames::from_config(&HeaderNamesConfig::default())

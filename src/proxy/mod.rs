@@ -26,8 +26,8 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use crate::metrics::{Metrics, Outcome};
-use crate::routing::host::HostBuf;
 use crate::routing::{Resolution, RoutedTenant, Router};
+use crate::tenant::host::HostBuf;
 use crate::tls::TlsFront;
 use crate::upstream::{self, Forwarded, InFlight, Pools, UpstreamError};
 use decide::{Decision, Policy};

@@ -13,8 +13,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use super::host::wildcard_covers;
 use super::Cached;
+use crate::tenant::host::wildcard_covers;
 
 /// Hosts kept per worker; a full table is cleared and refills from moka.
 const CAPACITY: usize = 1 << 16;

@@ -4,7 +4,6 @@
 //! The control plane talks to it only through `resolve` and `invalidate_*`.
 
 pub mod follow;
-pub mod host;
 mod local;
 mod shared;
 
@@ -19,6 +18,7 @@ use crate::clock;
 use crate::config::CacheConfig;
 use crate::metrics::Metrics;
 use crate::store::{HostMatch, Store, StoreError};
+use crate::tenant::host;
 use crate::tenant::{DomainEntry, Isolation, Tenant};
 use crate::upstream::PoolSlot;
 use shared::{RouteExpiry, SharedEntry, NEGATIVE_KEEP_FACTOR, REFRESH_BACKOFF_MS};

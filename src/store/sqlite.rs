@@ -20,7 +20,7 @@ use self::rows::{
 use self::schema::migrate;
 
 use super::{HostMatch, OpenMode, Store, StoreError};
-use crate::routing::host::wildcard_parent;
+use crate::tenant::host::wildcard_parent;
 use crate::tenant::{Domain, NewTenant, Tenant, TenantPatch, TenantRecord};
 
 /// The embedded store. Reads and writes use separate connections so a lookup

@@ -1,6 +1,7 @@
 //! The tenant model shared by the data path and the control plane, and the pure
 //! rules for tenant ids and schema names.
 
+pub mod host;
 pub mod spec;
 
 use serde::{Deserialize, Serialize};

@@ -6,11 +6,11 @@ use std::collections::HashSet;
 
 use serde::Deserialize;
 
+use super::host::normalize_domain;
 use super::{
     derive_schema, validate_plan, validate_schema, validate_tenant_id, Isolation, NewTenant,
     TenantStatus, DEFAULT_CLUSTER,
 };
-use crate::routing::host::normalize_domain;
 
 /// A tenant as a caller describes it; only `id` is required here (the admin
 /// API additionally requires `name`).

@@ -20,8 +20,8 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::LazyConfigAcceptor;
 
 use crate::config::TlsConfig;
-use crate::routing::host::{normalize_host, HostBuf};
 use crate::store::Store;
+use crate::tenant::host::{normalize_host, HostBuf};
 use alpn::AlpnChallenges;
 use challenge::Challenges;
 use resolver::CertResolver;

@@ -13,8 +13,8 @@ use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 
 use super::{pg_error, query, query_opt, PgStore};
+use crate::clock::unix_now;
 use crate::store::{StoreError, StoredCert};
-use crate::tls::certs::unix_now;
 
 /// The ACME tables (idempotent, so the django-tenants layout can run it at
 /// every start).

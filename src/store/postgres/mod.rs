@@ -27,7 +27,7 @@ use tokio_postgres::{GenericClient, NoTls};
 use self::layout::{Sql, KEY_COLUMN};
 use super::{HostMatch, Store, StoreError};
 use crate::config::{StoreConfig, StoreLayout};
-use crate::routing::host::wildcard_parent;
+use crate::tenant::host::wildcard_parent;
 use crate::tenant::{Domain, DomainEntry, NewTenant, TenantPatch, TenantRecord};
 
 type Manager = PostgresConnectionManager<NoTls>;

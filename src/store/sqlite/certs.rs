@@ -10,8 +10,8 @@ use crate::store::CertificateStore;
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::{backend, SqliteStore};
+use crate::clock::unix_now;
 use crate::store::{StoreError, StoredCert};
-use crate::tls::certs::unix_now;
 
 /// Schema step adding the ACME tables.
 pub(super) const SCHEMA_ACME: &str = "

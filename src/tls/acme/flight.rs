@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, SemaphorePermit};
 
 use super::{order, AcmeError, Inner, Reason};
+use crate::clock::unix_now;
 use crate::store::StoredCert;
-use crate::tls::certs::unix_now;
 
 /// One domain's order in flight and its failure backoff.
 #[derive(Debug, Default)]

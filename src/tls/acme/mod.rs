@@ -22,10 +22,11 @@ use tokio::sync::{OnceCell, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::alpn::AlpnChallenges;
-use super::certs::{load_pem, unix_now};
+use super::certs::load_pem;
 use super::challenge::Challenges;
 use super::resolver::{CertResolver, DynamicCert};
 use super::{OnDemand, TlsError, TlsFront};
+use crate::clock::unix_now;
 use crate::config::AcmeConfig;
 use crate::metrics::Metrics;
 use crate::routing::{Resolution, Router};

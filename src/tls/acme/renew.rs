@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::{Inner, Reason, Refusal};
+use crate::clock::unix_now;
 use crate::store::StoreError;
-use crate::tls::certs::unix_now;
 
 pub(super) fn spawn(inner: Arc<Inner>, shutdown: CancellationToken) {
     let runtime = inner.runtime.clone();
