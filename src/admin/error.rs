@@ -1,9 +1,11 @@
 //! The one place that maps control-plane errors to HTTP: a status and a JSON
-//! body `{"error": {"code", "message"}}`.
+//! body `{"error": {"code", "message"}}` ([`ErrorBody`], described in the
+//! OpenAPI spec).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::import::ImportError;
 use crate::provision::{ProvisionError, ProvisionFailure};
@@ -37,26 +39,103 @@ pub enum ApiError {
     Provisioning { step: String, message: String },
 }
 
-impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+/// Every error answer of the admin API: `{"error": {...}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// What went wrong and, where it helps, what to do.
+    pub message: String,
+    /// The provisioning step that failed (`provisioning_failed` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// The browser rule that refused the request: `host` or `origin`
+    /// (`forbidden` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'static str>,
+}
+
+/// The machine-readable kind of an error; each goes with one HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400
+    BadRequest,
+    /// 401, with `WWW-Authenticate: Bearer`
+    Unauthorized,
+    /// 403
+    Forbidden,
+    /// 404
+    NotFound,
+    /// 405
+    MethodNotAllowed,
+    /// 409
+    Conflict,
+    /// 413
+    PayloadTooLarge,
+    /// 415
+    UnsupportedMediaType,
+    /// 500
+    Internal,
+    /// 500: provisioning failed at `step` and was undone
+    ProvisioningFailed,
+    /// 503
+    Unavailable,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            ApiError::PayloadTooLarge { .. } => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::Internal | ErrorCode::ProvisioningFailed => {
+                StatusCode::INTERNAL_SERVER_ERROR
             }
-            ApiError::UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-            }
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-            ApiError::Provisioning { .. } => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "provisioning_failed")
-            }
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl ApiError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::BadRequest(_) => ErrorCode::BadRequest,
+            ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::Forbidden { .. } => ErrorCode::Forbidden,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::Unavailable(_) => ErrorCode::Unavailable,
+            ApiError::Internal(_) => ErrorCode::Internal,
+            ApiError::Provisioning { .. } => ErrorCode::ProvisioningFailed,
+        }
+    }
+
+    fn body(&self) -> ErrorBody {
+        let (step, rule) = match self {
+            ApiError::Provisioning { step, .. } => (Some(step.clone()), None),
+            ApiError::Forbidden { rule, .. } => (None, Some(*rule)),
+            _ => (None, None),
+        };
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+                step,
+                rule,
+            },
         }
     }
 }
@@ -87,6 +166,11 @@ impl From<ProvisionError> for ApiError {
             ProvisionFailure::Store(StoreError::Unavailable(message)) => {
                 ApiError::Unavailable(format!("{}: {message}", err.step))
             }
+            // Nothing was made: a leftover of the same name is in the way.
+            ProvisionFailure::Exists(message) => ApiError::Conflict(format!(
+                "{}: {message}: register it with \"provision\": false, or drop it first",
+                err.step
+            )),
             source => ApiError::Provisioning {
                 step: err.step,
                 message: source.to_string(),
@@ -122,17 +206,11 @@ fn what_name(what: &str) -> &str {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
+        let status = self.code().status();
         if status.is_server_error() {
             tracing::error!(error = %self, "admin request failed");
         }
-        let mut body = json!({ "error": { "code": code, "message": self.to_string() } });
-        match &self {
-            ApiError::Provisioning { step, .. } => body["error"]["step"] = json!(step),
-            ApiError::Forbidden { rule, .. } => body["error"]["rule"] = json!(rule),
-            _ => {}
-        }
-        let mut response = (status, axum::Json(body)).into_response();
+        let mut response = (status, axum::Json(self.body())).into_response();
         if matches!(self, ApiError::Unauthorized) {
             response
                 .headers_mut()

@@ -6,14 +6,17 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, ApiText};
 use super::import::ImportReport;
 use super::AdminState;
 use crate::provision::{events, ProvisionError, ProvisionFailure, Provisioned};
 use crate::store::StoreError;
 use crate::tenant::spec::{check_name, SpecError, SpecRules, TenantSpec};
+#[allow(unused_imports)] // named in the OpenAPI annotations only
+use crate::tenant::Isolation;
 use crate::tenant::{TenantPatch, TenantRecord, TenantStatus, DEFAULT_CLUSTER};
 
 const DEFAULT_PAGE: usize = 100;
@@ -40,6 +43,18 @@ impl From<SpecError> for ApiError {
     }
 }
 
+/// Create a tenant
+///
+/// With a PostgreSQL store the tenant's schema or database is provisioned
+/// too (unless `provision` is `false`), all or nothing.
+#[utoipa::path(post, path = "/tenants", operation_id = "create_tenant", tag = "tenants",
+    request_body = TenantSpec,
+    responses(
+        (status = 201, description = "Created (and provisioned)", body = Provisioned),
+        (status = 200, description = "A repeat of a create that succeeded: the tenant as it is", body = Provisioned),
+        (status = 409, description = "The id, a domain or the schema is taken (or left over on the server)", body = ErrorBody),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+    ))]
 pub async fn create(
     State(state): State<Arc<AdminState>>,
     ApiJson(spec): ApiJson<TenantSpec>,
@@ -99,7 +114,20 @@ fn id_conflict_in(e: &ProvisionError) -> bool {
     matches!(&e.source, ProvisionFailure::Store(s) if id_conflict(s))
 }
 
-/// `POST /v1/tenants/import`: a CSV or NDJSON body (see `admin::import`).
+/// Import tenants from CSV or NDJSON
+///
+/// CSV: `id,schema,domain[,name,isolation,status,pool,plan,cluster]`, with
+/// an optional header line; NDJSON: one tenant per line, as for create.
+/// Bad rows are reported by line; the others are imported.
+#[utoipa::path(post, path = "/tenants/import", operation_id = "import_tenants", tag = "tenants",
+    request_body(content(
+        (String = "text/csv"),
+        (String = "application/x-ndjson"),
+    )),
+    responses(
+        (status = 200, description = "Imported, with the bad rows", body = ImportReport),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+    ))]
 pub async fn import(
     State(state): State<Arc<AdminState>>,
     ApiText(body): ApiText,
@@ -129,20 +157,31 @@ pub async fn import(
     Ok(Json(report))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Tenants per page (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+    /// The `next` of the previous page.
     after: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TenantPage {
     tenants: Vec<TenantRecord>,
     /// Pass as `after` to get the next page; `null` on the last page.
     next: Option<String>,
 }
 
+/// List tenants, by id, a page at a time
+#[utoipa::path(get, path = "/tenants", operation_id = "list_tenants", tag = "tenants",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of tenants", body = TenantPage),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<Arc<AdminState>>,
     ApiQuery(query): ApiQuery<ListQuery>,
@@ -160,6 +199,14 @@ pub async fn list(
     Ok(Json(TenantPage { tenants, next }))
 }
 
+/// Show a tenant with its domains
+#[utoipa::path(get, path = "/tenants/{id}", operation_id = "show_tenant", tag = "tenants",
+    params(("id" = String, Path, description = "The tenant's id")),
+    responses(
+        (status = 200, description = "The tenant", body = TenantRecord),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+    ))]
 pub async fn show(
     State(state): State<Arc<AdminState>>,
     ApiPath(id): ApiPath<String>,
@@ -172,10 +219,12 @@ pub async fn show(
         .ok_or_else(|| ApiError::NotFound(format!("tenant '{id}' not found")))
 }
 
-#[derive(Debug, Deserialize)]
+/// What to change; at least one field.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenant {
     name: Option<String>,
+    #[schema(value_type = Option<TenantStatus>)]
     status: Option<String>,
     /// `null` moves the tenant back to the default pool.
     #[serde(default, deserialize_with = "present")]
@@ -190,6 +239,15 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     T::deserialize(d).map(Some)
 }
 
+/// Rename, suspend or resume a tenant, or move it to another pool or plan
+#[utoipa::path(patch, path = "/tenants/{id}", operation_id = "update_tenant", tag = "tenants",
+    params(("id" = String, Path, description = "The tenant's id")),
+    request_body = UpdateTenant,
+    responses(
+        (status = 200, description = "The tenant as changed", body = TenantRecord),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+    ))]
 pub async fn update(
     State(state): State<Arc<AdminState>>,
     ApiPath(id): ApiPath<String>,
@@ -234,14 +292,25 @@ pub async fn update(
     Ok(Json(record))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RemoveQuery {
     /// Also drop the tenant's schema or database (after unrouting it).
     #[serde(default)]
     drop: bool,
 }
 
+/// Delete a tenant and its domains
+///
+/// Unrouted at once; with `drop=true` its schema or database is dropped too.
+#[utoipa::path(delete, path = "/tenants/{id}", operation_id = "delete_tenant", tag = "tenants",
+    params(("id" = String, Path, description = "The tenant's id"), RemoveQuery),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+    ))]
 pub async fn remove(
     State(state): State<Arc<AdminState>>,
     ApiPath(id): ApiPath<String>,

@@ -33,6 +33,7 @@ mod webhook;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Transaction;
 
@@ -64,6 +65,11 @@ pub enum ProvisionFailure {
     /// PostgreSQL refused a statement.
     #[error("{0}")]
     Sql(String),
+    /// What this tenant was to get exists already on the server (a
+    /// leftover schema, database or role that the registry does not know):
+    /// the caller should register it with `provision: false`, or drop it.
+    #[error("{0}")]
+    Exists(String),
     /// A migration or template file is unusable.
     #[error("{0}")]
     Migration(String),
@@ -78,7 +84,13 @@ pub enum ProvisionFailure {
 }
 
 pub(crate) fn sql_failed(step: &str, e: tokio_postgres::Error) -> ProvisionError {
+    let exists = e.code().is_some_and(|code| {
+        *code == SqlState::DUPLICATE_SCHEMA
+            || *code == SqlState::DUPLICATE_DATABASE
+            || (*code == SqlState::DUPLICATE_OBJECT && step == "create role")
+    });
     let source = match pg_error(e) {
+        StoreError::Backend(message) if exists => ProvisionFailure::Exists(message),
         StoreError::Backend(message) => ProvisionFailure::Sql(message),
         other => ProvisionFailure::Store(other),
     };
@@ -96,7 +108,7 @@ pub(crate) fn store_failed(step: &str) -> impl FnOnce(StoreError) -> ProvisionEr
 }
 
 /// A provisioned tenant, with what is shown only this once.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Provisioned {
     #[serde(flatten)]
     pub record: TenantRecord,

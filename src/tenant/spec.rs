@@ -14,13 +14,20 @@ use super::{
 
 /// A tenant as a caller describes it; only `id` is required here (the admin
 /// API additionally requires `name`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantSpec {
+    /// Lowercase letters, digits and `-`.
     pub id: String,
+    /// Shown to people; the admin API requires it.
     pub name: Option<String>,
+    /// Derived from the id when absent.
     pub schema: Option<String>,
+    /// `schema` when absent.
+    #[schema(value_type = Option<Isolation>)]
     pub isolation: Option<String>,
+    /// `active` when absent.
+    #[schema(value_type = Option<TenantStatus>)]
     pub status: Option<String>,
     pub pool: Option<String>,
     /// Billing plan; picks the pool through `plans:` when `pool` is absent.
