@@ -20,6 +20,7 @@ use crate::tls::acme::status::{CertState, CertStatus};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddDomain {
+    #[schema(value_type = crate::tenant::spec::DomainName)]
     domain: String,
     #[serde(default)]
     primary: bool,

@@ -171,6 +171,10 @@ impl From<ProvisionError> for ApiError {
                 "{}: {message}: register it with \"provision\": false, or drop it first",
                 err.step
             )),
+            ProvisionFailure::Missing(message) => ApiError::Conflict(format!(
+                "{}: {message}: the tenant was registered without it; create it, or delete the tenant and create it with provisioning",
+                err.step
+            )),
             source => ApiError::Provisioning {
                 step: err.step,
                 message: source.to_string(),

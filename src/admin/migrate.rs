@@ -29,6 +29,7 @@ fn provisioner(state: &AdminState) -> Result<&Arc<Provisioner>, ApiError> {
         (status = 200, description = "The migrations applied now", body = TenantMigration),
         (status = 400, description = "No PostgreSQL store", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 409, description = "The tenant's schema or database is missing", body = ErrorBody),
         (status = 503, description = "The store is unreachable", body = ErrorBody),
     ))]
 pub async fn one(

@@ -223,6 +223,7 @@ pub async fn show(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenant {
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     #[schema(value_type = Option<TenantStatus>)]
     status: Option<String>,

@@ -70,6 +70,10 @@ pub enum ProvisionFailure {
     /// the caller should register it with `provision: false`, or drop it.
     #[error("{0}")]
     Exists(String),
+    /// The tenant's schema or database is not on its cluster (registered
+    /// with `provision: false` and never made, or dropped by hand).
+    #[error("{0}")]
+    Missing(String),
     /// A migration or template file is unusable.
     #[error("{0}")]
     Migration(String),
@@ -89,8 +93,13 @@ pub(crate) fn sql_failed(step: &str, e: tokio_postgres::Error) -> ProvisionError
             || *code == SqlState::DUPLICATE_DATABASE
             || (*code == SqlState::DUPLICATE_OBJECT && step == "create role")
     });
+    // Migrating starts by making the migration table in the tenant's schema.
+    let missing = step == "migration table"
+        && e.code()
+            .is_some_and(|code| *code == SqlState::INVALID_SCHEMA_NAME);
     let source = match pg_error(e) {
         StoreError::Backend(message) if exists => ProvisionFailure::Exists(message),
+        StoreError::Backend(message) if missing => ProvisionFailure::Missing(message),
         StoreError::Backend(message) => ProvisionFailure::Sql(message),
         other => ProvisionFailure::Store(other),
     };
