@@ -231,7 +231,7 @@ function renderTenants() {
         el("td", {}, t.pool || (t.plan ? `plan ${t.plan}` : "default")),
         el(
           "td",
-          {},
+          { class: "actions" },
           el(
             "button",
             { type: "button", class: "quiet", onclick: () => setStatus(t.id, active ? "suspended" : "active") },
@@ -424,7 +424,18 @@ async function loadPools() {
         el(
           "table",
           {},
-          el("thead", {}, el("tr", {}, ...["Backend", "Weight", "Health", "In flight"].map((h) => el("th", {}, h)))),
+          el(
+            "thead",
+            {},
+            el(
+              "tr",
+              {},
+              el("th", {}, "Backend"),
+              el("th", { class: "num" }, "Weight"),
+              el("th", {}, "Health"),
+              el("th", { class: "num" }, "In flight"),
+            ),
+          ),
           el(
             "tbody",
             {},
