@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::pg::fresh_database;
+use common::pg::{fresh_database, psql};
 use common::{dead_backend_url, Backend, Gateway, GatewayOptions, TOKEN};
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -75,6 +75,7 @@ async fn the_console_pages_show_domains_pools_traffic_and_delete_after_confirmat
 
 #[tokio::test]
 async fn a_migration_started_from_the_console_is_followed_to_the_end() {
+    let db = fresh_database();
     let migrations = tempfile::tempdir().unwrap();
     std::fs::write(
         migrations.path().join("0001_init.sql"),
@@ -83,18 +84,20 @@ async fn a_migration_started_from_the_console_is_followed_to_the_end() {
     .unwrap();
     let options = GatewayOptions::new()
         .with_token()
-        .store(&fresh_database())
+        .store(&db)
         .args(["--migrations", &migrations.path().display().to_string()]);
     let mut gw = Gateway::start(options).await;
-    for id in ["alpha", "bravo"] {
+    for id in ["alpha", "bravo", "charlie"] {
         gw.create_tenant(json!({"id": id, "name": id})).await;
     }
-    // A new migration for both, picked up on restart.
+    // A new migration for all three, picked up on restart; bravo cannot
+    // take it (it has the table already).
     std::fs::write(
         migrations.path().join("0002_orders.sql"),
         "CREATE TABLE orders (id serial PRIMARY KEY);",
     )
     .unwrap();
+    psql(&db, "CREATE TABLE bravo.orders (id int)");
     gw.restart().await;
 
     let steps = gw.console_scenario("jobs").await;
@@ -106,7 +109,7 @@ async fn a_migration_started_from_the_console_is_followed_to_the_end() {
         list,
         json!({"jobs": [{
             "id": 1, "kind": "migrate", "status": "finished",
-            "progress": {"total": 2, "done": 2, "failed": 0}, "failed_tenants": []
+            "progress": {"total": 3, "done": 3, "failed": 1}, "failed_tenants": ["bravo"]
         }]})
     );
 }
@@ -141,6 +144,7 @@ async fn console_files_carry_strict_security_headers_under_the_admin_rules() {
     assert_eq!(header(&page, "x-frame-options"), "DENY");
     assert_eq!(header(&page, "referrer-policy"), "no-referrer");
     assert_eq!(header(&page, "x-content-type-options"), "nosniff");
+    assert_eq!(header(&page, "cross-origin-resource-policy"), "same-origin");
     assert!(page.text().contains(r#"<script src="console.js" defer>"#));
 
     let script = gw

@@ -20,7 +20,7 @@ const TOKEN = env("CONSOLE_TOKEN");
 const [DATA_HOST, DATA_PORT] = env("DATA_ADDR").split(":");
 const CHROMIUM = process.env.TENANT_GATEWAY_TEST_CHROMIUM || "/usr/bin/chromium";
 /** How long a check may take to come true (the console refreshes, caches expire). */
-const PATIENCE_MS = 15000;
+const PATIENCE_MS = 30000;
 
 const step = (what) => console.log(`- ${what}`);
 
@@ -259,7 +259,7 @@ async function pages(browser) {
   assertQuiet(page);
 }
 
-/** With a PostgreSQL store: start a migration of every tenant and follow it to the end. */
+/** With a PostgreSQL store: start a migration of every tenant (one of three fails) and follow it to the end. */
 async function jobs(browser) {
   const page = await open(browser);
   await signIn(page, TOKEN);
@@ -270,10 +270,19 @@ async function jobs(browser) {
   await page.getByRole("button", { name: "Migrate all tenants" }).click();
   const row = page.locator("#job-table tr[data-job]").first();
   await row.getByText("finished").waitFor();
-  const progress = await row.locator("progress");
+  const progress = row.locator("progress");
   const [value, max] = [await progress.getAttribute("value"), await progress.getAttribute("max")];
   assert.equal(value, max, "a finished job's bar is full");
-  assert.match(await row.innerText(), /2 \/ 2/);
+  assert.match(await row.innerText(), /3 \/ 3/);
+  assert.match(await row.locator("td").nth(4).innerText(), /^1: bravo$/);
+
+  step("the job's panel names the failed tenant and why");
+  await row.getByRole("button", { name: /^#\d+$/ }).click();
+  const panel = page.locator("#job-detail");
+  await panel.getByText("2 tenants migrated, 0 already up to date, 1 failed.").waitFor();
+  const failure = await panel.locator('tr[data-tenant="bravo"]').innerText();
+  assert.match(failure, /0002_orders\.sql/);
+  assert.match(failure, /already exists/);
   assertQuiet(page);
 }
 

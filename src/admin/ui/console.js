@@ -566,13 +566,38 @@ async function loadJobs() {
       return el(
         "tr",
         { "data-job": job.id },
-        el("td", {}, el("a", { href: `/v1/jobs/${job.id}` }, `#${job.id}`)),
+        el("td", {}, el("button", { type: "button", class: "quiet", onclick: () => showJob(job.id) }, `#${job.id}`)),
         el("td", {}, job.kind),
         el("td", {}, badge(job.status, JOB_KIND[job.status] || "none")),
         el("td", {}, bar, ` ${done} / ${total}`),
         failedCell,
       );
     }),
+  );
+}
+
+/** Failed tenants shown in a job's panel (a job's results list every tenant). */
+const FAILURES_SHOWN = 100;
+
+async function showJob(id) {
+  const job = await attempt(() => api("GET", `/v1/jobs/${id}`));
+  if (!job) return;
+  const results = job.results || [];
+  const failed = results.filter((r) => r.error);
+  const migrated = results.filter((r) => !r.error && r.applied.length > 0).length;
+  $("job-detail").hidden = false;
+  $("job-detail").dataset.job = id;
+  $("job-detail-title").textContent = `Job #${job.id} (${job.kind}, ${job.status})`;
+  $("job-detail-summary").textContent =
+    job.status === "running"
+      ? `${job.progress.done} of ${job.progress.total} tenants done so far.`
+      : `${migrated} tenants migrated, ${results.length - migrated - failed.length} already up to date, ${failed.length} failed.` +
+        (job.error ? ` The job could not run: ${job.error}` : "");
+  fill(
+    $("job-failures").tBodies[0],
+    failed.slice(0, FAILURES_SHOWN).map((r) =>
+      el("tr", { "data-tenant": r.tenant }, el("td", {}, r.tenant), el("td", {}, r.error)),
+    ),
   );
 }
 
