@@ -145,7 +145,9 @@ async fn console_files_carry_strict_security_headers_under_the_admin_rules() {
     assert_eq!(header(&page, "referrer-policy"), "no-referrer");
     assert_eq!(header(&page, "x-content-type-options"), "nosniff");
     assert_eq!(header(&page, "cross-origin-resource-policy"), "same-origin");
-    assert!(page.text().contains(r#"<script src="console.js" defer>"#));
+    assert!(page
+        .text()
+        .contains(r#"<script type="module" src="console.js">"#));
 
     let script = gw
         .admin_with_headers(Method::GET, "/ui/console.js", &[], "")

@@ -19,8 +19,17 @@ struct Asset {
     body: &'static [u8],
 }
 
+/// A JavaScript module of the console (`console.js` imports the others).
+const fn script(name: &'static str, body: &'static [u8]) -> Asset {
+    Asset {
+        name,
+        content_type: "text/javascript; charset=utf-8",
+        body,
+    }
+}
+
 /// The console's files, by the name they are served under (`/ui/{name}`).
-const ASSETS: [Asset; 4] = [
+const ASSETS: [Asset; 7] = [
     Asset {
         name: "index.html",
         content_type: "text/html; charset=utf-8",
@@ -31,11 +40,10 @@ const ASSETS: [Asset; 4] = [
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("ui/console.css"),
     },
-    Asset {
-        name: "console.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("ui/console.js"),
-    },
+    script("console.js", include_bytes!("ui/console.js")),
+    script("api.js", include_bytes!("ui/api.js")),
+    script("tenants.js", include_bytes!("ui/tenants.js")),
+    script("status.js", include_bytes!("ui/status.js")),
     Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",
@@ -98,21 +106,30 @@ fn serve(name: &str) -> Response {
 mod tests {
     use super::*;
 
+    fn text(name: &str) -> &'static str {
+        let asset = ASSETS.iter().find(|a| a.name == name).unwrap();
+        std::str::from_utf8(asset.body).unwrap()
+    }
+
     #[test]
     fn the_page_loads_only_its_own_files_and_no_inline_script() {
-        let page = std::str::from_utf8(ASSETS[0].body).unwrap();
+        let page = text("index.html");
+        // Every file is used: by the page, or imported by a module.
+        let modules: String = ASSETS
+            .iter()
+            .filter(|a| a.name.ends_with(".js"))
+            .map(|a| text(a.name))
+            .collect();
         for asset in &ASSETS[1..] {
-            assert!(
-                page.contains(asset.name),
-                "index.html does not use {}",
-                asset.name
-            );
+            let by_page = page.contains(&format!("\"{}\"", asset.name));
+            let imported = modules.contains(&format!("from \"./{}\"", asset.name));
+            assert!(by_page || imported, "nothing loads {}", asset.name);
         }
         // Every <script> has a src (CSP forbids inline script anyway), and
         // nothing is fetched from elsewhere.
         assert_eq!(
             page.matches("<script").count(),
-            page.matches("<script src=").count()
+            page.matches(r#"<script type="module" src="#).count()
         );
         assert!(!page.contains("http://") && !page.contains("https://"));
         for handler in [
