@@ -128,6 +128,11 @@ async function createTenant(page, id, name, domains) {
 async function lifecycle(browser) {
   const page = await open(browser);
 
+  step("before signing in only the sign-in form shows");
+  await page.getByLabel("Admin token").waitFor();
+  assert.equal(await page.getByRole("navigation").isHidden(), true, "the pages' links show before signing in");
+  assert.equal(await page.locator("#app").isHidden(), true);
+
   step("a wrong token is refused and nothing is kept");
   await signIn(page, "not-the-token-0123456789");
   await page.locator("#login-error", { hasText: "Token refused" }).waitFor();
@@ -139,6 +144,7 @@ async function lifecycle(browser) {
   step("the right token opens the console and is kept in sessionStorage only");
   await signIn(page, TOKEN);
   await page.getByRole("heading", { name: "Tenants", exact: true }).waitFor();
+  await page.getByRole("navigation").getByRole("link", { name: "Pools" }).waitFor();
   assert.equal(await page.evaluate(() => sessionStorage.getItem("tenant-gateway.token")), TOKEN);
   assert.equal(await page.evaluate(() => localStorage.length), 0);
   await page.reload();
