@@ -1,17 +1,21 @@
 //! The control plane's HTTP face: the JSON admin API under `/v1` (bearer
-//! token), plus the open `/healthz`, `/readyz` and `/metrics`, all behind the
-//! browser rules of [`guard`] and described by [`openapi`]. Every change it
-//! makes invalidates the routing cache entries it affects at once.
+//! token), the web console at `/ui/` (a client of it), plus the open
+//! `/healthz`, `/readyz` and `/metrics`, all behind the browser rules of
+//! [`guard`]; [`openapi`] describes the API. Every change it makes
+//! invalidates the routing cache entries it affects at once.
 
 mod auth;
+mod console;
 mod domains;
 mod error;
 mod extract;
 pub mod guard;
 pub mod import;
+mod jobs;
 mod migrate;
 pub mod openapi;
 mod ops;
+mod pools;
 mod tenants;
 
 use std::sync::Arc;
@@ -68,7 +72,9 @@ fn routes(protect: impl FnOnce(Routes) -> Routes) -> Routes {
         .routes(routes!(domains::add))
         .routes(routes!(migrate::one))
         .routes(routes!(migrate::all))
+        .routes(routes!(jobs::list))
         .routes(routes!(migrate::job))
+        .routes(routes!(pools::list))
         .routes(routes!(domains::show, domains::remove))
         .routes(routes!(ops::resolve))
         .routes(routes!(ops::reload))
@@ -85,6 +91,8 @@ pub fn app(state: Arc<AdminState>) -> axum::Router {
     let token = middleware::from_fn_with_state(state.clone(), auth::require_token);
     let (router, _) = routes(|v1| v1.route_layer(token)).split_for_parts();
     router
+        // The console's static files: a client of the API, not part of it.
+        .merge(console::routes())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), guard::check))
