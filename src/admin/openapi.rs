@@ -177,7 +177,7 @@ mod tests {
         let own = debug.split(", fallback_router:").next().unwrap();
         let (endpoints, paths) = own
             .split_once("node: Node { paths: {")
-            .expect(&unreadable());
+            .unwrap_or_else(|| panic!("{}", unreadable()));
         let id_after = |text: &str| -> String { text.split(')').next().unwrap().to_owned() };
         let mut methods = std::collections::BTreeMap::new();
         for chunk in endpoints.split("RouteId(").skip(1) {
