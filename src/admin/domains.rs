@@ -49,7 +49,10 @@ pub struct DomainView {
     params(("id" = String, Path, description = "The tenant's id")),
     request_body = AddDomain,
     responses(
-        (status = 201, description = "Routed (with the certificate ordered, if asked)", body = DomainView),
+        (status = 201, description = "Routed (with the certificate ordered, if asked)", body = DomainView, links(
+            ("show" = (operation_id = "show_domain", parameters(("domain" = "$response.body#/domain")))),
+            ("remove" = (operation_id = "remove_domain", parameters(("domain" = "$response.body#/domain")))),
+        )),
         (status = 404, description = "No such tenant", body = ErrorBody),
         (status = 409, description = "The domain is routed already", body = ErrorBody),
         (status = 503, description = "The store is unreachable", body = ErrorBody),

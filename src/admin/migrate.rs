@@ -65,7 +65,8 @@ fn accepted(job: &Job) -> Response {
 #[utoipa::path(post, path = "/migrate", operation_id = "migrate_all", tag = "migrations",
     responses(
         (status = 202, description = "Started: follow `Location`", body = Job,
-            headers(("Location" = String, description = "The job: /v1/jobs/{id}"))),
+            headers(("Location" = String, description = "The job: /v1/jobs/{id}")),
+            links(("show" = (operation_id = "show_job", parameters(("id" = "$response.body#/id")))))),
         (status = 400, description = "No PostgreSQL store", body = ErrorBody),
         (status = 409, description = "A migrate job is running already", body = ErrorBody),
     ))]

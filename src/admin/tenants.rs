@@ -50,7 +50,13 @@ impl From<SpecError> for ApiError {
 #[utoipa::path(post, path = "/tenants", operation_id = "create_tenant", tag = "tenants",
     request_body = TenantSpec,
     responses(
-        (status = 201, description = "Created (and provisioned)", body = Provisioned),
+        (status = 201, description = "Created (and provisioned)", body = Provisioned, links(
+            ("show" = (operation_id = "show_tenant", parameters(("id" = "$response.body#/id")))),
+            ("update" = (operation_id = "update_tenant", parameters(("id" = "$response.body#/id")))),
+            ("add_domain" = (operation_id = "add_domain", parameters(("id" = "$response.body#/id")))),
+            ("migrate" = (operation_id = "migrate_tenant", parameters(("id" = "$response.body#/id")))),
+            ("delete" = (operation_id = "delete_tenant", parameters(("id" = "$response.body#/id")))),
+        )),
         (status = 200, description = "A repeat of a create that succeeded: the tenant as it is", body = Provisioned),
         (status = 409, description = "The id, a domain or the schema is taken (or left over on the server)", body = ErrorBody),
         (status = 503, description = "The store is unreachable", body = ErrorBody),
