@@ -33,6 +33,7 @@ mod webhook;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Transaction;
 
@@ -328,7 +329,17 @@ impl Provisioner {
     ) -> Result<(), ProvisionError> {
         tx.batch_execute(&format!("CREATE SCHEMA {}", quote_ident(values.schema)))
             .await
-            .map_err(|e| sql_failed("create schema", e))?;
+            .map_err(|e| match e.code() {
+                // A schema no tenant owns (left over, or a template): taken.
+                Some(&SqlState::DUPLICATE_SCHEMA) => ProvisionError {
+                    step: "create schema".into(),
+                    source: ProvisionFailure::Store(StoreError::Conflict {
+                        what: "schema",
+                        key: values.schema.to_owned(),
+                    }),
+                },
+                _ => sql_failed("create schema", e),
+            })?;
         if !(in_registry && self.clone_template(tx, values.schema).await?) {
             migrations::apply(tx, values.schema, &self.migrations).await?;
         }
