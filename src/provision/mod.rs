@@ -115,6 +115,8 @@ pub struct Provisioner {
     statement_timeout: Duration,
     /// `provisioning.template_schema`, and what cloning it does (read once).
     template_schema: Option<String>,
+    /// `provisioning.template_copy_data`: tables whose rows the clone copies.
+    template_copy_data: Vec<String>,
     recipe: tokio::sync::OnceCell<Option<clone::Recipe>>,
     /// Where schemas and databases go (`provisioning.clusters`).
     clusters: Clusters,
@@ -146,6 +148,11 @@ impl Provisioner {
             }
         };
         let clusters = Clusters::new(config, store.connect_config())?;
+        if store.layout() == crate::config::StoreLayout::DjangoTenants
+            && config.template_schema.is_none()
+        {
+            tracing::warn!("django-tenants layout without provisioning.template_schema: new tenants' schemas get no Django tables (see docs/django.md)");
+        }
         Ok(Provisioner {
             clusters,
             database_role: config.database_role,
@@ -161,6 +168,7 @@ impl Provisioner {
             jobs: jobs::Jobs::default(),
             migrate_parallel: config.migrate_parallel,
             template_schema: config.template_schema.clone(),
+            template_copy_data: config.template_copy_data.clone(),
             recipe: tokio::sync::OnceCell::new(),
         })
     }
