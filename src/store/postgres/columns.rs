@@ -291,7 +291,8 @@ async fn check_value(
             "SELECT EXISTS (SELECT 1 FROM {table} WHERE {key} = $1::text::{})",
             column.type_sql
         ),
-        None => format!("SELECT true FROM (SELECT $1::text::{}) v", column.type_sql),
+        // Used in the result, so the cast is evaluated (an unused one may not be).
+        None => format!("SELECT $1::text::{} IS NOT NULL", column.type_sql),
     };
     let found: bool = match client.query_typed(&sql, &[(&text, Type::TEXT)]).await {
         Ok(rows) => rows.first().is_some_and(|r| r.get(0)),
