@@ -43,6 +43,10 @@ pub enum ApiError {
     /// Provisioning failed at `step`; everything it did was undone.
     #[error("{message}")]
     Provisioning { step: String, message: String },
+    /// Provisioning failed at a step of the registry's own SQL: answered
+    /// with the step and an error id, the detail only logged.
+    #[error("{step}: {detail}")]
+    ProvisioningInternal { step: String, detail: String },
 }
 
 impl ApiError {
@@ -65,7 +69,7 @@ impl ApiError {
             }
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-            ApiError::Provisioning { .. } => {
+            ApiError::Provisioning { .. } | ApiError::ProvisioningInternal { .. } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "provisioning_failed")
             }
         }
@@ -101,11 +105,17 @@ impl From<ProvisionError> for ApiError {
             // A conflict found later (a schema that exists without a tenant).
             ProvisionFailure::Store(e @ StoreError::Conflict { .. }) => e.into(),
             // The registry's own failures name its tables: logged, not answered.
-            ProvisionFailure::Store(StoreError::Backend(message)) => {
-                ApiError::Internal(format!("{}: {message}", err.step))
+            ProvisionFailure::Store(StoreError::Backend(detail)) => {
+                ApiError::ProvisioningInternal {
+                    step: err.step,
+                    detail,
+                }
             }
-            ProvisionFailure::Sql(message) if REGISTRY_STEPS.contains(&err.step.as_str()) => {
-                ApiError::Internal(format!("{}: {message}", err.step))
+            ProvisionFailure::Sql(detail) if REGISTRY_STEPS.contains(&err.step.as_str()) => {
+                ApiError::ProvisioningInternal {
+                    step: err.step,
+                    detail,
+                }
             }
             ProvisionFailure::Store(StoreError::Unavailable(message)) => {
                 ApiError::Unavailable(format!("{}: {message}", err.step))
@@ -157,9 +167,9 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         let mut body = json!({ "error": { "code": code, "message": self.to_string() } });
         match &self {
-            ApiError::Internal(detail) => {
+            ApiError::Internal(_) | ApiError::ProvisioningInternal { .. } => {
                 let error_id = new_error_id();
-                tracing::error!(%error_id, error = %detail, "admin request failed");
+                tracing::error!(%error_id, error = %self, "admin request failed");
                 body["error"]["message"] = json!(format!(
                     "internal error (error id {error_id} in the gateway's log)"
                 ));
@@ -171,7 +181,9 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         match &self {
-            ApiError::Provisioning { step, .. } => body["error"]["step"] = json!(step),
+            ApiError::Provisioning { step, .. } | ApiError::ProvisioningInternal { step, .. } => {
+                body["error"]["step"] = json!(step)
+            }
             ApiError::Forbidden { rule, .. } => body["error"]["rule"] = json!(rule),
             ApiError::Unprocessable { columns, .. } => body["error"]["columns"] = json!(columns),
             _ => {}
