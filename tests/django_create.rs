@@ -261,6 +261,42 @@ async fn creates_django_could_not_use_are_refused_before_anything_is_written() {
         "2027-12-31,false"
     );
 
+    // The command line gives columns with --column, and is refused without them.
+    let cli = |extra: &[&str]| {
+        let mut args = vec![
+            "tenants",
+            "create",
+            "--id",
+            "cli",
+            "--config",
+            "{config}",
+            "--store",
+            &site.database,
+            "--store-layout",
+            "django-tenants",
+        ];
+        args.extend_from_slice(extra);
+        args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+    };
+    let args = cli(&[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let refused = run_command(&args, CONFIG, &[]).await;
+    assert!(!refused.status.success());
+    assert!(refused.stderr.contains("owner_id"), "{}", refused.stderr);
+    nothing_of("cli");
+    let owner_arg = format!("owner_id={owner}");
+    let args = cli(&["--column", &owner_arg, "--column", "on_trial=false"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let made = run_command(&args, CONFIG, &[]).await;
+    assert!(made.status.success(), "{}", made.stderr);
+    assert_eq!(
+        psql(
+            &site.database,
+            "SELECT owner_id || ',' || on_trial FROM customers_client WHERE schema_name = 'cli'"
+        ),
+        format!("{owner},false")
+    );
+
     // A store failure answers an error id, never the SQL; the log has both.
     psql(
         &site.database,
