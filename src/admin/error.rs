@@ -1,6 +1,8 @@
 //! The one place that maps control-plane errors to HTTP: a status and a JSON
 //! body `{"error": {"code", "message"}}` ([`ErrorBody`], described in the
-//! OpenAPI spec).
+//! OpenAPI spec). A 500 `internal` answers only an `error_id`; what went
+//! wrong (an SQL error names tables and columns) goes to the log under that
+//! id.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -30,6 +32,12 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Conflict(String),
+    /// Values the store cannot write (`columns` names the ones at fault).
+    #[error("{message}")]
+    Unprocessable {
+        message: String,
+        columns: Vec<String>,
+    },
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
@@ -37,6 +45,10 @@ pub enum ApiError {
     /// Provisioning failed at `step`; everything it did was undone.
     #[error("{message}")]
     Provisioning { step: String, message: String },
+    /// Provisioning failed at a step of the registry's own SQL: answered
+    /// with the step and an error id, the detail only logged.
+    #[error("{step}: {detail}")]
+    ProvisioningInternal { step: String, detail: String },
 }
 
 /// Every error answer of the admin API: `{"error": {...}}`.
@@ -57,6 +69,13 @@ pub struct ErrorDetail {
     /// (`forbidden` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<&'static str>,
+    /// The values the store cannot take (`unprocessable_entity` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
+    /// Finds the cause in the gateway's log (`internal`, and
+    /// `provisioning_failed` at a step of the registry's own SQL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_id: Option<String>,
 }
 
 /// The machine-readable kind of an error; each goes with one HTTP status.
@@ -79,7 +98,9 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// 415
     UnsupportedMediaType,
-    /// 500
+    /// 422, with `columns`
+    UnprocessableEntity,
+    /// 500, with `error_id`
     Internal,
     /// 500: provisioning failed at `step` and was undone
     ProvisioningFailed,
@@ -98,6 +119,7 @@ impl ErrorCode {
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnprocessableEntity => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::Internal | ErrorCode::ProvisioningFailed => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -117,26 +139,48 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::Unprocessable { .. } => ErrorCode::UnprocessableEntity,
             ApiError::Unavailable(_) => ErrorCode::Unavailable,
             ApiError::Internal(_) => ErrorCode::Internal,
-            ApiError::Provisioning { .. } => ErrorCode::ProvisioningFailed,
+            ApiError::Provisioning { .. } | ApiError::ProvisioningInternal { .. } => {
+                ErrorCode::ProvisioningFailed
+            }
         }
     }
 
+    /// The answer's body; an internal error's cause is logged under the
+    /// `error_id` it carries instead.
     fn body(&self) -> ErrorBody {
-        let (step, rule) = match self {
-            ApiError::Provisioning { step, .. } => (Some(step.clone()), None),
-            ApiError::Forbidden { rule, .. } => (None, Some(*rule)),
-            _ => (None, None),
+        let mut detail = ErrorDetail {
+            code: self.code(),
+            message: self.to_string(),
+            step: None,
+            rule: None,
+            columns: None,
+            error_id: None,
         };
-        ErrorBody {
-            error: ErrorDetail {
-                code: self.code(),
-                message: self.to_string(),
-                step,
-                rule,
-            },
+        match self {
+            ApiError::Internal(_) | ApiError::ProvisioningInternal { .. } => {
+                let error_id = new_error_id();
+                tracing::error!(%error_id, error = %self, "admin request failed");
+                detail.message =
+                    format!("internal error (error id {error_id} in the gateway's log)");
+                detail.error_id = Some(error_id);
+            }
+            _ if detail.code.status().is_server_error() => {
+                tracing::error!(error = %self, "admin request failed")
+            }
+            _ => {}
         }
+        match self {
+            ApiError::Provisioning { step, .. } | ApiError::ProvisioningInternal { step, .. } => {
+                detail.step = Some(step.clone())
+            }
+            ApiError::Forbidden { rule, .. } => detail.rule = Some(rule),
+            ApiError::Unprocessable { columns, .. } => detail.columns = Some(columns.clone()),
+            _ => {}
+        }
+        ErrorBody { error: detail }
     }
 }
 
@@ -151,6 +195,9 @@ impl From<StoreError> for ApiError {
             )),
             StoreError::Unavailable(_) => ApiError::Unavailable(err.to_string()),
             StoreError::Unsupported(_) => ApiError::BadRequest(err.to_string()),
+            StoreError::Unprocessable { message, columns } => {
+                ApiError::Unprocessable { message, columns }
+            }
             StoreError::Backend(_) => ApiError::Internal(err.to_string()),
         }
     }
@@ -162,6 +209,21 @@ impl From<ProvisionError> for ApiError {
             // A refusal of the registry (conflict, outage) keeps its own answer.
             ProvisionFailure::Store(e) if err.step == "register" || err.step == "connect" => {
                 e.into()
+            }
+            // A conflict found later (a schema that exists without a tenant).
+            ProvisionFailure::Store(e @ StoreError::Conflict { .. }) => e.into(),
+            // The registry's own failures name its tables: logged, not answered.
+            ProvisionFailure::Store(StoreError::Backend(detail)) => {
+                ApiError::ProvisioningInternal {
+                    step: err.step,
+                    detail,
+                }
+            }
+            ProvisionFailure::Sql(detail) if REGISTRY_STEPS.contains(&err.step.as_str()) => {
+                ApiError::ProvisioningInternal {
+                    step: err.step,
+                    detail,
+                }
             }
             ProvisionFailure::Store(StoreError::Unavailable(message)) => {
                 ApiError::Unavailable(format!("{}: {message}", err.step))
@@ -192,6 +254,15 @@ impl From<ImportError> for ApiError {
     }
 }
 
+/// Provisioning steps that run the registry's SQL rather than the operator's
+/// (migrations, content, hooks): their errors are answered as `internal`.
+const REGISTRY_STEPS: [&str; 4] = ["connect", "begin", "register", "commit"];
+
+/// A new id for one internal error, to find its log line by.
+fn new_error_id() -> String {
+    format!("{:016x}", fastrand::u64(..))
+}
+
 /// "Tenant with ID 'acme' already exists", as the seed's CLI says it.
 fn conflict_subject(what: &str) -> &'static str {
     match what {
@@ -211,9 +282,6 @@ fn what_name(what: &str) -> &str {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.code().status();
-        if status.is_server_error() {
-            tracing::error!(error = %self, "admin request failed");
-        }
         let mut response = (status, axum::Json(self.body())).into_response();
         if matches!(self, ApiError::Unauthorized) {
             response

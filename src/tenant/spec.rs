@@ -216,6 +216,7 @@ impl TenantSpec {
             plan: self.plan,
             cluster,
             domains,
+            columns: Default::default(),
         })
     }
 }
