@@ -6,6 +6,7 @@
 
 mod auth;
 mod console;
+mod create;
 mod domains;
 mod error;
 mod extract;
@@ -66,7 +67,7 @@ type Routes = OpenApiRouter<Arc<AdminState>>;
 /// test below catch.
 fn routes(protect: impl FnOnce(Routes) -> Routes) -> Routes {
     let v1 = OpenApiRouter::new()
-        .routes(routes!(tenants::create, tenants::list))
+        .routes(routes!(create::create, tenants::list))
         .routes(routes!(tenants::import))
         .routes(routes!(tenants::show, tenants::update, tenants::remove))
         .routes(routes!(domains::add))
