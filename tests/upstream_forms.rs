@@ -102,8 +102,10 @@ async fn an_https_backend_answers_when_tls_ca_names_its_ca_and_502_with_another(
     // HTTP/2 when the pool offers it (ALPN).
     gw.rewrite_config(&trusting(&["h2: true"]));
     assert_eq!(gw.reload().await.0, StatusCode::OK);
-    assert_eq!(gw.get("acme.test", "/").await.status, StatusCode::OK);
+    let reply = gw.get("acme.test", "/").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     assert_eq!(backend.last_alpn().as_deref(), Some("h2"));
+    assert_eq!(reply.seen().header("host"), Some("acme.test"));
 
     // Another CA: the certificate does not verify, 502, logged as such (SIGHUP).
     let other = TestCa::new();
@@ -150,6 +152,11 @@ async fn an_mtls_backend_answers_only_when_the_pool_presents_a_client_certificat
         StatusCode::BAD_GATEWAY,
         "{}",
         refused.text()
+    );
+    assert!(
+        gw.log().contains("certificate error"),
+        "the refusal of no certificate is logged as a certificate error:\n{}",
+        gw.log()
     );
 
     let mut with = without.clone();
