@@ -259,3 +259,37 @@ async fn a_dns_name_follows_its_addresses_under_load_without_a_failed_request() 
     assert_eq!(reply.seen().backend(), "second");
     drop((first, second));
 }
+
+#[tokio::test]
+async fn health_checks_reach_unix_and_tls_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.root_pem()).unwrap();
+    let tls = TlsBackend::start(&ca, "app.internal", None).await;
+    let unix = UnixBackend::start("gunicorn");
+    let config = format!(
+        "pools:\n  default:\n    backends: [\"{}\", \"{}\"]\n    tls: {{ca: {}, server_name: app.internal}}\n    health_check: {{path: /healthz, interval: 100ms, unhealthy_threshold: 1}}\n{TENANT}",
+        unix.url,
+        tls.url,
+        ca_file.display()
+    );
+    let gw = Gateway::start(GatewayOptions::new().config(&config)).await;
+    let healthy = |url: String| {
+        let gw = &gw;
+        async move {
+            gw.backend_metric("tenant_gateway_backend_healthy", &url)
+                .await
+        }
+    };
+    // Several checks later both still pass: the probes go over each transport.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(healthy(unix.url.clone()).await, 1.0);
+    assert_eq!(healthy(tls.url.clone()).await, 1.0);
+    let (unix_url, tls_url) = (unix.url.clone(), tls.url.clone());
+    drop((unix, tls));
+    eventually(Duration::from_secs(5), "both are taken out", || async {
+        healthy(unix_url.clone()).await == 0.0 && healthy(tls_url.clone()).await == 0.0
+    })
+    .await;
+}
