@@ -1,8 +1,9 @@
 //! Active health checks: one task per backend of every pool that configures
 //! `health_check`, GETting its path on an interval over a new connection
-//! opened by the pool's connector (so TCP, Unix and TLS backends alike). A backend is taken out
-//! after `unhealthy_threshold` failures in a row and put back after
-//! `healthy_threshold` passes. The tasks stop when their token is cancelled
+//! opened by the pool's connector (TCP, Unix and TLS backends alike). A
+//! backend is taken out after `unhealthy_threshold` failures in a row and put
+//! back after `healthy_threshold` passes; a new DNS-discovered address is
+//! checked at once and let in by its first pass. The tasks stop when their token is cancelled
 //! (on reload the old pools' checks stop and the new ones start).
 
 use std::sync::Arc;
