@@ -46,7 +46,13 @@ pub(super) fn build_pool(
                 continue;
             }
             match old_pool.and_then(|p| p.backends.iter().find(|o| o.name == backend.name)) {
-                Some(old) => backend.inherit(old),
+                Some(old) => {
+                    backend.inherit(old);
+                    // Checks turned off: no first check will ever let it in.
+                    if pool.health_check.is_none() && backend.checked() {
+                        backend.set_healthy(true);
+                    }
+                }
                 // A new address of a name waits for its first health check.
                 None if old_pool.is_some()
                     && pool.health_check.is_some()
@@ -255,5 +261,14 @@ mod tests {
         let pool = moved.get(None).unwrap();
         assert_eq!(pool.backends[0].name, "http://app.test:8000#10.0.0.3");
         assert!(pool.backends[0].is_available(now_ms()));
+
+        // Checks turned off: a new address no longer waits for one.
+        let two = resolved(&["10.0.0.1", "10.0.0.2"], &m);
+        let one = build(true, &resolved(&["10.0.0.1"], &m), None, &m);
+        let pending = build(true, &two, Some(&one), &m);
+        assert!(pending.get(None).unwrap().backends[1].is_pending());
+        let unchecked = build(false, &two, Some(&pending), &m);
+        let pool = unchecked.get(None).unwrap();
+        assert!(pool.backends.iter().all(|b| b.is_available(now_ms())));
     }
 }
