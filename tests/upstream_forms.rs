@@ -1,4 +1,4 @@
-//! Backends where apps actually live (docs/upstreams.md): a Unix socket
+//! Backends where apps actually live (docs/backends.md): a Unix socket
 //! (gunicorn's usual place), HTTPS with a verified certificate and mTLS,
 //! and a DNS name whose addresses change under load.
 

@@ -319,20 +319,35 @@ fn store_problems(config: &Config, bad: &mut impl FnMut(String, String)) {
         ("store.django.plan_column", d.plan_column.as_ref()),
         ("store.django.cluster_column", d.cluster_column.as_ref()),
     ] {
-        let valid = |s: &str| {
-            s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-                && s.len() <= 63
-                && s.bytes()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
-        };
-        if let Some(value) = value.filter(|v| !valid(v)) {
+        if let Some(value) = value.filter(|v| !plain_name(v)) {
             bad(
                 key.into(),
                 format!("'{value}' is not a plain lowercase SQL name"),
             );
         }
     }
+    for (column, expr) in &d.column_defaults {
+        let key = format!("store.django.column_defaults.{column}");
+        if !plain_name(column) {
+            bad(key, format!("'{column}' is not a plain lowercase SQL name"));
+        } else if expr.trim().is_empty() {
+            bad(
+                key,
+                "an SQL expression is required, e.g. \"current_date + 365\"".into(),
+            );
+        } else if expr.contains(';') || expr.contains('\0') {
+            bad(key, format!("'{expr}' must be one SQL expression (no ';')"));
+        }
+    }
     super::provisioning::problems(config, bad);
+}
+
+/// A plain lowercase SQL name: a table or column as Django names them.
+pub(super) fn plain_name(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && s.len() <= 63
+        && s.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
 }
 
 #[cfg(test)]

@@ -230,3 +230,30 @@ fn backend_forms_and_their_tls_files_are_checked_by_key() {
     assert!(config.validate().is_ok());
     assert_eq!(config.warnings()[0].key, "pools.default.backends[0]");
 }
+
+#[test]
+fn django_column_defaults_and_template_copies_are_checked_by_key() {
+    let django = "store: {kind: postgres, url: \"postgres://u@h/db\", layout: django-tenants}\n";
+    let good = format!(
+        "{django}provisioning: {{template_schema: tenant_template, template_copy_data: [django_content_type]}}\n"
+    );
+    assert_eq!(keys(&good), Vec::<String>::new());
+    let defaults = "store:\n  django:\n    column_defaults: {paid_until: \"current_date + 365\", \"Bad Col\": \"1\", on_trial: \"\", x: \"1; DROP TABLE t\"}\n";
+    assert_eq!(
+        keys(defaults),
+        [
+            "store.django.column_defaults.Bad Col",
+            "store.django.column_defaults.on_trial",
+            "store.django.column_defaults.x",
+        ]
+    );
+    assert_eq!(
+        keys("provisioning: {template_copy_data: [django_content_type]}\n"),
+        ["provisioning.template_copy_data[0]"],
+        "copying rows needs a template"
+    );
+    assert_eq!(
+        keys("provisioning: {template_schema: t, template_copy_data: [\"a;b\"]}\n"),
+        ["provisioning.template_copy_data[0]"]
+    );
+}
