@@ -199,6 +199,7 @@ impl Provisioner {
         // Django's template, which is in the registry's database: such a
         // tenant stays there, unplaced.
         let django_schema = self.store.layout() == StoreLayout::DjangoTenants
+            && self.template_schema.is_some()
             && tenant.isolation == Isolation::Schema;
         // Counted on its cluster until this create is done (`Clusters::place`).
         let placement =
