@@ -209,6 +209,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::CheckConfig(args) => {
             let config = args.load()?;
+            for warning in config.warnings() {
+                eprintln!("warning: {warning}");
+            }
             println!(
                 "config OK: data {} admin {}, {} pool(s), {} static tenant(s)",
                 config.listen,

@@ -179,6 +179,19 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
                 );
             }
         }
+        if let Some(tls) = &pool.tls {
+            let mut tls_problems = Vec::new();
+            super::backend_tls::problems(name, tls, &mut tls_problems);
+            for problem in tls_problems {
+                bad(problem.key, problem.reason);
+            }
+        }
+        if pool.resolve_interval < std::time::Duration::from_millis(100) {
+            bad(
+                format!("pools.{name}.resolve_interval"),
+                "must be at least 100ms".into(),
+            );
+        }
         if let Some(check) = &pool.health_check {
             if !check.path.starts_with('/') {
                 bad(
@@ -339,3 +352,25 @@ pub(super) fn plain_name(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// What may be a mistake but must not stop the gateway: a Unix socket not
+/// there yet (its app may start after the gateway).
+pub(super) fn warnings(config: &Config) -> Vec<ConfigError> {
+    let mut out = Vec::new();
+    for (name, pool) in &config.pools {
+        for (i, backend) in pool.backends.iter().enumerate() {
+            if let Ok(BackendAddr::Unix(path)) = BackendAddr::parse(backend.url()) {
+                if !path.exists() {
+                    out.push(ConfigError::new(
+                        format!("pools.{name}.backends[{i}]"),
+                        format!(
+                            "no socket at {} yet: requests fail until the app listens there",
+                            path.display()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}

@@ -205,6 +205,33 @@ fn a_negative_body_limit_says_what_a_size_is() {
 }
 
 #[test]
+fn backend_forms_and_their_tls_files_are_checked_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("ca.pem");
+    std::fs::write(&garbage, "not PEM\n").unwrap();
+    let yaml = format!(
+        "pools:\n  default:\n    backends: [\"unix:app.sock\", \"https://app.internal:8443\"]\n    resolve_interval: 0s\n    tls: {{ca: {}, server_name: \"bad name!\", client_cert: /nonexistent.pem}}\n",
+        garbage.display()
+    );
+    assert_eq!(
+        keys(&yaml),
+        [
+            "pools.default.backends[0]",
+            "pools.default.tls.ca",
+            "pools.default.tls.server_name",
+            "pools.default.tls.client_key",
+            "pools.default.resolve_interval",
+        ]
+    );
+    // A socket not there yet is a warning, not a refusal.
+    let config =
+        Config::from_yaml("pools:\n  default:\n    backends: [\"unix:/nonexistent/app.sock\"]\n")
+            .unwrap();
+    assert!(config.validate().is_ok());
+    assert_eq!(config.warnings()[0].key, "pools.default.backends[0]");
+}
+
+#[test]
 fn django_column_defaults_and_template_copies_are_checked_by_key() {
     let django = "store: {kind: postgres, url: \"postgres://u@h/db\", layout: django-tenants}\n";
     let good = format!(
