@@ -168,6 +168,11 @@ async fn creates_django_could_not_use_are_refused_before_anything_is_written() {
         return;
     };
     let site = DjangoSite::create(python).await;
+    // A column the database computes, which no create may give.
+    psql(
+        &site.database,
+        "ALTER TABLE customers_client ADD COLUMN code text GENERATED ALWAYS AS (upper(schema_name)) STORED",
+    );
     let app = site.serve("gateway", "", 1).await;
     let gw = gateway_for(&site, &app).await;
     let owner = owner_id(&site);
@@ -207,6 +212,15 @@ async fn creates_django_could_not_use_are_refused_before_anything_is_written() {
         "{}",
         bad.stderr
     );
+    // Two expressions where one is wanted prepare as two columns: refused.
+    let unbalanced = "store:\n  django:\n    column_defaults: {on_trial: \"true), (false\"}\n";
+    let bad = run_command(&check_args, unbalanced, &[]).await;
+    assert!(!bad.status.success());
+    assert!(
+        bad.stderr.contains("store.django.column_defaults.on_trial"),
+        "{}",
+        bad.stderr
+    );
 
     // No owner: a 422 naming it; no row, no schema.
     let create = |id: &str, columns: Value| json!({"id": id, "name": "Nobody", "domains": [format!("{id}.test")], "columns": columns});
@@ -234,6 +248,7 @@ async fn creates_django_could_not_use_are_refused_before_anything_is_written() {
             "paid_until",
         ),
         (json!({"owner_id": owner, "colour": "red"}), "colour"),
+        (json!({"owner_id": owner, "code": "X"}), "code"),
     ] {
         let (status, body) = gw
             .admin(Method::POST, "/v1/tenants", Some(create("nobody", columns)))
@@ -326,6 +341,88 @@ async fn creates_django_could_not_use_are_refused_before_anything_is_written() {
         "{log}"
     );
     nothing_of("boom");
+    psql(
+        &site.database,
+        "ALTER TABLE customers_client DROP CONSTRAINT client_name_not_boom",
+    );
+
+    // So does a failure of the gateway's own SQL while cloning the template:
+    // the step is named, PostgreSQL's message only logged.
+    psql(
+        &site.database,
+        "ALTER TABLE tenant_template.django_migrations
+           ADD CONSTRAINT records_refused CHECK (id < 0) NOT VALID",
+    );
+    let refused = json!({"id": "refused", "name": "Refused", "columns": {"owner_id": owner}});
+    let (status, body) = gw.admin(Method::POST, "/v1/tenants", Some(refused)).await;
+    api_error(
+        status,
+        &body,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "provisioning_failed",
+    );
+    assert_eq!(body["error"]["step"], "clone the template", "{body}");
+    let error_id = body["error"]["error_id"].as_str().expect("an error id");
+    let text = body.to_string();
+    for leak in ["records_refused", "django_migrations", "violates"] {
+        assert!(!text.contains(leak), "{leak} in {text}");
+    }
+    assert!(
+        gw.log()
+            .lines()
+            .any(|l| l.contains(error_id) && l.contains("records_refused")),
+        "{}",
+        gw.log()
+    );
+    nothing_of("refused");
+    psql(
+        &site.database,
+        "ALTER TABLE tenant_template.django_migrations DROP CONSTRAINT records_refused",
+    );
+
+    // A NOT NULL column Django added after the gateway read the table: a
+    // 422 naming it, as for one known at start.
+    psql(
+        &site.database,
+        "ALTER TABLE customers_client ADD COLUMN region text NOT NULL DEFAULT 'eu';
+         ALTER TABLE customers_client ALTER COLUMN region DROP DEFAULT",
+    );
+    let (status, body) = gw
+        .admin(
+            Method::POST,
+            "/v1/tenants",
+            Some(create("late", json!({"owner_id": owner}))),
+        )
+        .await;
+    let message = api_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unprocessable_entity",
+    );
+    assert!(message.contains("region"), "{message}");
+    assert_eq!(body["error"]["columns"], json!(["region"]), "{body}");
+    nothing_of("late");
+    psql(
+        &site.database,
+        "ALTER TABLE customers_client DROP COLUMN region",
+    );
+
+    // A sign-up derives its schema: one given with the hint is refused.
+    let (status, body) = gw
+        .admin(
+            Method::POST,
+            "/v1/tenants",
+            Some(json!({"name_hint": "fixed@email.com", "schema": "fixed",
+                        "columns": {"owner_id": owner}})),
+        )
+        .await;
+    let message = api_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+    assert!(
+        message.contains("schema") && message.contains("name_hint"),
+        "{message}"
+    );
+    nothing_of("fixed");
 
     // Sign-up: the id and schema come from the name hint, numbered on a collision.
     for expected in ["john_doe_email_com", "john_doe_email_com_2"] {

@@ -265,6 +265,50 @@ async fn a_mapped_cluster_column_records_where_the_schema_was_placed() {
 }
 
 #[tokio::test]
+async fn with_a_django_template_schemas_stay_on_the_registrys_cluster() {
+    let db = fresh_database();
+    psql(&db, DJANGO_TABLES);
+    psql(
+        &db,
+        "ALTER TABLE customers_client ADD COLUMN cluster varchar(32);
+         CREATE SCHEMA tenant_template;
+         CREATE TABLE tenant_template.django_migrations (id bigserial PRIMARY KEY, app text, name text)",
+    );
+    let eu1 = fresh_database();
+    let backend = Backend::start("django").await;
+    let options = GatewayOptions::new().backend(&backend);
+    let yaml = format!(
+        "store:\n  django: {{name_column: name, cluster_column: cluster}}\nprovisioning:\n  template_schema: tenant_template\n  clusters:\n    eu1: {{url: \"{eu1}\"}}\n"
+    );
+    let gw = django_gateway(&db, options, &yaml).await;
+    let schema = |name: &str| {
+        let sql = format!("SELECT count(*) FROM pg_namespace WHERE nspname = '{name}'");
+        (psql(&db, &sql), psql(&eu1, &sql))
+    };
+
+    // Only the registry's database has the template to clone: another
+    // cluster is refused before anything is written.
+    let (status, body) = gw
+        .admin(
+            Method::POST,
+            "/v1/tenants",
+            Some(json!({"id": "away", "name": "Away", "cluster": "eu1"})),
+        )
+        .await;
+    let message = api_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+    assert!(message.contains("django-tenants"), "{message}");
+    assert_eq!(schema("away"), ("0".into(), "0".into()));
+    // Not placed on eu1 either: cloned beside the template.
+    gw.create_tenant(json!({"id": "home", "name": "Home"}))
+        .await;
+    assert_eq!(schema("home"), ("1".into(), "0".into()));
+    assert_eq!(
+        psql(&db, "SELECT count(*) FROM home.django_migrations"),
+        "0"
+    );
+}
+
+#[tokio::test]
 async fn acme_certificates_are_kept_beside_the_django_tenants_tables() {
     let pebble = common::pebble::Pebble::start(None).await;
     let db = fresh_database();

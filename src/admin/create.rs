@@ -23,7 +23,10 @@ use crate::tenant::{spec::DomainName, Isolation};
 use crate::tenant::{NewTenant, TenantRecord, TenantStatus};
 
 /// The body of `POST /v1/tenants`: a tenant spec, plus what only a create
-/// through the API takes (`name_hint`, `columns`).
+/// through the API takes (`name_hint`, `columns`). It repeats
+/// [`TenantSpec`]'s fields rather than `#[serde(flatten)]` it: serde cannot
+/// combine `flatten` with `deny_unknown_fields`, and a misspelt field must
+/// stay a 400.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
@@ -165,6 +168,13 @@ async fn signup(
     hint: &str,
     provision: bool,
 ) -> Result<Provisioned, ApiError> {
+    // The schema is derived with the id and numbered with it: a fixed one
+    // would be taken on every try after the first.
+    if req.schema.is_some() {
+        return Err(ApiError::BadRequest(
+            "`schema` and `name_hint` cannot be given together: the schema follows the id derived from the hint (give `id` to choose both)".into(),
+        ));
+    }
     let base = id_from_hint(hint)
         .ok_or_else(|| ApiError::BadRequest("name_hint must hold some letters or digits".into()))?;
     for n in 1..=MAX_SIGNUP_TRIES {

@@ -45,7 +45,7 @@ pub enum ApiError {
     /// Provisioning failed at `step`; everything it did was undone.
     #[error("{message}")]
     Provisioning { step: String, message: String },
-    /// Provisioning failed at a step of the registry's own SQL: answered
+    /// Provisioning failed at a step of the gateway's own SQL: answered
     /// with the step and an error id, the detail only logged.
     #[error("{step}: {detail}")]
     ProvisioningInternal { step: String, detail: String },
@@ -210,8 +210,11 @@ impl From<ProvisionError> for ApiError {
             ProvisionFailure::Store(e) if err.step == "register" || err.step == "connect" => {
                 e.into()
             }
-            // A conflict found later (a schema that exists without a tenant).
-            ProvisionFailure::Store(e @ StoreError::Conflict { .. }) => e.into(),
+            // A conflict found later (a schema that exists without a tenant),
+            // or a create the layout cannot do (400).
+            ProvisionFailure::Store(
+                e @ (StoreError::Conflict { .. } | StoreError::Unsupported(_)),
+            ) => e.into(),
             // The registry's own failures name its tables: logged, not answered.
             ProvisionFailure::Store(StoreError::Backend(detail)) => {
                 ApiError::ProvisioningInternal {
@@ -219,12 +222,13 @@ impl From<ProvisionError> for ApiError {
                     detail,
                 }
             }
-            ProvisionFailure::Sql(detail) if REGISTRY_STEPS.contains(&err.step.as_str()) => {
-                ApiError::ProvisioningInternal {
-                    step: err.step,
-                    detail,
-                }
-            }
+            // The gateway's own SQL (registry, template, schema, role): its
+            // message is PostgreSQL's, naming tables; only the operator's
+            // (migrations, content) and hooks' failures are answered.
+            ProvisionFailure::Sql(detail) => ApiError::ProvisioningInternal {
+                step: err.step,
+                detail,
+            },
             ProvisionFailure::Store(StoreError::Unavailable(message)) => {
                 ApiError::Unavailable(format!("{}: {message}", err.step))
             }
@@ -253,10 +257,6 @@ impl From<ImportError> for ApiError {
         }
     }
 }
-
-/// Provisioning steps that run the registry's SQL rather than the operator's
-/// (migrations, content, hooks): their errors are answered as `internal`.
-const REGISTRY_STEPS: [&str; 4] = ["connect", "begin", "register", "commit"];
 
 /// A new id for one internal error, to find its log line by.
 fn new_error_id() -> String {

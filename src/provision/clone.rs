@@ -11,16 +11,17 @@
 //! reads the recipe once per process. With django-tenants, Django migrates
 //! the template (`migrate_schemas`) and the gateway never does: the recipe
 //! is read in each create's own transaction, so a template Django migrated
-//! since is cloned as it is now, structure and records alike.
+//! since is cloned as it is now, structure and records alike (its
+//! `django_migrations` locked meanwhile, so all reads see one state).
 //!
 //! Views, functions, triggers and custom types are not cloned: a template
 //! holding any of them makes provisioning fall back to the migrations.
 
 use tokio_postgres::Transaction;
 
-use super::template::quote_ident;
 use super::{migrations, sql_failed, store_failed, ProvisionError, ProvisionFailure, Provisioner};
 use crate::config::StoreLayout;
+use crate::store::postgres::quote_ident;
 
 /// A sequence: name, `AS … START … CACHE … CYCLE` options, and the
 /// `(table, column)` owning it.
@@ -285,6 +286,38 @@ impl Recipe {
     }
 }
 
+/// Holds Django's migration records of `template` still until `tx` ends.
+///
+/// The recipe is read with some eight catalog queries and the rows copied
+/// by a last `INSERT … SELECT`, each statement seeing what is committed
+/// when it starts (READ COMMITTED): a `migrate_schemas` committing on the
+/// template in between would have the clone copy `django_migrations` rows
+/// for tables it did not create, and Django would never create them.
+/// Django writes its record in each migration's own transaction, so SHARE
+/// mode (which its `INSERT` waits for, and which waits for a migration that
+/// has written its record) keeps every read at one migration state. A
+/// migration that altered a table but has not written its record yet can
+/// deadlock with the clone; PostgreSQL aborts one of the two, never a
+/// half-copied schema.
+async fn lock_migration_records(
+    tx: &Transaction<'_>,
+    template: &str,
+) -> Result<(), ProvisionError> {
+    let step = "read the template";
+    let records = format!("{}.django_migrations", quote_ident(template));
+    let present: bool = tx
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&records])
+        .await
+        .map_err(|e| sql_failed(step, e))?
+        .get(0);
+    if present {
+        tx.batch_execute(&format!("LOCK TABLE {records} IN SHARE MODE"))
+            .await
+            .map_err(|e| sql_failed(step, e))?;
+    }
+    Ok(())
+}
+
 /// An SQL string literal.
 fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
@@ -351,6 +384,9 @@ impl Provisioner {
                 .await
                 .map_err(|e| sql_failed(step, e))?
                 .get(0);
+            if exists {
+                lock_migration_records(tx, template).await?;
+            }
             let recipe = match exists {
                 true => Recipe::read(tx, template, &self.template_copy_data).await?,
                 false => None,

@@ -9,8 +9,8 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use tokio_postgres::Transaction;
 
-use super::template::quote_ident;
-use super::{sql_failed, ProvisionError, ProvisionFailure};
+use super::{operator_sql_failed, sql_failed, ProvisionError, ProvisionFailure};
+use crate::store::postgres::quote_ident;
 
 /// One migration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +113,7 @@ pub async fn apply(
         }
         tx.batch_execute(&m.sql)
             .await
-            .map_err(|e| sql_failed(&step, e))?;
+            .map_err(|e| operator_sql_failed(&step, e))?;
         tx.execute(
             &format!("INSERT INTO {q}.gateway_migrations (name, checksum) VALUES ($1, $2)"),
             &[&m.name, &m.checksum],

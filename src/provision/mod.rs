@@ -41,9 +41,9 @@ use self::cluster::Clusters;
 use self::hooks::{HookValues, Hooks};
 use self::migrations::Migration;
 use self::role::DatabaseRole;
-use self::template::{quote_ident, Statement, Values};
-use crate::config::ProvisioningConfig;
-use crate::store::postgres::{pg_error, pg_message};
+use self::template::{Statement, Values};
+use crate::config::{ProvisioningConfig, StoreLayout};
+use crate::store::postgres::{pg_error, pg_message, quote_ident};
 use crate::store::{PgStore, StoreError};
 use crate::tenant::{Isolation, NewTenant, TenantRecord};
 
@@ -62,7 +62,8 @@ pub enum ProvisionFailure {
     /// The registry refused (conflict, outage, …).
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// PostgreSQL refused a statement.
+    /// PostgreSQL refused a statement of the gateway's own (its message
+    /// names tables and constraints: logged, never answered).
     #[error("{0}")]
     Sql(String),
     /// What this tenant was to get exists already on the server (a
@@ -74,6 +75,10 @@ pub enum ProvisionFailure {
     /// with `provision: false` and never made, or dropped by hand).
     #[error("{0}")]
     Missing(String),
+    /// PostgreSQL refused a statement the operator wrote (a migration, the
+    /// default content): its message is the operator's to see.
+    #[error("{0}")]
+    OperatorSql(String),
     /// A migration or template file is unusable.
     #[error("{0}")]
     Migration(String),
@@ -107,6 +112,15 @@ pub(crate) fn sql_failed(step: &str, e: tokio_postgres::Error) -> ProvisionError
         step: step.to_owned(),
         source,
     }
+}
+
+/// Like [`sql_failed`], for SQL the operator wrote (a migration file).
+pub(crate) fn operator_sql_failed(step: &str, e: tokio_postgres::Error) -> ProvisionError {
+    let mut failed = sql_failed(step, e);
+    if let ProvisionFailure::Sql(message) = failed.source {
+        failed.source = ProvisionFailure::OperatorSql(message);
+    }
+    failed
 }
 
 pub(crate) fn store_failed(step: &str) -> impl FnOnce(StoreError) -> ProvisionError + '_ {
@@ -201,16 +215,29 @@ impl Provisioner {
     /// A schema or database tenant naming no cluster is placed on the
     /// configured cluster with the fewest tenants.
     pub async fn create(&self, mut tenant: NewTenant) -> Result<Provisioned, ProvisionError> {
+        // With django-tenants a schema is only complete as a clone of
+        // Django's template, which is in the registry's database: such a
+        // tenant stays there, unplaced.
+        let django_schema = self.store.layout() == StoreLayout::DjangoTenants
+            && self.template_schema.is_some()
+            && tenant.isolation == Isolation::Schema;
         // Counted on its cluster until this create is done (`Clusters::place`).
-        let placement = if tenant.cluster.is_none() && tenant.isolation.owns_schema() {
-            self.clusters.place(&self.store).await?
-        } else {
-            None
-        };
+        let placement =
+            if tenant.cluster.is_none() && tenant.isolation.owns_schema() && !django_schema {
+                self.clusters.place(&self.store).await?
+            } else {
+                None
+            };
         if let Some(placement) = &placement {
             tenant.cluster = Some(placement.cluster.clone());
         }
         let cluster = self.clusters.get(tenant.cluster.as_deref())?;
+        if django_schema && !cluster.is_registry {
+            return Err(store_failed("cluster")(StoreError::Unsupported(format!(
+                "cluster {}: with the django-tenants layout schema tenants are created only on the registry's cluster, where Django's template is (see docs/django.md)",
+                cluster.name
+            ))));
+        }
         let mut conn = self.store.conn().await.map_err(store_failed("connect"))?;
         let tx = conn
             .transaction()
@@ -392,7 +419,7 @@ async fn run_template(
             .await
             .map_err(|e| ProvisionError {
                 step: step.to_owned(),
-                source: ProvisionFailure::Sql(pg_message(&e)),
+                source: ProvisionFailure::OperatorSql(pg_message(&e)),
             })?;
     }
     Ok(())

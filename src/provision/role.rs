@@ -8,7 +8,7 @@ use std::fmt;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 
-use super::template::quote_ident;
+use crate::store::postgres::quote_ident;
 
 /// The credentials of a new database tenant's role.
 #[derive(Clone, Serialize, utoipa::ToSchema)]

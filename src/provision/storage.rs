@@ -6,8 +6,9 @@
 
 use super::cluster::Cluster;
 use super::role::{self, DatabaseRole};
-use super::template::{quote_ident, Values};
+use super::template::Values;
 use super::{sql_failed, ProvisionError, ProvisionFailure, Provisioner};
+use crate::store::postgres::quote_ident;
 use crate::tenant::{Isolation, Tenant};
 
 impl Provisioner {

@@ -5,6 +5,8 @@
 //! {tenant_name}'` runs as `'Welcome to ' || $1::text || ''`), and `{schema}`
 //! becomes a quoted identifier (or a bound value inside a literal).
 
+use crate::store::postgres::quote_ident;
+
 /// A value bound for a placeholder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Value {
@@ -42,11 +44,6 @@ impl Values<'_> {
             Value::Schema => self.schema,
         }
     }
-}
-
-/// Quotes an SQL identifier.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 impl Statement {

@@ -12,8 +12,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 use tokio_postgres::GenericClient;
 
-use super::layout::quote;
-use super::{pg_error, pg_message};
+use super::{pg_error, pg_message, quote_ident};
 use crate::config::{DjangoLayoutConfig, StoreConfig};
 use crate::store::StoreError;
 
@@ -27,6 +26,8 @@ pub struct Column {
     pub not_null: bool,
     /// A database default, identity or generated value.
     pub has_default: bool,
+    /// GENERATED or IDENTITY ALWAYS: the database refuses a given value.
+    pub always_computed: bool,
     /// `(table, column)` of a single-column foreign key, quoted as SQL.
     pub references: Option<(String, String)>,
 }
@@ -41,6 +42,7 @@ impl Column {
 const COLUMNS: &str = "
 SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull,
        a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '',
+       a.attidentity = 'a' OR a.attgenerated <> '',
        fk.confrelid::regclass::text, quote_ident(fa.attname)
   FROM pg_attribute a
   LEFT JOIN LATERAL (SELECT co.confrelid, co.confkey[1] AS confkey FROM pg_constraint co
@@ -62,9 +64,10 @@ async fn read_table(client: &impl GenericClient, table: &str) -> Result<Vec<Colu
             type_sql: r.get(1),
             not_null: r.get(2),
             has_default: r.get(3),
+            always_computed: r.get(4),
             references: r
-                .get::<_, Option<String>>(4)
-                .zip(r.get::<_, Option<String>>(5)),
+                .get::<_, Option<String>>(5)
+                .zip(r.get::<_, Option<String>>(6)),
         })
         .collect())
 }
@@ -131,9 +134,14 @@ impl Columns {
             }
             let probe = format!("SELECT ({expr})::{}", column.type_sql);
             match client.prepare(&probe).await {
-                Ok(_) => {
+                // `1), (2` prepares too, as two columns.
+                Ok(statement) if statement.columns().len() == 1 => {
                     defaults.insert(name.clone(), expr.clone());
                 }
+                Ok(_) => problems.push((
+                    key,
+                    format!("'{expr}' is not one SQL expression (unbalanced parentheses?)"),
+                )),
                 Err(e) => problems.push((
                     key,
                     format!(
@@ -176,34 +184,29 @@ impl Columns {
         client: &impl GenericClient,
         given: &BTreeMap<String, serde_json::Value>,
     ) -> Result<Vec<Extra>, StoreError> {
-        let unknown: Vec<String> = given
-            .keys()
-            .filter(|k| !self.tenant.iter().any(|c| &c.name == *k))
-            .cloned()
-            .collect();
-        if !unknown.is_empty() {
-            return Err(unprocessable(
-                format!(
-                    "unknown column(s) of the tenant table: {}",
-                    unknown.join(", ")
-                ),
-                unknown,
-            ));
-        }
-        let ours: Vec<String> = given
-            .keys()
-            .filter(|k| self.filled.contains(k))
-            .cloned()
-            .collect();
-        if !ours.is_empty() {
-            return Err(unprocessable(
-                format!(
-                    "column(s) {} are written by the gateway: use the tenant's own fields (id, name, plan, cluster)",
-                    ours.join(", ")
-                ),
-                ours,
-            ));
-        }
+        // The given columns whose column (`None`: no such column) is `wanted`.
+        let given_where = |wanted: &dyn Fn(Option<&Column>) -> bool| -> Vec<String> {
+            given
+                .keys()
+                .filter(|k| wanted(self.tenant.iter().find(|c| &c.name == *k)))
+                .cloned()
+                .collect()
+        };
+        refuse(given_where(&|c| c.is_none()), |names| {
+            format!("unknown column(s) of the tenant table: {names}")
+        })?;
+        refuse(
+            given_where(&|c| c.is_some_and(|c| self.filled.contains(&c.name))),
+            |names| {
+                format!("column(s) {names} are written by the gateway: use the tenant's own fields (id, name, plan, cluster)")
+            },
+        )?;
+        refuse(
+            given_where(&|c| c.is_some_and(|c| c.always_computed)),
+            |names| {
+                format!("column(s) {names} are GENERATED or IDENTITY ALWAYS: the database computes them")
+            },
+        )?;
         let missing: Vec<String> = self
             .tenant
             .iter()
@@ -214,15 +217,9 @@ impl Columns {
             })
             .map(|c| c.name.clone())
             .collect();
-        if !missing.is_empty() {
-            return Err(unprocessable(
-                format!(
-                    "required column(s) without a value: {} (give them in \"columns\", or set store.django.column_defaults)",
-                    missing.join(", ")
-                ),
-                missing,
-            ));
-        }
+        refuse(missing, |names| {
+            format!("required column(s) without a value: {names} (give them in \"columns\", or set store.django.column_defaults)")
+        })?;
         let mut extra = Vec::new();
         for (name, expr) in &self.defaults {
             if !given.contains_key(name) {
@@ -326,6 +323,14 @@ async fn check_value(
     Ok(())
 }
 
+/// Refuses the create naming `columns`, unless there are none.
+fn refuse(columns: Vec<String>, why: impl FnOnce(&str) -> String) -> Result<(), StoreError> {
+    match columns.is_empty() {
+        true => Ok(()),
+        false => Err(unprocessable(why(&columns.join(", ")), columns)),
+    }
+}
+
 fn unprocessable(message: String, columns: Vec<String>) -> StoreError {
     StoreError::Unprocessable { message, columns }
 }
@@ -340,7 +345,10 @@ pub async fn check(store: &StoreConfig) -> Result<(Columns, Vec<Problem>), Store
         .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
     config.connect_timeout(store.connect_timeout);
     let django = &store.django;
-    let (tenant_table, domain_table) = (quote(&django.tenant_table), quote(&django.domain_table));
+    let (tenant_table, domain_table) = (
+        quote_ident(&django.tenant_table),
+        quote_ident(&django.domain_table),
+    );
     let (client, connection) = config
         .connect(tokio_postgres::NoTls)
         .await

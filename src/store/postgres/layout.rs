@@ -6,6 +6,7 @@
 //! domain table pointing at it), so every query is one template with the
 //! table and column names filled in.
 
+use super::quote_ident;
 use crate::config::{DjangoLayoutConfig, StoreLayout};
 
 /// The gateway's own registry schema, one entry per version. Applied in
@@ -104,10 +105,6 @@ pub(super) struct Sql {
     pub count_by_cluster: Option<String>,
 }
 
-pub(super) fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
-}
-
 struct Names {
     tenant_table: String,
     t_pk: String,
@@ -151,29 +148,29 @@ impl Sql {
                 d_primary: "is_primary".into(),
             },
             StoreLayout::DjangoTenants => {
-                let t_id = quote(&django.tenant_id_column);
+                let t_id = quote_ident(&django.tenant_id_column);
                 Names {
-                    tenant_table: quote(&django.tenant_table),
+                    tenant_table: quote_ident(&django.tenant_table),
                     t_pk: "id".into(),
                     name_expr: match &django.name_column {
-                        Some(col) => format!("t.{}::text", quote(col)),
+                        Some(col) => format!("t.{}::text", quote_ident(col)),
                         None => format!("t.{t_id}::text"),
                     },
                     t_id,
-                    t_schema: quote("schema_name"),
+                    t_schema: quote_ident("schema_name"),
                     isolation_expr: "'schema'".into(),
                     status_expr: "'active'".into(),
                     pool_expr: "NULL::text".into(),
                     created_expr: "''".into(),
                     plan_expr: match &django.plan_column {
-                        Some(col) => format!("t.{}::text", quote(col)),
+                        Some(col) => format!("t.{}::text", quote_ident(col)),
                         None => "NULL::text".into(),
                     },
                     cluster_expr: match &django.cluster_column {
-                        Some(col) => format!("t.{}::text", quote(col)),
+                        Some(col) => format!("t.{}::text", quote_ident(col)),
                         None => "NULL::text".into(),
                     },
-                    domain_table: quote(&django.domain_table),
+                    domain_table: quote_ident(&django.domain_table),
                     d_pk: "id".into(),
                     d_domain: "domain".into(),
                     d_fk: "tenant_id".into(),
@@ -237,13 +234,13 @@ impl Sql {
                     columns.push((t_id.clone(), Field::Id));
                 }
                 if let Some(name) = &django.name_column {
-                    columns.push((quote(name), Field::Name));
+                    columns.push((quote_ident(name), Field::Name));
                 }
                 if let Some(plan) = &django.plan_column {
-                    columns.push((quote(plan), Field::Plan));
+                    columns.push((quote_ident(plan), Field::Plan));
                 }
                 if let Some(cluster) = &django.cluster_column {
-                    columns.push((quote(cluster), Field::Cluster));
+                    columns.push((quote_ident(cluster), Field::Cluster));
                 }
                 let names: Vec<&str> = columns.iter().map(|(c, _)| c.as_str()).collect();
                 let params: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
@@ -313,14 +310,14 @@ impl Sql {
             update_name: match (layout, &django.name_column) {
                 (StoreLayout::DjangoTenants, Some(col)) => Some(format!(
                     "UPDATE {tt} SET {} = $2 WHERE {t_pk} = $1",
-                    quote(col)
+                    quote_ident(col)
                 )),
                 _ => None,
             },
             update_plan: match (layout, &django.plan_column) {
                 (StoreLayout::DjangoTenants, Some(col)) => Some(format!(
                     "UPDATE {tt} SET {} = $2 WHERE {t_pk} = $1",
-                    quote(col)
+                    quote_ident(col)
                 )),
                 _ => None,
             },

@@ -14,7 +14,7 @@ mod rows;
 mod tables;
 mod write;
 
-pub use rows::{pg_error, pg_message};
+pub use rows::{pg_error, pg_message, quote_ident};
 
 use self::rows::{host_match_from_row, query, query_opt, tenant_from_row};
 

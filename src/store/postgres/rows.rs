@@ -9,6 +9,12 @@ use super::layout::KEY_COLUMN;
 use crate::store::{HostMatch, StoreError};
 use crate::tenant::Tenant;
 
+/// Quotes an SQL identifier (`my"table` → `"my""table"`): the one quoting
+/// of names the store and provisioning write into SQL.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// A message for a PostgreSQL error: the server's text when it sent one.
 pub fn pg_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {

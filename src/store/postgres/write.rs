@@ -8,8 +8,8 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::GenericClient;
 
 use super::columns::ExtraValue;
-use super::layout::{quote, Field, OWNED_SCHEMA_CONSTRAINT};
-use super::{pg_error, query, query_opt, PgStore};
+use super::layout::{Field, OWNED_SCHEMA_CONSTRAINT};
+use super::{pg_error, query, query_opt, quote_ident, PgStore};
 use crate::config::StoreLayout;
 use crate::store::{no_extra_columns, StoreError};
 use crate::tenant::{Domain, NewTenant, TenantPatch, TenantRecord};
@@ -23,6 +23,14 @@ fn conflict_or(e: tokio_postgres::Error, what: &'static str, key: &str) -> Store
         },
         _ => pg_error(e),
     }
+}
+
+/// The column a NOT NULL violation names.
+fn not_null_column(e: &tokio_postgres::Error) -> Option<String> {
+    let db = e.as_db_error()?;
+    (db.code() == &SqlState::NOT_NULL_VIOLATION)
+        .then(|| db.column().map(str::to_owned))
+        .flatten()
 }
 
 impl PgStore {
@@ -74,7 +82,7 @@ impl PgStore {
             let (mut names, mut values) = (String::new(), String::new());
             for e in &extra {
                 names += ", ";
-                names += &quote(&e.column);
+                names += &quote_ident(&e.column);
                 values += ", ";
                 match &e.value {
                     ExtraValue::Expr(expr) => values += &format!("({expr})"),
@@ -91,6 +99,16 @@ impl PgStore {
             .query_typed(&sql, &params)
             .await
             .map_err(|e| {
+                if let Some(column) = not_null_column(&e) {
+                    // A NOT NULL column added (by a Django migration) after
+                    // the columns were read at start.
+                    return StoreError::Unprocessable {
+                        message: format!(
+                            "required column without a value: {column} (give it in \"columns\", or set store.django.column_defaults)"
+                        ),
+                        columns: vec![column],
+                    };
+                }
                 let schema = e
                     .as_db_error()
                     .and_then(|db| db.constraint())
