@@ -61,11 +61,7 @@ impl Router {
     /// Forgets what a change made stale.
     pub async fn apply(&self, change: &Change) {
         match change {
-            Change::Domains(domains) => {
-                for domain in domains {
-                    self.invalidate_domain(domain).await;
-                }
-            }
+            Change::Domains(domains) => self.invalidate_names(domains).await,
             Change::Everything => self.invalidate_all(),
         }
     }

@@ -180,7 +180,7 @@ impl Store for SqliteStore {
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "SELECT {TENANT_COLUMNS}, d.domain FROM domains d JOIN tenants t ON t.id = d.tenant_id \
-                     WHERE d.domain > ?1 AND d.domain NOT LIKE '*.%' ORDER BY d.domain LIMIT ?2"
+                     WHERE d.domain > ?1 ORDER BY d.domain LIMIT ?2"
                 ))
                 .map_err(backend)?;
             let rows = stmt

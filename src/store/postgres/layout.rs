@@ -78,7 +78,7 @@ pub(super) struct Sql {
     pub lock_tenant: String,
     pub list_tenants: String,
     pub resolve_host: String,
-    /// Exact domains with their tenants after `$1`, `$2` at a time (warm start).
+    /// Domains (wildcards too) with their tenants after `$1`, `$2` at a time (warm start).
     pub routes_page: String,
     pub domains_of: String,
     pub domains_of_many: String,
@@ -265,7 +265,7 @@ impl Sql {
             ),
             routes_page: format!(
                 "SELECT {cols}, d.{d_domain}::text FROM {dt} d JOIN {tt} t ON t.{t_pk} = d.{d_fk} \
-                 WHERE d.{d_domain} > $1 AND d.{d_domain} NOT LIKE '*.%' \
+                 WHERE d.{d_domain} > $1 \
                  ORDER BY d.{d_domain} LIMIT $2"
             ),
             domains_of: format!(
