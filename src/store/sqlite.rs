@@ -193,6 +193,26 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn routes_for(&self, domains: &[String]) -> Result<Vec<HostMatch>, StoreError> {
+        let list =
+            serde_json::to_string(domains).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {TENANT_COLUMNS}, d.domain FROM domains d JOIN tenants t ON t.id = d.tenant_id \
+                     WHERE d.domain IN (SELECT value FROM json_each(?1))"
+                ))
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([list], |r| {
+                    Ok(HostMatch { tenant: tenant_from_row(r)?, domain: r.get(TENANT_COLUMN_COUNT)? })
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+
     async fn create_tenant(&self, tenant: NewTenant) -> Result<TenantRecord, StoreError> {
         self.write_logged(move |tx| {
             insert_tenant(tx, &tenant)?;
