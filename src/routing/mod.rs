@@ -349,6 +349,9 @@ impl Router {
 
     /// `invalidate_domain` for many domains, re-read in one store query.
     pub async fn invalidate_names(&self, domains: &[String]) {
+        if domains.is_empty() {
+            return;
+        }
         self.changes.fetch_add(1, Ordering::SeqCst);
         for domain in domains {
             self.invalidate_shared(domain).await;

@@ -16,7 +16,8 @@ use crate::store::{HostMatch, StoreError};
 /// Domains read from the store per query while loading.
 const PAGE: usize = 10_000;
 /// An overlay merges into a new block once it holds this many domains, or
-/// a sixteenth of the block if that is more (so merges cost O(1) per change).
+/// a 64th of the block if that is more (so merges cost O(1) per change, and
+/// each change copies a small overlay).
 const MERGE_AT: usize = 4096;
 /// Pauses between failed reloads, doubling up to the last.
 const RELOAD_BACKOFF: [Duration; 4] = [
@@ -48,13 +49,19 @@ impl DomainTable {
 
 impl Inner {
     async fn load(&self) -> Result<u64, StoreError> {
-        {
+        let running = {
             let mut loading = self.loading.lock().unwrap_or_else(|p| p.into_inner());
-            if loading.pending.is_some() {
+            let running = loading.pending.is_some();
+            if running {
+                // It loads once more when done, from after this call.
                 loading.again = true;
-                return Ok(0);
+            } else {
+                loading.pending = Some(Vec::new());
             }
-            loading.pending = Some(Vec::new());
+            running
+        };
+        if running {
+            return self.until_loaded().await;
         }
         loop {
             let loaded = self.load_once().await;
@@ -71,6 +78,24 @@ impl Inner {
             // Asked to reload while loading: what was loaded may predate it.
             self.in_step.store(false, Ordering::Release);
             loading.pending = Some(Vec::new());
+        }
+    }
+
+    /// Waits for the load that is running (a reload in the background).
+    async fn until_loaded(&self) -> Result<u64, StoreError> {
+        loop {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let loading = self.loading.lock().unwrap_or_else(|p| p.into_inner());
+            if loading.pending.is_none() {
+                break;
+            }
+        }
+        if self.in_step.load(Ordering::Acquire) {
+            Ok(self.snapshot.load().domains as u64)
+        } else {
+            Err(StoreError::Unavailable(
+                "the domain table's load failed; retrying".into(),
+            ))
         }
     }
 
@@ -219,7 +244,7 @@ impl Inner {
     /// Starts a background merge when the overlay has grown.
     fn maybe_merge(self: &Arc<Self>) {
         let snapshot = self.snapshot.load_full();
-        if snapshot.overlay.len() < MERGE_AT.max(snapshot.block.len() / 16)
+        if snapshot.overlay.len() < MERGE_AT.max(snapshot.block.len() / 64)
             || self.merging.swap(true, Ordering::AcqRel)
         {
             return;
