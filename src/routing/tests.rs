@@ -1,6 +1,6 @@
 use super::*;
 use crate::store::{OpenMode, SqliteStore};
-use crate::tenant::{Domain, NewTenant, TenantPatch, TenantRecord, TenantStatus};
+use crate::tenant::{Domain, Isolation, NewTenant, TenantPatch, TenantRecord, TenantStatus};
 use async_trait::async_trait;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
