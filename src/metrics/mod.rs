@@ -121,6 +121,8 @@ pub struct BackendVecs {
     pub healthy: IntGaugeVec,
     pub response_seconds: HistogramVec,
     pub connect_seconds: HistogramVec,
+    /// `{pool, backend}` by configured URL: DNS lookups that failed.
+    pub resolve_failures: IntCounterVec,
     pub retries: IntCounterVec,
 }
 
@@ -182,8 +184,16 @@ impl Metrics {
                 ),
                 &["tenant"],
             ));
+            let errors = must(IntCounterVec::new(
+                Opts::new(
+                    "tenant_gateway_tenant_errors_total",
+                    "Requests per tenant answered with a 5xx (bounded like the requests)",
+                ),
+                &["tenant"],
+            ));
             reg(Box::new(vec.clone()));
-            TenantSeries::new(vec, max_tenant_series)
+            reg(Box::new(errors.clone()));
+            TenantSeries::new(vec, errors, max_tenant_series)
         });
         let pair = &["pool", "backend"];
         let counter_vec = |name: &str, help: &str, labels: &[&str]| {
@@ -234,11 +244,16 @@ impl Metrics {
             // Connects take tens of microseconds on a LAN: finer low buckets.
             connect_seconds: histogram_vec(
                 "tenant_gateway_backend_connect_seconds",
-                "Time to open a new TCP connection to a backend (reused connections are not counted)",
+                "Time to open a new connection to a backend, TLS handshake included (reused connections are not counted)",
                 vec![
                     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                     0.1, 0.25, 0.5, 1.0, 2.5,
                 ],
+            ),
+            resolve_failures: counter_vec(
+                "tenant_gateway_backend_resolve_failures_total",
+                "Failed re-resolutions of a backend's DNS name (its last good addresses stay)",
+                pair,
             ),
             retries: counter_vec(
                 "tenant_gateway_pool_retries_total",
@@ -339,7 +354,7 @@ impl Metrics {
         self.requests[outcome as usize][class].inc();
         self.request_seconds.observe(seconds);
         if let (Some(series), Some(tenant)) = (&self.tenant_requests, tenant) {
-            series.inc(tenant);
+            series.inc(tenant, status >= 500);
         }
     }
 
@@ -371,9 +386,15 @@ mod tests {
         for t in ["a", "b", "c", "d", "a"] {
             m.record_request(Outcome::Routed, 200, 0.001, Some(t));
         }
+        m.record_request(Outcome::UpstreamError, 502, 0.001, Some("a"));
+        m.record_request(Outcome::Routed, 404, 0.001, Some("b"));
+        m.record_request(Outcome::Routed, 503, 0.001, Some("d"));
         let text = m.render(0);
-        assert!(text.contains("tenant_gateway_tenant_requests_total{tenant=\"a\"} 2"));
-        assert!(text.contains("tenant_gateway_tenant_requests_total{tenant=\"_other\"} 2"));
+        assert!(text.contains("tenant_gateway_tenant_errors_total{tenant=\"a\"} 1"));
+        assert!(text.contains("tenant_gateway_tenant_errors_total{tenant=\"b\"} 0"));
+        assert!(text.contains("tenant_gateway_tenant_errors_total{tenant=\"_other\"} 1"));
+        assert!(text.contains("tenant_gateway_tenant_requests_total{tenant=\"a\"} 3"));
+        assert!(text.contains("tenant_gateway_tenant_requests_total{tenant=\"_other\"} 3"));
         assert!(!text.contains("tenant=\"c\""));
         assert!(text.contains("tenant_gateway_requests_total{class=\"2xx\",outcome=\"routed\"} 5"));
     }

@@ -10,9 +10,12 @@
 //! - `gateway`: start, SIGTERM, restart and wait for a gateway process
 //! - `data_path`: requests with raw Host control, and what the backend saw
 //! - `admin`: admin API calls, reloads and `/metrics` reads
+//! - `browser`: the admin console driven in Chromium by a Playwright script
 //! - `load`: a client loop recording every answer, for changes under load
 //! - `command`: one-shot commands such as `check-config`
 //! - `tls`: a throwaway CA for certificates, and an HTTPS client with its own SNI
+//! - `forms`: echo backends on a Unix socket and behind TLS (mTLS too), and a
+//!   DNS server whose A records a test sets
 //! - `pebble`: a real ACME server (Debian's pebble) on free loopback ports
 //! - `django`: the example Django + django-tenants site under gunicorn
 //! - `webhook`: a receiver recording the JSON POSTed to it
@@ -24,11 +27,13 @@
 
 mod admin;
 mod backend;
+mod browser;
 mod command;
 pub mod commit_cutter;
 mod data_path;
 pub mod django;
 mod echo;
+pub mod forms;
 mod gateway;
 mod load;
 pub mod pebble;
