@@ -120,6 +120,15 @@ impl Router {
         loaded
     }
 
+    /// For a registry written behind the change feed's back (django-tenants
+    /// without `store.django.change_triggers`): the warm table answers only
+    /// the hosts it holds and is reloaded every `cache.ttl`, so changes
+    /// arrive as they did when cache entries expired.
+    pub fn table_misses_writes(&self) {
+        self.table
+            .reload_every(std::time::Duration::from_millis(self.ttl_ms));
+    }
+
     /// Whether the warm table answers unknown hosts without the store.
     pub fn table_is_authoritative(&self) -> bool {
         self.table.is_authoritative()

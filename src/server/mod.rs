@@ -94,6 +94,12 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         config.routing.strip_www,
         metrics.clone(),
     ));
+    let feed_misses_writes = config.store.kind == crate::config::StoreKind::Postgres
+        && config.store.layout == crate::config::StoreLayout::DjangoTenants
+        && !config.store.django.change_triggers;
+    if config.cache.warm && feed_misses_writes {
+        router.table_misses_writes();
+    }
     if config.cache.warm {
         // In the background: the data path serves at once (routes not yet
         // loaded come from the store); /readyz waits until the cache is warm.

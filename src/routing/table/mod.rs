@@ -79,6 +79,9 @@ struct Inner {
     in_step: AtomicBool,
     /// It holds every domain (the registry fits in `max_domains`).
     complete: AtomicBool,
+    /// The change feed sees every write to the registry, so an absent host
+    /// is unknown (not so for a django-tenants layout without triggers).
+    feed_sees_all: AtomicBool,
     max_domains: usize,
     /// Serialises writers (never taken by readers).
     writer: tokio::sync::Mutex<()>,
@@ -95,6 +98,7 @@ impl DomainTable {
                 snapshot: ArcSwap::from_pointee(Snapshot::default()),
                 in_step: AtomicBool::new(false),
                 complete: AtomicBool::new(false),
+                feed_sees_all: AtomicBool::new(true),
                 max_domains: usize::try_from(max_domains).unwrap_or(usize::MAX),
                 writer: tokio::sync::Mutex::new(()),
                 loading: Mutex::new(Loading::default()),
@@ -127,7 +131,29 @@ impl DomainTable {
                 return Lookup::Found(route);
             }
         }
-        Lookup::Unknown
+        if inner.feed_sees_all.load(Ordering::Acquire) {
+            Lookup::Unknown
+        } else {
+            Lookup::Miss
+        }
+    }
+
+    /// Some writes bypass the change feed: hosts the table lacks are asked
+    /// of the store, and the table is reloaded (serving meanwhile) every
+    /// `period`, which bounds how stale its answers get.
+    pub(crate) fn reload_every(&self, period: std::time::Duration) {
+        self.inner.feed_sees_all.store(false, Ordering::Release);
+        let table = DomainTable {
+            inner: self.inner.clone(),
+        };
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(period).await;
+                if let Err(e) = table.load().await {
+                    tracing::warn!(error = %e, "cannot reload the domain table; keeping the last one");
+                }
+            }
+        });
     }
 
     /// Domains held now (while loading: loaded so far).
@@ -138,7 +164,10 @@ impl DomainTable {
 
     /// Whether the table answers alone for hosts it does not hold.
     pub(crate) fn is_authoritative(&self) -> bool {
-        self.inner.in_step.load(Ordering::Acquire) && self.inner.complete.load(Ordering::Acquire)
+        let inner = &self.inner;
+        inner.in_step.load(Ordering::Acquire)
+            && inner.complete.load(Ordering::Acquire)
+            && inner.feed_sees_all.load(Ordering::Acquire)
     }
 
     /// Heap bytes of the compact block (not the overlay).
