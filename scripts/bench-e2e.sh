@@ -1,25 +1,31 @@
 #!/usr/bin/env bash
 # End-to-end load test on loopback: a backend (nginx if installed, else the
 # echo example), the gateway with N domains bulk-imported, and wrk rotating
-# Host headers over the domains. Prints import time, start-up time, req/s,
-# p50/p99 latency, and the gateway's resident memory per cached domain.
+# Host headers over the domains. Prints import time, start-up time (until
+# the warm domain table holds every domain), the resident memory per domain
+# once warm, req/s and p50/p99 latency.
 #
-#   scripts/bench-e2e.sh [--domains N] [--hosts H] [--duration S] [--conns C] [--workers W] [--warm-all]
+#   scripts/bench-e2e.sh [--domains N] [--hosts H] [--duration S] [--conns C] [--workers W] [--warm-all] [--junk S]
 #
+# --domains 10000000 works (about 2 GB of store file in /tmp; import ~1-2 min).
+# --junk S then sends S seconds of random unknown Hosts at full speed and
+# prints the RSS growth and the store lookups they caused (the warm table
+# answers them itself: expect ~0). --duration 0 skips the req/s run.
 # wrk rotates over H of the domains (default: N, at most 10,000); compare
 # two --domains runs with the same --hosts to see the table size alone.
 # --warm-all first requests every one of the N domains once, so the memory
 # figure covers a cache holding all of them. Needs wrk (Debian package wrk).
 set -euo pipefail
-N=1000; HOSTS=0; DUR=10; CONNS=64; WORKERS=1; WARM_ALL=0
+N=1000; HOSTS=0; DUR=10; CONNS=64; WORKERS=1; WARM_ALL=0; JUNK=0
 while [ $# -gt 0 ]; do case "$1" in
   --domains) N=$2; shift 2;; --hosts) HOSTS=$2; shift 2;; --duration) DUR=$2; shift 2;; --conns) CONNS=$2; shift 2;;
-  --workers) WORKERS=$2; shift 2;; --warm-all) WARM_ALL=1; shift;;
+  --workers) WORKERS=$2; shift 2;; --warm-all) WARM_ALL=1; shift;; --junk) JUNK=$2; shift 2;;
   *) echo "unknown arg $1" >&2; exit 2;; esac; done
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 cargo build --release --quiet --bin tenant-gateway --example echo_backend
-BIN=$PWD/target/release/tenant-gateway
+# GATEWAY_BIN: another build of the gateway to measure (e.g. main's, side by side).
+BIN=${GATEWAY_BIN:-$PWD/target/release/tenant-gateway}
 WORK=$(mktemp -d /tmp/tg-bench.XXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
@@ -52,6 +58,10 @@ def lua(path, count):
         f.write('  wrk.headers["Host"] = "t" .. (i - 1) .. ".example.test"\n  return wrk.format("GET", "/")\nend\n')
 lua(f"{work}/hosts.lua", min(hosts, n) if hosts else min(n, 10000))
 lua(f"{work}/all.lua", n)
+with open(f"{work}/junk.lua", "w") as f:
+    f.write('math.randomseed(os.time())\nrequest = function()\n')
+    f.write('  wrk.headers["Host"] = string.format("j%x%x.junk%d.example", math.random(0, 0x7fffffff), math.random(0, 0x7fffffff), math.random(0, 999))\n')
+    f.write('  return wrk.format("GET", "/")\nend\n')
 PY
 
 t0=$(date +%s.%N)
@@ -63,7 +73,12 @@ t1=$(date +%s.%N)
 until curl -sf -o /dev/null "http://127.0.0.1:$ADMIN_PORT/readyz" 2>/dev/null; do sleep 0.02; done
 t2=$(date +%s.%N)
 rss() { awk '/VmRSS/ {print $2}' "/proc/$GW/status"; }
+metric() { curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | awk -v m="$1" '$1==m {print $2}'; }
 RSS0=$(rss)
+printf "domains=%s import_s=%.2f startup_to_warm_s=%.2f table_domains=%s\n" "$N" "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1" | bc)" "$(metric tenant_gateway_domain_table_domains)"
+# Whole process, warm, before any request (includes the ~25 MB the process
+# needs with an empty table: compare two --domains runs for the slope).
+printf "warm_rss_kib=%s warm_rss_bytes_per_domain=%s\n" "$RSS0" "$(( RSS0 * 1024 / N ))"
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: t1.example.test' "http://127.0.0.1:$GW_PORT/")
 [ "$code" = 200 ] || { echo "gateway answered $code for a registered host" >&2; cat "$WORK/gw.err" >&2; exit 1; }
 if [ "$WARM_ALL" = 1 ]; then
@@ -71,15 +86,22 @@ if [ "$WARM_ALL" = 1 ]; then
   secs=$(( N / 20000 + 2 ))
   wrk -t1 -c"$CONNS" -d"${secs}s" -s "$WORK/all.lua" "http://127.0.0.1:$GW_PORT/" >/dev/null
 fi
+if [ "$JUNK" -gt 0 ]; then
+  L0=$(metric tenant_gateway_store_lookup_duration_seconds_count); J0=$(rss)
+  jout=$(wrk -t1 -c"$CONNS" -d"${JUNK}s" -s "$WORK/junk.lua" "http://127.0.0.1:$GW_PORT/")
+  L1=$(metric tenant_gateway_store_lookup_duration_seconds_count); J1=$(rss)
+  printf "junk_s=%s junk_requests=%s junk_req_per_s=%s junk_rss_growth_kib=%s junk_store_lookups=%s\n" "$JUNK" \
+    "$(echo "$jout" | awk '/requests in/ {print $1}')" "$(echo "$jout" | awk '/Requests\/sec/ {print $2}')" \
+    "$(( J1 - J0 ))" "$(echo "${L1:-0} - ${L0:-0}" | bc)"
+fi
+[ "$DUR" -gt 0 ] || exit 0
 out=$(wrk -t1 -c"$CONNS" -d"${DUR}s" --latency -s "$WORK/hosts.lua" "http://127.0.0.1:$GW_PORT/")
 RSS1=$(rss)
 cached=$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '/^tenant_gateway_cache_entries / {print $2}')
 rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
 p50=$(echo "$out" | awk '$1=="50%" {print $2}'); p99=$(echo "$out" | awk '$1=="99%" {print $2}')
 errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {printf "%s ", $0}')
-printf "domains=%s hosts=%s workers=%s conns=%s backend=%s\n" "$N" "${HOSTS:-auto}" "$WORKERS" "$CONNS" "$BACKEND"
-printf "import_s=%.2f startup_to_warm_s=%.2f\n" "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1" | bc)"
+printf "hosts=%s workers=%s conns=%s backend=%s\n" "${HOSTS:-auto}" "$WORKERS" "$CONNS" "$BACKEND"
 printf "req_per_s=%s p50=%s p99=%s errors=%s\n" "$rps" "$p50" "$p99" "${errs:-0}"
-# Resident memory per domain, all domains cached (includes the ~25 MB the
-# process needs with an empty table: compare two --domains runs for the slope).
+# Resident memory per domain after the load (hot hosts in the per-worker tables too).
 printf "rss_kib=%s cached_hosts=%s rss_bytes_per_domain=%s\n" "$RSS1" "$cached" "$(( RSS1 * 1024 / N ))"

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use common::{api_error, run_command, Backend, Gateway, GatewayOptions};
 use hyper::{Method, StatusCode};
@@ -240,8 +242,13 @@ async fn the_cli_imports_into_the_store_a_running_gateway_reads() {
         "{}",
         done.stderr
     );
+    // The gateway's warm table learns of the CLI's rows from the store
+    // file's change log, within a poll.
     for host in ["cli1.test", "cli2.test"] {
-        assert_eq!(gw.get(host, "/").await.status, StatusCode::OK, "{host}");
+        common::eventually(Duration::from_secs(3), host, || async {
+            gw.get(host, "/").await.status == StatusCode::OK
+        })
+        .await;
     }
 
     // A bad header refuses the whole file.

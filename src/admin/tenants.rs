@@ -69,11 +69,7 @@ pub async fn import(
         super::import::import(state.store.as_ref(), parsed, &state.rules(), |_| {}).await?;
     let router = &state.data_path.router;
     match &report.domains {
-        Some(domains) => {
-            for domain in domains {
-                router.invalidate_domain(domain).await;
-            }
-        }
+        Some(domains) => router.invalidate_names(domains).await,
         None => router.invalidate_all(),
     }
     tracing::info!(

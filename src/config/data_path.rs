@@ -21,6 +21,9 @@ pub struct CacheConfig {
     /// Load the whole domain table into the cache at start, so the first
     /// requests are hits (stores that cannot page load on demand instead).
     pub warm: bool,
+    /// Most domains the warm domain table holds. A registry with more makes
+    /// the table partial: hosts it lacks are then looked up in the store.
+    pub table_max_domains: u64,
 }
 
 impl Default for CacheConfig {
@@ -30,6 +33,7 @@ impl Default for CacheConfig {
             negative_ttl: Duration::from_secs(5),
             max_entries: 2_000_000,
             warm: true,
+            table_max_domains: 20_000_000,
         }
     }
 }

@@ -57,6 +57,12 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
     if config.cache.max_entries == 0 {
         bad("cache.max_entries".into(), "must be at least 1".into());
     }
+    if config.cache.table_max_domains == 0 {
+        bad(
+            "cache.table_max_domains".into(),
+            "must be at least 1 (cache.warm: false turns the table off)".into(),
+        );
+    }
     if config.cache.ttl.is_zero() {
         bad("cache.ttl".into(), "must be longer than 0s".into());
     }

@@ -65,6 +65,8 @@ pub struct Metrics {
     pub cache_misses: IntCounter,
     cache_entries: IntGauge,
     pub store_lookup_seconds: Histogram,
+    /// Domains in the warm domain table (sampled at each scrape).
+    pub domain_table_domains: IntGauge,
     pub store_errors: IntCounter,
     /// Routes served past their TTL because the store could not refresh them.
     pub stale_served: IntCounter,
@@ -309,6 +311,10 @@ impl Metrics {
             store_lookup_seconds: histogram(
                 "tenant_gateway_store_lookup_duration_seconds",
                 "Store lookups on cache misses",
+            ),
+            domain_table_domains: gauge(
+                "tenant_gateway_domain_table_domains",
+                "Domains held in the warm domain table",
             ),
             store_errors: counter("tenant_gateway_store_errors_total", "Failed store lookups"),
             stale_served: counter(

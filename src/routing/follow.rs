@@ -25,11 +25,17 @@ pub async fn follow(
             FeedEvent::Connected(up) => router.metrics.change_feed_connected.set(i64::from(up)),
             FeedEvent::CaughtUp => router.feed_caught_up(),
             FeedEvent::Changes(batch) => {
+                // One re-read of the warm table for the whole batch.
+                let mut domains = Vec::new();
                 for change in &batch.changes {
-                    router.apply(change).await;
-                    if let (Some(also), Change::Domains(domains)) = (&also, change) {
-                        domains.iter().for_each(|domain| also(domain));
+                    match change {
+                        Change::Domains(changed) => domains.extend_from_slice(changed),
+                        Change::Everything => router.apply(change).await,
                     }
+                }
+                router.invalidate_names(&domains).await;
+                if let Some(also) = &also {
+                    domains.iter().for_each(|domain| also(domain));
                 }
                 router
                     .metrics
@@ -61,11 +67,7 @@ impl Router {
     /// Forgets what a change made stale.
     pub async fn apply(&self, change: &Change) {
         match change {
-            Change::Domains(domains) => {
-                for domain in domains {
-                    self.invalidate_domain(domain).await;
-                }
-            }
+            Change::Domains(domains) => self.invalidate_names(domains).await,
             Change::Everything => self.invalidate_all(),
         }
     }

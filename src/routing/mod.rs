@@ -1,17 +1,21 @@
-//! Resolve phase: normalised host → tenant, through a moka cache in front of
-//! the store. Known hosts are cached with a TTL, unknown ones with a short
-//! negative TTL, and concurrent misses for one host make one store lookup.
+//! Resolve phase: normalised host → tenant. A per-worker table of hot hosts,
+//! then the warm domain table (`table/`: every domain, compact, and once
+//! loaded authoritative, so unknown hosts cost no store query), then for
+//! what the table cannot answer a moka cache in front of the store (known
+//! hosts cached with a TTL, unknown ones with a short negative TTL,
+//! concurrent misses for one host making one store lookup).
 //! The control plane talks to it only through `resolve` and `invalidate_*`.
 
 pub mod follow;
 mod local;
+mod route;
 mod shared;
+mod table;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::HeaderValue;
 use moka::future::Cache;
 
 use crate::clock;
@@ -19,63 +23,10 @@ use crate::config::CacheConfig;
 use crate::metrics::Metrics;
 use crate::store::{HostMatch, Store, StoreError};
 use crate::tenant::host;
-use crate::tenant::{DomainEntry, Isolation, Tenant};
-use crate::upstream::PoolSlot;
+use crate::tenant::DomainEntry;
+pub use route::{Resolution, RoutedTenant};
 use shared::{RouteExpiry, SharedEntry, NEGATIVE_KEEP_FACTOR, REFRESH_BACKOFF_MS};
-
-/// A tenant as the data path needs it, with its header values built once
-/// when the cache is filled rather than on every request.
-#[derive(Debug)]
-pub struct RoutedTenant {
-    pub tenant: Tenant,
-    /// The domain entry that matched (the host itself or its wildcard).
-    pub matched_domain: String,
-    pub id_value: HeaderValue,
-    /// `X-Tenant-Schema` for schema and database isolation.
-    pub schema_value: Option<HeaderValue>,
-    /// `X-Tenant-Database` for database isolation.
-    pub database_value: Option<HeaderValue>,
-    /// `X-Tenant-Cache-Prefix` for cache isolation.
-    pub cache_prefix_value: Option<HeaderValue>,
-    /// `X-Tenant-Cluster` for tenants placed on a named cluster.
-    pub cluster_value: Option<HeaderValue>,
-    /// The tenant's pool as last resolved (see `Pools::for_tenant`).
-    pub pool_slot: PoolSlot,
-}
-
-impl RoutedTenant {
-    pub fn new(tenant: Tenant, matched_domain: String) -> RoutedTenant {
-        // Ids and schemas are validated ASCII, so these conversions cannot fail;
-        // a store holding something else still must not panic the data path.
-        let value = |s: &str| {
-            HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
-        };
-        let schema_value = matches!(tenant.isolation, Isolation::Schema | Isolation::Database)
-            .then(|| value(&tenant.schema));
-        let database_value =
-            (tenant.isolation == Isolation::Database).then(|| value(&tenant.schema));
-        let cache_prefix_value =
-            (tenant.isolation == Isolation::Cache).then(|| value(&format!("{}:", tenant.id)));
-        let cluster_value = tenant.cluster.as_deref().map(value);
-        RoutedTenant {
-            id_value: value(&tenant.id),
-            cluster_value,
-            schema_value,
-            database_value,
-            cache_prefix_value,
-            pool_slot: PoolSlot::default(),
-            tenant,
-            matched_domain,
-        }
-    }
-}
-
-/// What a host resolves to.
-#[derive(Debug, Clone)]
-pub enum Resolution {
-    Tenant(Arc<RoutedTenant>),
-    Unknown,
-}
+use table::{DomainTable, Lookup};
 
 /// The store could not answer for a host that is not cached.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -86,7 +37,8 @@ pub struct RoutingError(pub Arc<StoreError>);
 pub(crate) type Cached = Option<Arc<RoutedTenant>>;
 
 /// The host → tenant table as the data path sees it: a per-worker table of
-/// hot hosts (`local`), then the shared moka cache, then the store.
+/// hot hosts (`local`), then the warm domain table, then the shared moka
+/// cache, then the store.
 pub struct Router {
     /// Tells this router's per-worker tables from another router's.
     id: usize,
@@ -95,6 +47,8 @@ pub struct Router {
     /// anything, so a lookup can tell one happened while it asked the store.
     changes: AtomicU64,
     cache: Cache<String, Arc<SharedEntry>, foldhash::fast::RandomState>,
+    /// Every domain, loaded by `warm` and kept exact by the change feed.
+    table: DomainTable,
     ttl_ms: u64,
     negative_ttl_ms: u64,
     /// False while the domain table is being loaded at start (see `warm`).
@@ -128,6 +82,7 @@ impl Router {
             invalidations: local::InvalidationLog::new(),
             changes: AtomicU64::new(0),
             cache,
+            table: DomainTable::new(store.clone(), config.table_max_domains),
             ttl_ms: config.ttl.as_millis() as u64,
             negative_ttl_ms: config.negative_ttl.as_millis() as u64,
             last_stale_warning_ms: AtomicU64::new(0),
@@ -152,29 +107,36 @@ impl Router {
         self.warm.load(Ordering::Acquire)
     }
 
-    /// Loads the store's domain table into the shared cache, a page at a time,
-    /// until it is done or the cache is full; returns how many hosts it loaded.
-    pub async fn warm(&self, max_entries: u64) -> Result<u64, StoreError> {
-        const PAGE: usize = 10_000;
-        let mut after = None;
-        let mut loaded = 0u64;
-        while loaded < max_entries {
-            let changes_seen = self.changes.load(Ordering::SeqCst);
-            let page = self.store.routes_page(after.take(), PAGE).await?;
-            let full_page = page.len() == PAGE;
-            after = page.last().map(|m| m.domain.clone());
-            for HostMatch { tenant, domain } in page {
-                let route = Some(Arc::new(RoutedTenant::new(tenant, domain.clone())));
-                let entry = SharedEntry::new(route, changes_seen);
-                self.cache.insert(domain, entry.clone()).await;
-                self.settle(&entry);
-                loaded += 1;
-            }
-            if !full_page {
-                break;
-            }
+    /// Loads the store's domains (exact and wildcard) into the warm domain
+    /// table; from then on it answers alone for the hosts it covers, and for
+    /// unknown hosts unless it is partial. Returns how many domains it holds.
+    /// On failure it keeps retrying in the background (hosts meanwhile go
+    /// to the store).
+    pub async fn warm(&self) -> Result<u64, StoreError> {
+        let loaded = self.table.load().await;
+        if loaded.is_err() {
+            self.table.reload();
         }
-        Ok(loaded)
+        loaded
+    }
+
+    /// For a registry written behind the change feed's back (django-tenants
+    /// without `store.django.change_triggers`): the warm table answers only
+    /// the hosts it holds and is reloaded every `cache.ttl`, so changes
+    /// arrive as they did when cache entries expired.
+    pub fn table_misses_writes(&self) {
+        self.table
+            .reload_every(std::time::Duration::from_millis(self.ttl_ms));
+    }
+
+    /// Whether the warm table answers unknown hosts without the store.
+    pub fn table_is_authoritative(&self) -> bool {
+        self.table.is_authoritative()
+    }
+
+    /// Heap bytes of the warm table's compact block (for the benches).
+    pub fn table_block_bytes(&self) -> usize {
+        self.table.block_heap_bytes()
     }
 
     /// Normalises a raw Host value with this router's `www.` rule.
@@ -192,8 +154,30 @@ impl Router {
             self.metrics.cache_hits.inc();
             return Ok(into_resolution(cached));
         }
-        // Log entries are pushed after the shared cache forgot the domain.
+        // Log entries are pushed after the shared cache and the table changed.
         let log_seen = self.invalidations.newest();
+        match self.table.lookup(host) {
+            Lookup::Found(route) => {
+                self.metrics.cache_hits.inc();
+                let until = clock::now_ms() + self.ttl_ms;
+                let cached = Some(route);
+                local::put(
+                    self.id,
+                    &self.invalidations,
+                    host,
+                    cached.clone(),
+                    until,
+                    log_seen,
+                );
+                return Ok(into_resolution(cached));
+            }
+            // Neither the worker nor moka keeps junk hosts: no memory per host.
+            Lookup::Unknown => {
+                self.metrics.cache_hits.inc();
+                return Ok(Resolution::Unknown);
+            }
+            Lookup::Miss => {}
+        }
         let (cached, fresh_until_ms) = match self.cache.get(host).await {
             Some(entry) => {
                 self.metrics.cache_hits.inc();
@@ -311,12 +295,28 @@ impl Router {
     }
 
     /// Forgets everything cached for a domain: the host itself, or for a
-    /// wildcard every host one label below it (including negative entries).
+    /// wildcard every host one label below it (including negative entries),
+    /// and re-reads it into the warm table.
     pub async fn invalidate_domain(&self, domain: &str) {
+        self.invalidate_names(std::slice::from_ref(&domain.to_owned()))
+            .await;
+    }
+
+    /// `invalidate_domain` for many domains, re-read in one store query.
+    pub async fn invalidate_names(&self, domains: &[String]) {
+        if domains.is_empty() {
+            return;
+        }
         self.changes.fetch_add(1, Ordering::SeqCst);
-        self.invalidate_shared(domain).await;
-        // After the shared cache, so a worker refilling from it sees the change.
-        self.invalidations.push(domain);
+        for domain in domains {
+            self.invalidate_shared(domain).await;
+        }
+        self.table.changed(domains).await;
+        // After the shared cache and the table, so a worker refilling from
+        // them sees the change.
+        for domain in domains {
+            self.invalidations.push(domain);
+        }
     }
 
     async fn invalidate_shared(&self, domain: &str) {
@@ -335,20 +335,25 @@ impl Router {
     pub fn invalidate_all(&self) {
         self.changes.fetch_add(1, Ordering::SeqCst);
         self.cache.invalidate_all();
+        self.table.reload();
         self.invalidations.push(local::EVERYTHING);
     }
 
     /// Forgets every cached host of a tenant, given its domains.
     pub async fn invalidate_domains(&self, domains: &[DomainEntry]) {
-        for entry in domains {
-            self.invalidate_domain(&entry.domain).await;
-        }
+        let names: Vec<String> = domains.iter().map(|d| d.domain.clone()).collect();
+        self.invalidate_names(&names).await;
     }
 
-    /// Hosts in the shared cache (moka counts writes lazily: settle first).
+    /// Hosts in the shared cache and domains in the warm table (moka counts
+    /// writes lazily: settle first). Also samples the table's size gauge.
     pub async fn cached_entries(&self) -> u64 {
         self.cache.run_pending_tasks().await;
-        self.cache.entry_count()
+        let table = self.table.domains();
+        self.metrics
+            .domain_table_domains
+            .set(i64::try_from(table).unwrap_or(i64::MAX));
+        self.cache.entry_count() + table
     }
 }
 

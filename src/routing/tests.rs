@@ -1,6 +1,6 @@
 use super::*;
 use crate::store::{OpenMode, SqliteStore};
-use crate::tenant::{Domain, NewTenant, TenantPatch, TenantRecord, TenantStatus};
+use crate::tenant::{Domain, Isolation, NewTenant, TenantPatch, TenantRecord, TenantStatus};
 use async_trait::async_trait;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -178,9 +178,9 @@ async fn a_warmed_cache_answers_without_the_store() {
     router.start_warming();
     assert!(!router.is_warm());
     assert_eq!(
-        router.warm(1_000).await.unwrap(),
-        25,
-        "exact domains only, wildcards load on demand"
+        router.warm().await.unwrap(),
+        50,
+        "exact and wildcard domains"
     );
     router.finish_warming();
     assert!(router.is_warm());
@@ -193,8 +193,20 @@ async fn a_warmed_cache_answers_without_the_store() {
         );
     }
     assert!(
-        router.resolve("x.t3.test").await.is_err(),
-        "wildcard hosts still need the store"
+        matches!(router.resolve("x.t3.test").await, Ok(Resolution::Tenant(t)) if t.matched_domain == "*.t3.test"),
+        "wildcards are in the table too"
+    );
+    assert!(
+        matches!(
+            router.resolve("junk.example").await,
+            Ok(Resolution::Unknown)
+        ),
+        "an unknown host is answered by the table alone"
+    );
+    assert_eq!(
+        router.cached_entries().await,
+        50,
+        "no entry for the junk host"
     );
 }
 

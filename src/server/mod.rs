@@ -94,21 +94,27 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         config.routing.strip_www,
         metrics.clone(),
     ));
+    let feed_misses_writes = config.store.kind == crate::config::StoreKind::Postgres
+        && config.store.layout == crate::config::StoreLayout::DjangoTenants
+        && !config.store.django.change_triggers;
+    if config.cache.warm && feed_misses_writes {
+        router.table_misses_writes();
+    }
     if config.cache.warm {
         // In the background: the data path serves at once (routes not yet
         // loaded come from the store); /readyz waits until the cache is warm.
         router.start_warming();
-        let (router, max_entries) = (router.clone(), config.cache.max_entries);
+        let router = router.clone();
         tokio::spawn(async move {
             let started = std::time::Instant::now();
             router.until_feed_caught_up(FEED_WAIT_BEFORE_WARMING).await;
-            match router.warm(max_entries).await {
-                Ok(hosts) => {
+            match router.warm().await {
+                Ok(domains) => {
                     let elapsed_ms = started.elapsed().as_millis() as u64;
-                    tracing::info!(hosts, elapsed_ms, "routing cache warmed");
+                    tracing::info!(domains, elapsed_ms, "domain table warmed");
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot warm the routing cache; routes load on demand")
+                    tracing::warn!(error = %e, "cannot load the domain table; routes load on demand until a retry succeeds")
                 }
             }
             router.finish_warming();

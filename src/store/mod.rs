@@ -108,9 +108,9 @@ pub trait Store: CertificateStore + Send + Sync + 'static {
     /// becomes primary.
     async fn remove_domain(&self, domain: &str) -> Result<Domain, StoreError>;
 
-    /// Exact (non-wildcard) domains with their tenants, ordered by domain,
-    /// after `after`: pages for warming the routing cache at start. A store
-    /// that cannot page cheaply returns nothing, and routes load on demand.
+    /// Domains (exact and wildcard) with their tenants, ordered by domain,
+    /// after `after`: pages for loading the warm domain table at start. A
+    /// store that cannot page cheaply returns nothing, and routes load on demand.
     async fn routes_page(
         &self,
         after: Option<String>,
@@ -118,6 +118,21 @@ pub trait Store: CertificateStore + Send + Sync + 'static {
     ) -> Result<Vec<HostMatch>, StoreError> {
         let _ = (after, limit);
         Ok(Vec::new())
+    }
+
+    /// The rows of exactly these domains (wildcards as written, `*.x`), with
+    /// their tenants; a domain not registered is left out. The warm domain
+    /// table re-reads changed domains with it.
+    async fn routes_for(&self, domains: &[String]) -> Result<Vec<HostMatch>, StoreError> {
+        let mut found = Vec::with_capacity(domains.len());
+        for domain in domains {
+            if let Some(m) = self.resolve_host(domain).await? {
+                if m.domain == *domain {
+                    found.push(m);
+                }
+            }
+        }
+        Ok(found)
     }
 }
 

@@ -180,11 +180,31 @@ impl Store for SqliteStore {
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "SELECT {TENANT_COLUMNS}, d.domain FROM domains d JOIN tenants t ON t.id = d.tenant_id \
-                     WHERE d.domain > ?1 AND d.domain NOT LIKE '*.%' ORDER BY d.domain LIMIT ?2"
+                     WHERE d.domain > ?1 ORDER BY d.domain LIMIT ?2"
                 ))
                 .map_err(backend)?;
             let rows = stmt
                 .query_map(params![after.unwrap_or_default(), limit as i64], |r| {
+                    Ok(HostMatch { tenant: tenant_from_row(r)?, domain: r.get(TENANT_COLUMN_COUNT)? })
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn routes_for(&self, domains: &[String]) -> Result<Vec<HostMatch>, StoreError> {
+        let list =
+            serde_json::to_string(domains).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {TENANT_COLUMNS}, d.domain FROM domains d JOIN tenants t ON t.id = d.tenant_id \
+                     WHERE d.domain IN (SELECT value FROM json_each(?1))"
+                ))
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([list], |r| {
                     Ok(HostMatch { tenant: tenant_from_row(r)?, domain: r.get(TENANT_COLUMN_COUNT)? })
                 })
                 .map_err(backend)?;

@@ -79,8 +79,10 @@ pub(super) struct Sql {
     pub lock_tenant: String,
     pub list_tenants: String,
     pub resolve_host: String,
-    /// Exact domains with their tenants after `$1`, `$2` at a time (warm start).
+    /// Domains (wildcards too) with their tenants after `$1`, `$2` at a time (warm start).
     pub routes_page: String,
+    /// Exactly the domains in `$1` (a text array) with their tenants.
+    pub routes_for: String,
     pub domains_of: String,
     pub domains_of_many: String,
     pub domain_owner: String,
@@ -270,8 +272,12 @@ impl Sql {
             ),
             routes_page: format!(
                 "SELECT {cols}, d.{d_domain}::text FROM {dt} d JOIN {tt} t ON t.{t_pk} = d.{d_fk} \
-                 WHERE d.{d_domain} > $1 AND d.{d_domain} NOT LIKE '*.%' \
+                 WHERE d.{d_domain} > $1 \
                  ORDER BY d.{d_domain} LIMIT $2"
+            ),
+            routes_for: format!(
+                "SELECT {cols}, d.{d_domain}::text FROM {dt} d JOIN {tt} t ON t.{t_pk} = d.{d_fk} \
+                 WHERE d.{d_domain} = ANY($1)"
             ),
             domains_of: format!(
                 "SELECT {d_domain}::text, {d_primary} FROM {dt} WHERE {d_fk} = $1 \

@@ -237,6 +237,17 @@ impl Store for PgStore {
         rows.iter().map(host_match_from_row).collect()
     }
 
+    async fn routes_for(&self, domains: &[String]) -> Result<Vec<HostMatch>, StoreError> {
+        let conn = self.conn().await?;
+        let rows = query(
+            &*conn,
+            &self.sql.routes_for,
+            &[(&domains, Type::TEXT_ARRAY)],
+        )
+        .await?;
+        rows.iter().map(host_match_from_row).collect()
+    }
+
     async fn create_tenant(&self, tenant: NewTenant) -> Result<TenantRecord, StoreError> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(pg_error)?;
