@@ -8,6 +8,7 @@
 //! 6. log      — one access line and the request metrics
 
 pub mod decide;
+pub mod h1;
 pub mod headers;
 pub mod listener;
 mod respond;
