@@ -67,7 +67,8 @@ pub struct Proxy {
 /// Per-connection facts, computed once per connection rather than per request.
 pub struct ConnInfo {
     pub peer: SocketAddr,
-    client_ip: HeaderValue,
+    /// The peer as the forwarding headers write it.
+    values: headers::PeerValues,
     proto: &'static str,
     /// The TLS SNI name, normalised like a Host (TLS connections only).
     sni: Option<HostBuf>,
@@ -75,11 +76,9 @@ pub struct ConnInfo {
 
 impl ConnInfo {
     pub fn new(peer: SocketAddr) -> ConnInfo {
-        let client_ip = HeaderValue::from_str(&peer.ip().to_string())
-            .expect("an IP address is a valid header value");
         ConnInfo {
             peer,
-            client_ip,
+            values: headers::PeerValues::new(peer.ip(), "http"),
             proto: "http",
             sni: None,
         }
@@ -89,6 +88,7 @@ impl ConnInfo {
     pub fn tls(peer: SocketAddr, sni: Option<HostBuf>) -> ConnInfo {
         ConnInfo {
             proto: "https",
+            values: headers::PeerValues::new(peer.ip(), "https"),
             sni,
             ..ConnInfo::new(peer)
         }
@@ -355,7 +355,7 @@ impl Proxy {
         headers::inject_tenant(headers, names, tenant);
         headers::ensure_host(headers, authority.as_ref());
         let host = headers.get(HOST).cloned();
-        headers::set_forwarded(headers, &conn.client_ip, conn.proto, host.as_ref());
+        headers::set_forwarded(headers, &conn.values, host.as_ref());
         let request_id = headers::ensure_request_id(headers, names);
         if let Some(signer) = &*self.shared.signer.load() {
             headers::sign_tenant(headers, names, signer, tenant, &request_id);
