@@ -45,6 +45,22 @@ impl HeaderNames {
         }
     }
 
+    /// [`Self::is_tenant_header`] for a name as it came on the wire (any case).
+    pub fn is_tenant_name(&self, name: &[u8]) -> bool {
+        (name.len() >= TENANT_PREFIX.len()
+            && name[..TENANT_PREFIX.len()].eq_ignore_ascii_case(TENANT_PREFIX))
+            || [
+                &self.tenant_id,
+                &self.schema,
+                &self.database,
+                &self.cache_prefix,
+                &self.cluster,
+                &self.signature,
+            ]
+            .iter()
+            .any(|n| n.as_str().as_bytes().eq_ignore_ascii_case(name))
+    }
+
     fn is_tenant_header(&self, name: &HeaderName) -> bool {
         let bytes = name.as_str().as_bytes();
         bytes.starts_with(TENANT_PREFIX)
@@ -216,7 +232,7 @@ pub fn ensure_request_id(headers: &mut HeaderMap, names: &HeaderNames) -> Header
     id
 }
 
-fn is_valid_request_id(id: &[u8]) -> bool {
+pub fn is_valid_request_id(id: &[u8]) -> bool {
     (1..=128).contains(&id.len())
         && id
             .iter()

@@ -73,6 +73,11 @@ pub struct Pool {
     outlier: OutlierConfig,
     pub response_timeout: Duration,
     pub total_timeout: Option<Duration>,
+    /// Time allowed to open a backend connection (the lean path's own connects).
+    pub connect_timeout: Duration,
+    /// Idle connections kept per backend and worker, and for how long.
+    pub max_idle: usize,
+    pub idle_timeout: Duration,
     pub health_check: Option<HealthCheckConfig>,
     /// One keep-alive client per data-path worker, so workers share no pool lock.
     clients: Box<[UpstreamClient]>,
@@ -111,6 +116,36 @@ impl Pool {
         if others_available && backend.eject(self.outlier.ejection) {
             tracing::warn!(pool = %self.name, backend = %backend.addr, streak, ejection = ?self.outlier.ejection, "backend ejected");
         }
+    }
+
+    /// Counts a request towards the retry budget (every request earns a share).
+    pub fn count_request(&self) {
+        self.budget.deposit();
+    }
+
+    /// Whether a request whose attempt failed with `err` may be sent again,
+    /// on another backend: a refused connection always, a dropped one only
+    /// for idempotent methods, and only with the request still in hand,
+    /// retries left and budget in the bucket (taken when it says yes). Both
+    /// HTTP/1 engines ask here.
+    pub fn retry_after(
+        &self,
+        err: &UpstreamError,
+        idempotent: bool,
+        replayable: bool,
+        retries: u32,
+    ) -> bool {
+        let safe = match err {
+            UpstreamError::Connect(_) => true,
+            UpstreamError::Reset(..) => idempotent,
+            _ => false,
+        };
+        safe && replayable && retries < self.retries && self.retry_allowed()
+    }
+
+    /// Whether a retry could ever happen here (worth keeping a copy of the request).
+    pub fn may_retry(&self) -> bool {
+        self.retries > 0 && self.backends.len() > 1
     }
 
     fn retry_allowed(&self) -> bool {
@@ -173,6 +208,9 @@ fn build_pool(
             .response_header
             .unwrap_or(upstream.response_timeout),
         total_timeout: pool.timeouts.total,
+        connect_timeout,
+        max_idle: upstream.max_idle_per_backend,
+        idle_timeout: upstream.idle_timeout,
         health_check: pool.health_check.clone(),
         clients,
         retries_total: metrics.backends.retries.with_label_values(&[name]),

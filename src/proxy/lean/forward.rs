@@ -1,0 +1,451 @@
+//! Pick, forward and stream phases of the lean path: a backend of the
+//! tenant's pool (retried as `Pool::retry_after` allows), the upstream head
+//! and the client's body sent on this worker's own connection, and the
+//! response streamed back by Content-Length, chunks or until close, with
+//! backpressure, under the pool's timeouts.
+
+use std::time::Instant;
+
+use http::StatusCode;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::super::h1::{self, Chunked, Piece, RequestFraming, ResponseFraming};
+use super::super::respond;
+use super::pool::{self, Upstream};
+use super::{head, Client, Facts};
+use crate::metrics::Outcome;
+use crate::proxy::{Exchange, Proxy};
+use crate::routing::RoutedTenant;
+use crate::upstream::{Pool, UpstreamError, DEFAULT_POOL};
+
+/// How a forwarded request ended, for the log and the connection.
+pub(super) struct Done {
+    pub status: StatusCode,
+    pub keep_alive: bool,
+}
+
+/// What has happened so far, read after a timeout dropped the attempts.
+#[derive(Default)]
+struct Progress {
+    /// The request body was read whole (the next request can follow).
+    body_done: bool,
+    /// Response bytes went to the client: no other answer can be given.
+    responded: bool,
+    /// Waiting on the client's body (a timeout is then the client's fault).
+    waiting_on_client: bool,
+    status: Option<StatusCode>,
+    keep_alive: bool,
+}
+
+/// Forwards the request whose upstream head is in `out` (its client head
+/// still at the front of the client's buffer) and answers the client.
+pub(super) async fn forward<S: AsyncRead + AsyncWrite + Unpin>(
+    proxy: &Proxy,
+    tenant: &RoutedTenant,
+    client: &mut Client<S>,
+    out: &mut Vec<u8>,
+    facts: &Facts,
+    ex: &mut Exchange,
+) -> Done {
+    client.consume(facts.head_len);
+    let mut progress = Progress {
+        body_done: facts.framing == RequestFraming::Length(0),
+        ..Progress::default()
+    };
+    let pools = proxy.shared.pools.load_full();
+    let max = proxy.shared.max_request_body;
+    let result = match pools.for_tenant(&tenant.tenant, &tenant.pool_slot) {
+        None => {
+            let name = tenant.tenant.pool.as_deref().unwrap_or(DEFAULT_POOL);
+            Err(UpstreamError::NoBackend(name.to_owned()))
+        }
+        Some(_) if matches!(facts.framing, RequestFraming::Length(n) if n > max) => {
+            Err(UpstreamError::BodyTooLarge)
+        }
+        Some(pool) => {
+            let started = Instant::now();
+            let attempts = attempts(proxy, pool, tenant, client, out, facts, ex, &mut progress);
+            let result = match pool.total_timeout {
+                Some(total) => tokio::time::timeout(total, attempts)
+                    .await
+                    .unwrap_or_else(|_| Err(UpstreamError::Timeout(format!("pool {}", pool.name)))),
+                None => attempts.await,
+            };
+            let metrics = &proxy.shared.metrics;
+            metrics
+                .upstream_seconds
+                .observe(started.elapsed().as_secs_f64());
+            result
+        }
+    };
+    match result {
+        Ok(()) => Done {
+            status: progress.status.unwrap_or(StatusCode::BAD_GATEWAY),
+            keep_alive: progress.keep_alive && progress.body_done,
+        },
+        Err(e) if progress.responded => {
+            tracing::debug!(error = %e, "response broke off");
+            Done {
+                status: progress.status.unwrap_or(StatusCode::BAD_GATEWAY),
+                keep_alive: false,
+            }
+        }
+        Err(mut e) => {
+            if matches!(e, UpstreamError::Timeout(_)) && progress.waiting_on_client {
+                e = UpstreamError::ClientTimeout;
+            }
+            if e.is_client_fault() {
+                ex.outcome = Some(Outcome::BadRequest);
+                tracing::debug!(error = %e, tenant = %tenant.tenant.id, "request refused while forwarding");
+            } else {
+                ex.outcome = Some(Outcome::UpstreamError);
+                tracing::warn!(error = %e, tenant = %tenant.tenant.id, "forward failed");
+            }
+            let answer = respond::upstream_error(&e);
+            let status = answer.status();
+            let keep_alive = facts.keep_alive && progress.body_done;
+            let name = proxy.shared.names.request_id.as_str().as_bytes();
+            let id = ex.request_id.as_ref().map(|v| (name, v.as_bytes()));
+            out.clear();
+            head::own_answer(out, answer, id, keep_alive, facts.to_head).await;
+            let written = client.io.write_all(out).await.is_ok();
+            Done {
+                status,
+                keep_alive: keep_alive && written,
+            }
+        }
+    }
+}
+
+/// Tries backends until one answers, or retrying is not allowed.
+#[allow(clippy::too_many_arguments)]
+async fn attempts<S: AsyncRead + AsyncWrite + Unpin>(
+    proxy: &Proxy,
+    pool: &Pool,
+    tenant: &RoutedTenant,
+    client: &mut Client<S>,
+    out: &mut Vec<u8>,
+    facts: &Facts,
+    ex: &mut Exchange,
+    progress: &mut Progress,
+) -> Result<(), UpstreamError> {
+    pool.count_request();
+    let replayable = facts.framing == RequestFraming::Length(0) && pool.may_retry();
+    let (mut tried, mut retries, mut last_error) = (0u64, 0, None);
+    loop {
+        let Some(index) = pool.pick(&tenant.tenant.id, tried) else {
+            return Err(last_error.unwrap_or_else(|| UpstreamError::NoBackend(pool.name.clone())));
+        };
+        let backend = &pool.backends[index];
+        let in_flight = backend.start();
+        let started = Instant::now();
+        let sent = send(pool, index, client, out, facts, progress).await;
+        backend
+            .series
+            .response_seconds
+            .observe(started.elapsed().as_secs_f64());
+        match sent {
+            Ok(upstream) => {
+                ex.outcome = Some(Outcome::Routed);
+                if proxy.shared.access_log {
+                    ex.backend = Some(backend.addr.to_string());
+                }
+                let result = relay(
+                    proxy, pool, index, upstream, client, out, facts, ex, progress,
+                )
+                .await;
+                drop(in_flight);
+                return result;
+            }
+            Err(e) => {
+                if !e.is_client_fault() {
+                    pool.record_failure(index);
+                }
+                if !pool.retry_after(&e, facts.idempotent, replayable, retries) {
+                    return Err(e);
+                }
+                tracing::debug!(pool = %pool.name, backend = %backend.addr, error = %e, "retrying on another backend");
+                retries += 1;
+                if index < 64 {
+                    tried |= 1 << index;
+                }
+                last_error = Some(e);
+            }
+        }
+    }
+}
+
+/// Sends the request to backend `index` and reads the response head into
+/// the upstream connection's buffer. A kept-alive connection the backend
+/// closed meanwhile is replaced once when nothing of the body was sent.
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    pool: &Pool,
+    index: usize,
+    client: &mut Client<S>,
+    out: &mut Vec<u8>,
+    facts: &Facts,
+    progress: &mut Progress,
+) -> Result<Upstream, UpstreamError> {
+    let backend = &pool.backends[index];
+    let reset =
+        |e: &dyn std::fmt::Display| UpstreamError::Reset(backend.addr.to_string(), e.to_string());
+    let mut upstream = pool::take_or_connect(pool, backend)
+        .await
+        .map_err(|_| UpstreamError::Connect(backend.addr.to_string()))?;
+    let head_len = out.len();
+    loop {
+        out.truncate(head_len);
+        let sent = send_request(pool, &mut upstream, client, out, facts, progress).await;
+        let sent = match sent {
+            Ok(()) => tokio::time::timeout(pool.response_timeout, read_head(&mut upstream, facts))
+                .await
+                .unwrap_or_else(|_| Err(UpstreamError::Timeout(backend.addr.to_string()))),
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(()) => return Ok(upstream),
+            Err(UpstreamError::Reset(..))
+                if upstream.reused && facts.framing == RequestFraming::Length(0) =>
+            {
+                upstream = pool::connect(pool, backend)
+                    .await
+                    .map_err(|_| UpstreamError::Connect(backend.addr.to_string()))?;
+            }
+            Err(UpstreamError::Reset(_, why)) => return Err(reset(&why)),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Writes the head (with the body bytes already read) in one write, then
+/// the rest of the body as it arrives.
+async fn send_request<S: AsyncRead + AsyncWrite + Unpin>(
+    pool: &Pool,
+    upstream: &mut Upstream,
+    client: &mut Client<S>,
+    out: &mut Vec<u8>,
+    facts: &Facts,
+    progress: &mut Progress,
+) -> Result<(), UpstreamError> {
+    let reset = |e: std::io::Error| UpstreamError::Reset(String::new(), e.to_string());
+    match facts.framing {
+        RequestFraming::Length(0) => upstream.stream.write_all(out).await.map_err(reset),
+        RequestFraming::Length(mut left) => {
+            let mut first = true;
+            loop {
+                let take = usize::try_from(left)
+                    .unwrap_or(usize::MAX)
+                    .min(client.buf.len());
+                out.extend_from_slice(&client.buf[..take]);
+                client.consume(take);
+                left -= take as u64;
+                if first || !out.is_empty() {
+                    upstream.stream.write_all(out).await.map_err(reset)?;
+                }
+                out.clear();
+                first = false;
+                if left == 0 {
+                    progress.body_done = true;
+                    return Ok(());
+                }
+                read_body(pool, client, progress).await?;
+            }
+        }
+        RequestFraming::Chunked => {
+            let mut framer = Chunked::new(false);
+            loop {
+                let mut at = 0;
+                loop {
+                    match framer.next_piece(&client.buf[at..]) {
+                        Ok(Piece::Forward(n)) => {
+                            out.extend_from_slice(&client.buf[at..at + n]);
+                            at += n;
+                        }
+                        Ok(Piece::Drop(n)) => at += n,
+                        Ok(Piece::NeedMore | Piece::Done) => break,
+                        Err(e) => return Err(UpstreamError::ClientBody(e.to_string())),
+                    }
+                }
+                client.consume(at);
+                if framer.payload > facts.max_body {
+                    return Err(UpstreamError::BodyTooLarge);
+                }
+                upstream.stream.write_all(out).await.map_err(reset)?;
+                out.clear();
+                if framer.is_done() {
+                    progress.body_done = true;
+                    return Ok(());
+                }
+                read_body(pool, client, progress).await?;
+            }
+        }
+    }
+}
+
+/// Reads more of the client's body, within the response timeout.
+async fn read_body<S: AsyncRead + AsyncWrite + Unpin>(
+    pool: &Pool,
+    client: &mut Client<S>,
+    progress: &mut Progress,
+) -> Result<(), UpstreamError> {
+    progress.waiting_on_client = true;
+    let read = tokio::time::timeout(pool.response_timeout, client.fill()).await;
+    progress.waiting_on_client = false;
+    match read {
+        Err(_) => Err(UpstreamError::ClientTimeout),
+        Ok(Ok(0)) => Err(UpstreamError::ClientBody(
+            "the client closed before its body ended".into(),
+        )),
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(UpstreamError::ClientBody(e.to_string())),
+    }
+}
+
+/// Reads until the buffer starts with a final response head (1xx interim
+/// answers other than 101 are dropped: the client sent no `Expect`).
+async fn read_head(upstream: &mut Upstream, facts: &Facts) -> Result<(), UpstreamError> {
+    let reset = |why: &str| UpstreamError::Reset(String::new(), why.to_owned());
+    loop {
+        if super::has_blank_line(&upstream.buf) {
+            let mut storage = [httparse::EMPTY_HEADER; 100];
+            match h1::parse_response(
+                &upstream.buf,
+                &mut storage,
+                &h1::Limits::default(),
+                facts.to_head,
+            ) {
+                Ok(Some(head)) if (100..200).contains(&head.status) && head.status != 101 => {
+                    let n = head.head_len;
+                    upstream.buf.drain(..n);
+                    continue;
+                }
+                Ok(Some(_)) => return Ok(()),
+                Ok(None) => {}
+                Err(e) => return Err(reset(&format!("bad response head: {e}"))),
+            }
+        }
+        if upstream.buf.capacity() - upstream.buf.len() < 4096 {
+            upstream.buf.reserve(16 * 1024);
+        }
+        match upstream.stream.read_buf(&mut upstream.buf).await {
+            Ok(0) => return Err(reset("closed before a response")),
+            Ok(_) => {}
+            Err(e) => return Err(reset(&e.to_string())),
+        }
+    }
+}
+
+/// Writes the response head and streams the body to the client.
+#[allow(clippy::too_many_arguments)]
+async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
+    proxy: &Proxy,
+    pool: &Pool,
+    index: usize,
+    mut upstream: Upstream,
+    client: &mut Client<S>,
+    out: &mut Vec<u8>,
+    facts: &Facts,
+    ex: &mut Exchange,
+    progress: &mut Progress,
+) -> Result<(), UpstreamError> {
+    let backend = &pool.backends[index];
+    let broke = |e: std::io::Error| UpstreamError::Reset(backend.addr.to_string(), e.to_string());
+    let (framing, upstream_keep_alive) = {
+        let mut storage = [httparse::EMPTY_HEADER; 100];
+        let head = h1::parse_response(
+            &upstream.buf,
+            &mut storage,
+            &h1::Limits::default(),
+            facts.to_head,
+        )
+        .ok()
+        .flatten()
+        .ok_or_else(|| UpstreamError::Reset(backend.addr.to_string(), "response head".into()))?;
+        let status = StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        if status.is_server_error() {
+            pool.record_failure(index);
+        } else {
+            backend.record_success();
+        }
+        progress.status = Some(status);
+        progress.keep_alive = facts.keep_alive && head.framing != ResponseFraming::Close;
+        out.clear();
+        let id = ex.request_id.as_ref().map_or(&b""[..], |v| v.as_bytes());
+        let name = proxy.shared.names.request_id.as_str().as_bytes();
+        head::client_response(
+            out,
+            &head,
+            name,
+            id,
+            progress.keep_alive && progress.body_done,
+        );
+        let head_len = head.head_len;
+        let parsed = (head.framing, head.keep_alive);
+        upstream.buf.drain(..head_len);
+        parsed
+    };
+    let mut left = match framing {
+        ResponseFraming::Length(n) => n,
+        _ => u64::MAX,
+    };
+    let mut framer = Chunked::new(true);
+    let mut done = framing == ResponseFraming::Empty || left == 0;
+    loop {
+        // Pass on what the buffer holds of the body.
+        let mut at = 0;
+        while !done && at < upstream.buf.len() {
+            let n = match framing {
+                ResponseFraming::Chunked => match framer.next_piece(&upstream.buf[at..]) {
+                    Ok(Piece::Forward(n) | Piece::Drop(n)) => n,
+                    Ok(Piece::NeedMore) => break,
+                    Ok(Piece::Done) => {
+                        done = true;
+                        break;
+                    }
+                    Err(e) => {
+                        return Err(UpstreamError::Reset(
+                            backend.addr.to_string(),
+                            e.to_string(),
+                        ))
+                    }
+                },
+                _ => usize::try_from(left)
+                    .unwrap_or(usize::MAX)
+                    .min(upstream.buf.len() - at),
+            };
+            out.extend_from_slice(&upstream.buf[at..at + n]);
+            at += n;
+            if let ResponseFraming::Length(_) = framing {
+                left -= n as u64;
+                done = left == 0;
+            }
+            done |= framing == ResponseFraming::Chunked && framer.is_done();
+        }
+        upstream.buf.drain(..at);
+        client
+            .io
+            .write_all(out)
+            .await
+            .map_err(|e| UpstreamError::ClientBody(e.to_string()))?;
+        progress.responded = true;
+        out.clear();
+        if done {
+            break;
+        }
+        upstream.buf.reserve(16 * 1024);
+        match upstream.stream.read_buf(&mut upstream.buf).await {
+            Ok(0) if framing == ResponseFraming::Close => break,
+            Ok(0) => return Err(broke(std::io::ErrorKind::UnexpectedEof.into())),
+            Ok(_) => {}
+            Err(e) if framing == ResponseFraming::Close => {
+                tracing::debug!(error = %e, "close-delimited body ended with an error");
+                break;
+            }
+            Err(e) => return Err(broke(e)),
+        }
+    }
+    if upstream_keep_alive && framing != ResponseFraming::Close {
+        pool::put_back(pool, backend, upstream);
+    }
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! The lean path's backend connections: the one function that opens one,
+//! and each worker's idle connections, kept per backend in a thread-local
+//! map (a worker is one thread, so no lock; nothing here is held across an
+//! `.await`).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use tokio::net::TcpStream;
+
+use crate::upstream::{Backend, Pool};
+
+/// A backend connection. Switching to another stream type (Unix sockets,
+/// TLS) changes this alias and [`connect`] only.
+pub type UpstreamStream = TcpStream;
+
+/// A backend connection and its read buffer.
+pub struct Upstream {
+    pub stream: UpstreamStream,
+    pub buf: Vec<u8>,
+    /// Taken from the idle pool (it may have been closed meanwhile).
+    pub reused: bool,
+    idle_since: Instant,
+}
+
+thread_local! {
+    /// This worker's idle connections, by backend address.
+    static IDLE: RefCell<HashMap<String, Vec<Upstream>>> = RefCell::new(HashMap::new());
+}
+
+/// Opens a new connection to `backend` within the pool's connect timeout,
+/// timing it into the backend's connect histogram.
+pub async fn connect(pool: &Pool, backend: &Backend) -> io::Result<Upstream> {
+    let started = Instant::now();
+    let authority = backend.addr.authority.as_str();
+    let stream = tokio::time::timeout(pool.connect_timeout, TcpStream::connect(authority))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+    stream.set_nodelay(true)?;
+    backend
+        .series
+        .connect_seconds
+        .observe(started.elapsed().as_secs_f64());
+    Ok(Upstream {
+        stream,
+        buf: Vec::with_capacity(8 * 1024),
+        reused: false,
+        idle_since: started,
+    })
+}
+
+/// An idle connection to `backend` that still looks open, else a new one.
+pub async fn take_or_connect(pool: &Pool, backend: &Backend) -> io::Result<Upstream> {
+    let key = backend.addr.authority.as_str();
+    while let Some(mut idle) = IDLE.with(|idle| idle.borrow_mut().get_mut(key)?.pop()) {
+        if idle.idle_since.elapsed() < pool.idle_timeout && still_open(&idle.stream) {
+            idle.reused = true;
+            return Ok(idle);
+        }
+    }
+    connect(pool, backend).await
+}
+
+/// Keeps a connection whose last exchange ended cleanly for the next request.
+pub fn put_back(pool: &Pool, backend: &Backend, mut upstream: Upstream) {
+    if !upstream.buf.is_empty() {
+        return; // bytes nobody asked for: not a connection to reuse
+    }
+    upstream.idle_since = Instant::now();
+    IDLE.with(|idle| {
+        let mut idle = idle.borrow_mut();
+        let key = backend.addr.authority.as_str();
+        let list = match idle.get_mut(key) {
+            Some(list) => list,
+            None => idle.entry(key.to_owned()).or_default(),
+        };
+        if list.len() < pool.max_idle {
+            list.push(upstream);
+        }
+    });
+}
+
+/// An idle connection must have nothing to read: readable means the
+/// backend closed it (or sent bytes nobody asked for).
+fn still_open(stream: &TcpStream) -> bool {
+    let mut cx = Context::from_waker(Waker::noop());
+    match stream.poll_read_ready(&mut cx) {
+        Poll::Pending => true,
+        // Readiness can be left over from the last read: ask the socket.
+        Poll::Ready(Ok(())) => matches!(
+            stream.try_read(&mut [0u8; 1]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock
+        ),
+        Poll::Ready(Err(_)) => false,
+    }
+}
