@@ -248,7 +248,9 @@ async fn send_request<S: AsyncRead + AsyncWrite + Unpin>(
                     progress.body_done = true;
                     return Ok(());
                 }
-                read_body(pool, client, progress).await?;
+                if !read_body(pool, upstream, client, progress).await? {
+                    return Ok(());
+                }
             }
         }
         RequestFraming::Chunked => {
@@ -276,28 +278,42 @@ async fn send_request<S: AsyncRead + AsyncWrite + Unpin>(
                     progress.body_done = true;
                     return Ok(());
                 }
-                read_body(pool, client, progress).await?;
+                if !read_body(pool, upstream, client, progress).await? {
+                    return Ok(());
+                }
             }
         }
     }
 }
 
-/// Reads more of the client's body, within the response timeout.
+/// Reads more of the client's body, within the response timeout, watching
+/// the backend meanwhile: `Ok(false)` when it answered early (the rest of
+/// the body is not sent), and the client's fault when it gave up waiting.
 async fn read_body<S: AsyncRead + AsyncWrite + Unpin>(
     pool: &Pool,
+    upstream: &mut Upstream,
     client: &mut Client<S>,
     progress: &mut Progress,
-) -> Result<(), UpstreamError> {
+) -> Result<bool, UpstreamError> {
     progress.waiting_on_client = true;
-    let read = tokio::time::timeout(pool.response_timeout, client.fill()).await;
+    let read = tokio::time::timeout(pool.response_timeout, async {
+        tokio::select! {
+            read = client.fill() => Ok(read),
+            spoke = upstream.stream.read_buf(&mut upstream.buf) => Err(spoke),
+        }
+    })
+    .await;
     progress.waiting_on_client = false;
     match read {
         Err(_) => Err(UpstreamError::ClientTimeout),
-        Ok(Ok(0)) => Err(UpstreamError::ClientBody(
+        Ok(Ok(Ok(0))) => Err(UpstreamError::ClientBody(
             "the client closed before its body ended".into(),
         )),
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(UpstreamError::ClientBody(e.to_string())),
+        Ok(Ok(Ok(_))) => Ok(true),
+        Ok(Ok(Err(e))) => Err(UpstreamError::ClientBody(e.to_string())),
+        // The backend closed while the client was slow: the client's fault.
+        Ok(Err(Ok(0) | Err(_))) => Err(UpstreamError::ClientTimeout),
+        Ok(Err(Ok(_))) => Ok(false),
     }
 }
 

@@ -103,6 +103,7 @@ where
     let mut first = true;
     let mut deadline = Instant::now() + header_read_timeout;
     loop {
+        // HTTP/2 with prior knowledge (h2c) starts with `PRI * HTTP/2.0`.
         if first && client.buf.starts_with(b"PRI ") {
             return Ending::Handover(Rewind::new(client.buf, client.io));
         }
@@ -187,7 +188,6 @@ where
                         return Ending::Closed;
                     }
                 }
-                first = false;
                 continue;
             }
             Step::Handover => return Ending::Handover(Rewind::new(client.buf, client.io)),
