@@ -189,7 +189,11 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     let backend = &pool.backends[index];
     let reset =
         |e: &dyn std::fmt::Display| UpstreamError::Reset(backend.addr.to_string(), e.to_string());
-    let mut upstream = pool::take_or_connect(pool, backend)
+    // A bodiless idempotent request is sent again on a new connection if a
+    // kept-alive one turns out closed (below), so it skips the check.
+    let replay = facts.framing == RequestFraming::Length(0) && facts.idempotent;
+    let check = !replay;
+    let mut upstream = pool::take_or_connect(pool, backend, check)
         .await
         .map_err(|_| UpstreamError::Connect(backend.addr.to_string()))?;
     let head_len = out.len();

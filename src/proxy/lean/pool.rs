@@ -52,11 +52,13 @@ pub async fn connect(pool: &Pool, backend: &Backend) -> io::Result<Upstream> {
     })
 }
 
-/// An idle connection to `backend` that still looks open, else a new one.
-pub async fn take_or_connect(pool: &Pool, backend: &Backend) -> io::Result<Upstream> {
+/// An idle connection to `backend`, else a new one. With `check`, only one
+/// that still looks open (one more `recv` per request: worth it when a
+/// request cannot be replayed on a new connection after a failed write).
+pub async fn take_or_connect(pool: &Pool, backend: &Backend, check: bool) -> io::Result<Upstream> {
     let key = backend.addr.authority.as_str();
     while let Some(mut idle) = IDLE.with(|idle| idle.borrow_mut().get_mut(key)?.pop()) {
-        if idle.idle_since.elapsed() < pool.idle_timeout && still_open(&idle.stream) {
+        if idle.idle_since.elapsed() < pool.idle_timeout && (!check || still_open(&idle.stream)) {
             idle.reused = true;
             return Ok(idle);
         }
