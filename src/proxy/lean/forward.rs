@@ -9,9 +9,10 @@ use std::time::Instant;
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::super::h1::{self, Chunked, Piece, RequestFraming, ResponseFraming};
+use super::super::h1::{Chunked, Piece, RequestFraming};
 use super::super::respond;
 use super::pool::{self, Upstream};
+use super::relay::{read_head, relay};
 use super::{head, Client, Facts};
 use crate::metrics::Outcome;
 use crate::proxy::{Exchange, Proxy};
@@ -26,15 +27,15 @@ pub(super) struct Done {
 
 /// What has happened so far, read after a timeout dropped the attempts.
 #[derive(Default)]
-struct Progress {
+pub(super) struct Progress {
     /// The request body was read whole (the next request can follow).
-    body_done: bool,
+    pub body_done: bool,
     /// Response bytes went to the client: no other answer can be given.
-    responded: bool,
+    pub responded: bool,
     /// Waiting on the client's body (a timeout is then the client's fault).
     waiting_on_client: bool,
-    status: Option<StatusCode>,
-    keep_alive: bool,
+    pub status: Option<StatusCode>,
+    pub keep_alive: bool,
 }
 
 /// Forwards the request whose upstream head is in `out` (its client head
@@ -319,153 +320,4 @@ async fn read_body<S: AsyncRead + AsyncWrite + Unpin>(
         Ok(Err(Ok(0) | Err(_))) => Err(UpstreamError::ClientTimeout),
         Ok(Err(Ok(_))) => Ok(false),
     }
-}
-
-/// Reads until the buffer starts with a final response head (1xx interim
-/// answers other than 101 are dropped: the client sent no `Expect`).
-async fn read_head(upstream: &mut Upstream, facts: &Facts) -> Result<(), UpstreamError> {
-    let reset = |why: &str| UpstreamError::Reset(String::new(), why.to_owned());
-    loop {
-        if super::has_blank_line(&upstream.buf) {
-            let mut storage = [httparse::EMPTY_HEADER; 100];
-            match h1::parse_response(
-                &upstream.buf,
-                &mut storage,
-                &h1::Limits::default(),
-                facts.to_head,
-            ) {
-                Ok(Some(head)) if (100..200).contains(&head.status) && head.status != 101 => {
-                    let n = head.head_len;
-                    upstream.buf.drain(..n);
-                    continue;
-                }
-                Ok(Some(_)) => return Ok(()),
-                Ok(None) => {}
-                Err(e) => return Err(reset(&format!("bad response head: {e}"))),
-            }
-        }
-        if upstream.buf.capacity() - upstream.buf.len() < 4096 {
-            upstream.buf.reserve(16 * 1024);
-        }
-        match upstream.stream.read_buf(&mut upstream.buf).await {
-            Ok(0) => return Err(reset("closed before a response")),
-            Ok(_) => {}
-            Err(e) => return Err(reset(&e.to_string())),
-        }
-    }
-}
-
-/// Writes the response head and streams the body to the client.
-#[allow(clippy::too_many_arguments)]
-async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
-    proxy: &Proxy,
-    pool: &Pool,
-    index: usize,
-    mut upstream: Upstream,
-    client: &mut Client<S>,
-    out: &mut Vec<u8>,
-    facts: &Facts,
-    ex: &mut Exchange,
-    progress: &mut Progress,
-) -> Result<(), UpstreamError> {
-    let backend = &pool.backends[index];
-    let broke = |e: std::io::Error| UpstreamError::Reset(backend.addr.to_string(), e.to_string());
-    let (framing, upstream_keep_alive) = {
-        let mut storage = [httparse::EMPTY_HEADER; 100];
-        let head = h1::parse_response(
-            &upstream.buf,
-            &mut storage,
-            &h1::Limits::default(),
-            facts.to_head,
-        )
-        .ok()
-        .flatten()
-        .ok_or_else(|| UpstreamError::Reset(backend.addr.to_string(), "response head".into()))?;
-        let status = StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY);
-        if status.is_server_error() {
-            pool.record_failure(index);
-        } else {
-            backend.record_success();
-        }
-        progress.status = Some(status);
-        progress.keep_alive = facts.keep_alive && head.framing != ResponseFraming::Close;
-        out.clear();
-        let id = ex.request_id.as_ref().map_or(&b""[..], |v| v.as_bytes());
-        let name = proxy.shared.names.request_id.as_str().as_bytes();
-        head::client_response(
-            out,
-            &head,
-            name,
-            id,
-            progress.keep_alive && progress.body_done,
-        );
-        let head_len = head.head_len;
-        let parsed = (head.framing, head.keep_alive);
-        upstream.buf.drain(..head_len);
-        parsed
-    };
-    let mut left = match framing {
-        ResponseFraming::Length(n) => n,
-        _ => u64::MAX,
-    };
-    let mut framer = Chunked::new(true);
-    let mut done = framing == ResponseFraming::Empty || left == 0;
-    loop {
-        // Pass on what the buffer holds of the body.
-        let mut at = 0;
-        while !done && at < upstream.buf.len() {
-            let n = match framing {
-                ResponseFraming::Chunked => match framer.next_piece(&upstream.buf[at..]) {
-                    Ok(Piece::Forward(n) | Piece::Drop(n)) => n,
-                    Ok(Piece::NeedMore) => break,
-                    Ok(Piece::Done) => {
-                        done = true;
-                        break;
-                    }
-                    Err(e) => {
-                        return Err(UpstreamError::Reset(
-                            backend.addr.to_string(),
-                            e.to_string(),
-                        ))
-                    }
-                },
-                _ => usize::try_from(left)
-                    .unwrap_or(usize::MAX)
-                    .min(upstream.buf.len() - at),
-            };
-            out.extend_from_slice(&upstream.buf[at..at + n]);
-            at += n;
-            if let ResponseFraming::Length(_) = framing {
-                left -= n as u64;
-                done = left == 0;
-            }
-            done |= framing == ResponseFraming::Chunked && framer.is_done();
-        }
-        upstream.buf.drain(..at);
-        client
-            .io
-            .write_all(out)
-            .await
-            .map_err(|e| UpstreamError::ClientBody(e.to_string()))?;
-        progress.responded = true;
-        out.clear();
-        if done {
-            break;
-        }
-        upstream.buf.reserve(16 * 1024);
-        match upstream.stream.read_buf(&mut upstream.buf).await {
-            Ok(0) if framing == ResponseFraming::Close => break,
-            Ok(0) => return Err(broke(std::io::ErrorKind::UnexpectedEof.into())),
-            Ok(_) => {}
-            Err(e) if framing == ResponseFraming::Close => {
-                tracing::debug!(error = %e, "close-delimited body ended with an error");
-                break;
-            }
-            Err(e) => return Err(broke(e)),
-        }
-    }
-    if upstream_keep_alive && framing != ResponseFraming::Close {
-        pool::put_back(pool, backend, upstream);
-    }
-    Ok(())
 }

@@ -10,6 +10,7 @@
 mod forward;
 mod head;
 mod pool;
+mod relay;
 mod rewind;
 
 use std::io;
