@@ -323,13 +323,19 @@ fn http1_engine() -> Option<String> {
         .filter(|e| !e.is_empty())
 }
 
-/// `yaml` with the engine of [`http1_engine`] added.
+/// `yaml` with the engine of [`http1_engine`] added (into the mapping, for
+/// a config written as JSON).
 fn with_engine(yaml: &str) -> String {
     match http1_engine() {
-        Some(engine) if !yaml.contains("data_path:") => {
-            format!("{yaml}\ndata_path:\n  http1: {engine}\n")
-        }
-        _ => yaml.to_owned(),
+        Some(_) if yaml.contains("data_path") => yaml.to_owned(),
+        Some(engine) => match yaml.trim_start().strip_prefix('{') {
+            Some(rest) => {
+                let comma = if rest.trim_start().starts_with('}') { "" } else { "," };
+                format!("{{\"data_path\": {{\"http1\": \"{engine}\"}}{comma}{rest}")
+            }
+            None => format!("{yaml}\ndata_path:\n  http1: {engine}\n"),
+        },
+        None => yaml.to_owned(),
     }
 }
 
