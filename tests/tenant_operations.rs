@@ -127,6 +127,27 @@ async fn migrate_all_goes_on_past_a_failing_tenant_and_a_rerun_resumes() {
     assert_eq!(result(&job, "bravo")["applied"], json!(["0002_orders.sql"]));
     assert_eq!(f.applied("bravo"), "0001_init.sql,0002_orders.sql");
 
+    // The list (the console's Jobs page): newest first, failed tenants named.
+    let (status, list) = f.gw.admin(Method::GET, "/v1/jobs", None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let summary = |j: &Value| (j["status"].clone(), j["failed_tenants"].clone());
+    let jobs: Vec<_> = list["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(summary)
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            (json!("finished"), json!([])),
+            (json!("finished"), json!(["bravo"]))
+        ],
+        "{list}"
+    );
+    assert!(list["jobs"][0]["id"].as_u64() > list["jobs"][1]["id"].as_u64());
+    assert!(list["jobs"][0].get("results").is_none(), "{list}");
+
     let (status, body) =
         f.gw.admin(Method::POST, "/v1/tenants/charlie/migrate", None)
             .await;

@@ -1,16 +1,20 @@
 //! The control plane's HTTP face: the JSON admin API under `/v1` (bearer
-//! token), plus the open `/healthz`, `/readyz` and `/metrics`, all behind the
-//! browser rules of [`guard`]. Every change it makes invalidates the routing
-//! cache entries it affects at once.
+//! token), the web console at `/ui/` (a client of it), plus the open
+//! `/healthz`, `/readyz` and `/metrics`, all behind the browser rules of
+//! [`guard`]. Every change it makes invalidates the routing cache entries it
+//! affects at once.
 
 mod auth;
+mod console;
 mod domains;
 mod error;
 mod extract;
 pub mod guard;
 pub mod import;
+mod jobs;
 mod migrate;
 mod ops;
+mod pools;
 mod tenants;
 
 use std::sync::Arc;
@@ -59,7 +63,9 @@ pub fn app(state: Arc<AdminState>) -> axum::Router {
         .route("/tenants/{id}/domains", post(domains::add))
         .route("/tenants/{id}/migrate", post(migrate::one))
         .route("/migrate", post(migrate::all))
+        .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(migrate::job))
+        .route("/pools", get(pools::list))
         .route(
             "/domains/{domain}",
             get(domains::show).delete(domains::remove),
@@ -75,6 +81,7 @@ pub fn app(state: Arc<AdminState>) -> axum::Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .nest("/v1", v1)
+        .merge(console::routes())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), guard::check))

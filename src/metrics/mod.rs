@@ -180,8 +180,16 @@ impl Metrics {
                 ),
                 &["tenant"],
             ));
+            let errors = must(IntCounterVec::new(
+                Opts::new(
+                    "tenant_gateway_tenant_errors_total",
+                    "Requests per tenant answered with a 5xx (bounded like the requests)",
+                ),
+                &["tenant"],
+            ));
             reg(Box::new(vec.clone()));
-            TenantSeries::new(vec, max_tenant_series)
+            reg(Box::new(errors.clone()));
+            TenantSeries::new(vec, errors, max_tenant_series)
         });
         let pair = &["pool", "backend"];
         let counter_vec = |name: &str, help: &str, labels: &[&str]| {
@@ -333,7 +341,7 @@ impl Metrics {
         self.requests[outcome as usize][class].inc();
         self.request_seconds.observe(seconds);
         if let (Some(series), Some(tenant)) = (&self.tenant_requests, tenant) {
-            series.inc(tenant);
+            series.inc(tenant, status >= 500);
         }
     }
 
@@ -365,9 +373,15 @@ mod tests {
         for t in ["a", "b", "c", "d", "a"] {
             m.record_request(Outcome::Routed, 200, 0.001, Some(t));
         }
+        m.record_request(Outcome::UpstreamError, 502, 0.001, Some("a"));
+        m.record_request(Outcome::Routed, 404, 0.001, Some("b"));
+        m.record_request(Outcome::Routed, 503, 0.001, Some("d"));
         let text = m.render(0);
-        assert!(text.contains("tenant_gateway_tenant_requests_total{tenant=\"a\"} 2"));
-        assert!(text.contains("tenant_gateway_tenant_requests_total{tenant=\"_other\"} 2"));
+        assert!(text.contains("tenant_gateway_tenant_errors_total{tenant=\"a\"} 1"));
+        assert!(text.contains("tenant_gateway_tenant_errors_total{tenant=\"b\"} 0"));
+        assert!(text.contains("tenant_gateway_tenant_errors_total{tenant=\"_other\"} 1"));
+        assert!(text.contains("tenant_gateway_tenant_requests_total{tenant=\"a\"} 3"));
+        assert!(text.contains("tenant_gateway_tenant_requests_total{tenant=\"_other\"} 3"));
         assert!(!text.contains("tenant=\"c\""));
         assert!(text.contains("tenant_gateway_requests_total{class=\"2xx\",outcome=\"routed\"} 5"));
     }

@@ -119,6 +119,12 @@ impl Jobs {
     pub fn get(&self, id: u64) -> Option<Job> {
         self.with(|r| r.jobs.get(&id).cloned())
     }
+
+    /// Every remembered job, newest first, through `view` (which sees the
+    /// job under the lock, so a list need not clone every job's results).
+    pub fn list<T>(&self, view: impl Fn(&Job) -> T) -> Vec<T> {
+        self.with(|r| r.jobs.values().rev().map(&view).collect())
+    }
 }
 
 #[cfg(test)]
@@ -144,5 +150,13 @@ mod tests {
         let second = jobs.start("migrate").unwrap();
         assert!(second.id > first.id);
         assert!(jobs.get(999).is_none());
+        let listed = jobs.list(|j| (j.id, j.status));
+        assert_eq!(
+            listed,
+            [
+                (second.id, JobStatus::Running),
+                (first.id, JobStatus::Finished)
+            ]
+        );
     }
 }

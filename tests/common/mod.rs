@@ -10,6 +10,7 @@
 //! - `gateway`: start, SIGTERM, restart and wait for a gateway process
 //! - `data_path`: requests with raw Host control, and what the backend saw
 //! - `admin`: admin API calls, reloads and `/metrics` reads
+//! - `browser`: the admin console driven in Chromium by a Playwright script
 //! - `load`: a client loop recording every answer, for changes under load
 //! - `command`: one-shot commands such as `check-config`
 //! - `tls`: a throwaway CA for certificates, and an HTTPS client with its own SNI
@@ -25,6 +26,7 @@
 
 mod admin;
 mod backend;
+mod browser;
 mod command;
 pub mod commit_cutter;
 mod data_path;
