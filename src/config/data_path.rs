@@ -113,10 +113,10 @@ impl Default for HeaderNamesConfig {
 #[serde(rename_all = "snake_case")]
 pub enum Http1Engine {
     /// hyper's server and client (HTTP/2 always runs on hyper).
-    #[default]
     Hyper,
     /// The gateway's own HTTP/1.1 path (`proxy::lean`), which hands a
     /// connection to hyper for what it does not serve itself.
+    #[default]
     Lean,
 }
 
