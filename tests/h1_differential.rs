@@ -89,7 +89,7 @@ fn sent_by_client(payload: &[u8], request: &Recorded) -> bool {
 async fn gateway(engine: &str, backend: &StrictBackend) -> Gateway {
     let config = format!(
         "data_path:\n  http1: {engine}\n{}",
-        pool_config(&[backend.url.clone()], &[])
+        pool_config(std::slice::from_ref(&backend.url), &[])
     );
     Gateway::start(GatewayOptions::new().config(&config)).await
 }

@@ -330,7 +330,11 @@ fn with_engine(yaml: &str) -> String {
         Some(_) if yaml.contains("data_path") => yaml.to_owned(),
         Some(engine) => match yaml.trim_start().strip_prefix('{') {
             Some(rest) => {
-                let comma = if rest.trim_start().starts_with('}') { "" } else { "," };
+                let comma = if rest.trim_start().starts_with('}') {
+                    ""
+                } else {
+                    ","
+                };
                 format!("{{\"data_path\": {{\"http1\": \"{engine}\"}}{comma}{rest}")
             }
             None => format!("{yaml}\ndata_path:\n  http1: {engine}\n"),

@@ -158,7 +158,10 @@ fn split_target(target: &str) -> Result<(Option<&[u8]>, &str), H1Error> {
 mod tests {
     use super::*;
 
-    fn parse(raw: &[u8]) -> Result<Option<(RequestFraming, Vec<u8>, String, bool)>, H1Error> {
+    /// Framing, Host, path and keep-alive of a parsed head.
+    type Parsed = (RequestFraming, Vec<u8>, String, bool);
+
+    fn parse(raw: &[u8]) -> Result<Option<Parsed>, H1Error> {
         let mut storage = [httparse::EMPTY_HEADER; 100];
         let head = parse_request(raw, &mut storage, &Limits::default())?;
         Ok(head.map(|h| (h.framing, h.host.to_vec(), h.path.to_owned(), h.keep_alive)))
