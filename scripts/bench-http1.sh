@@ -6,7 +6,8 @@
 #   scripts/bench-http1.sh [--workers W] [--rounds R] [--duration S] [--domains N]
 #
 # The lean gateway is peers.sh's "gateway"; hyper's is the extra target
-# "hyper". Needs nginx, haproxy and wrk (Debian packages nginx-light haproxy wrk).
+# "hyper". SKIP_BUILD=1 uses the release binary as it is. Needs nginx,
+# haproxy and wrk (Debian packages nginx-light haproxy wrk).
 set -euo pipefail
 WORKERS=1; ROUNDS=3; DUR=8; N=1000
 while [ $# -gt 0 ]; do case "$1" in
@@ -19,7 +20,7 @@ for p in ../shared/bench/peers.sh ../../shared/bench/peers.sh /work/shared/bench
   [ -z "$PEERS" ] && [ -x "$p" ] && PEERS=$(cd "$(dirname "$p")" && pwd)/peers.sh
 done
 [ -n "$PEERS" ] || { echo "peers.sh not found (set PEERS=)" >&2; exit 1; }
-cargo build --release --quiet --bin tenant-gateway
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release --quiet --bin tenant-gateway
 BIN=$PWD/target/release/tenant-gateway
 WORK=$(mktemp -d /tmp/tg-http1.XXXX); export WORK BIN WORKERS
 trap 'rm -rf "$WORK"' EXIT
