@@ -67,6 +67,7 @@ fn main() {
                 plan: None,
                 cluster: None,
                 domains: vec![format!("t{i}.bench")],
+                columns: Default::default(),
             };
             provisioner.create(tenant(0)).await.unwrap(); // warm-up (and the template)
             let started = Instant::now();

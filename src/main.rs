@@ -153,6 +153,48 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `check-config` with the django-tenants layout: the tables' required
+/// columns that nothing fills, and `store.django.column_defaults` checked
+/// against them (the database is read, never written).
+fn check_django_tables(config: &Config) -> anyhow::Result<()> {
+    use tenant_gateway::config::{StoreKind, StoreLayout};
+    use tenant_gateway::store::postgres::columns;
+    if config.store.kind != StoreKind::Postgres || config.store.layout != StoreLayout::DjangoTenants
+    {
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (found, problems) = runtime
+        .block_on(columns::check(&config.store))
+        .context("cannot read the django-tenants tables")?;
+    if !problems.is_empty() {
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|(key, why)| format!("  {key}: {why}"))
+            .collect();
+        anyhow::bail!("invalid configuration:\n{}", lines.join("\n"));
+    }
+    let django = &config.store.django;
+    match found.uncovered.as_slice() {
+        [] => println!("{}: every required column has a value", django.tenant_table),
+        columns => println!(
+            "{}: required columns without a default: {} (each create gives them in \"columns\", or set store.django.column_defaults)",
+            django.tenant_table,
+            columns.join(", ")
+        ),
+    }
+    if !found.domain_uncovered.is_empty() {
+        println!(
+            "{}: required columns the gateway cannot fill: {} (creating domains will fail)",
+            django.domain_table,
+            found.domain_uncovered.join(", ")
+        );
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -167,6 +209,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::CheckConfig(args) => {
             let config = args.load()?;
+            for warning in config.warnings() {
+                eprintln!("warning: {warning}");
+            }
             println!(
                 "config OK: data {} admin {}, {} pool(s), {} static tenant(s)",
                 config.listen,
@@ -174,7 +219,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 config.pools.len(),
                 config.tenants.len()
             );
-            Ok(())
+            check_django_tables(&config)
         }
         Command::Tenants { command } => cli::tenants::run(command),
         Command::Domains { command } => cli::domains::run(command),

@@ -86,4 +86,20 @@ fn the_readme_is_short_and_maps_the_docs() {
             );
         }
     }
+    // And every docs/ page (or other file) the README links exists, in docs/
+    // or anywhere else in the repository.
+    for link in readme.split("](").skip(1) {
+        let Some(target) = link.split(')').next() else {
+            continue;
+        };
+        if target.starts_with("http") || target.starts_with('#') {
+            continue;
+        }
+        let target = target.split('#').next().unwrap_or(target);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(target);
+        assert!(
+            path.exists(),
+            "README.md links {target}, which does not exist"
+        );
+    }
 }

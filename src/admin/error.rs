@@ -1,5 +1,7 @@
 //! The one place that maps control-plane errors to HTTP: a status and a JSON
-//! body `{"error": {"code", "message"}}`.
+//! body `{"error": {"code", "message"}}`. A 500 `internal` answers only an
+//! `error_id`; what went wrong (an SQL error names tables and columns) goes
+//! to the log under that id.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -28,6 +30,12 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Conflict(String),
+    /// Values the store cannot write (`columns` names the ones at fault).
+    #[error("{message}")]
+    Unprocessable {
+        message: String,
+        columns: Vec<String>,
+    },
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
@@ -35,6 +43,10 @@ pub enum ApiError {
     /// Provisioning failed at `step`; everything it did was undone.
     #[error("{message}")]
     Provisioning { step: String, message: String },
+    /// Provisioning failed at a step of the registry's own SQL: answered
+    /// with the step and an error id, the detail only logged.
+    #[error("{step}: {detail}")]
+    ProvisioningInternal { step: String, detail: String },
 }
 
 impl ApiError {
@@ -52,9 +64,12 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Unprocessable { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable_entity")
+            }
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-            ApiError::Provisioning { .. } => {
+            ApiError::Provisioning { .. } | ApiError::ProvisioningInternal { .. } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "provisioning_failed")
             }
         }
@@ -72,6 +87,9 @@ impl From<StoreError> for ApiError {
             )),
             StoreError::Unavailable(_) => ApiError::Unavailable(err.to_string()),
             StoreError::Unsupported(_) => ApiError::BadRequest(err.to_string()),
+            StoreError::Unprocessable { message, columns } => {
+                ApiError::Unprocessable { message, columns }
+            }
             StoreError::Backend(_) => ApiError::Internal(err.to_string()),
         }
     }
@@ -83,6 +101,21 @@ impl From<ProvisionError> for ApiError {
             // A refusal of the registry (conflict, outage) keeps its own answer.
             ProvisionFailure::Store(e) if err.step == "register" || err.step == "connect" => {
                 e.into()
+            }
+            // A conflict found later (a schema that exists without a tenant).
+            ProvisionFailure::Store(e @ StoreError::Conflict { .. }) => e.into(),
+            // The registry's own failures name its tables: logged, not answered.
+            ProvisionFailure::Store(StoreError::Backend(detail)) => {
+                ApiError::ProvisioningInternal {
+                    step: err.step,
+                    detail,
+                }
+            }
+            ProvisionFailure::Sql(detail) if REGISTRY_STEPS.contains(&err.step.as_str()) => {
+                ApiError::ProvisioningInternal {
+                    step: err.step,
+                    detail,
+                }
             }
             ProvisionFailure::Store(StoreError::Unavailable(message)) => {
                 ApiError::Unavailable(format!("{}: {message}", err.step))
@@ -104,6 +137,15 @@ impl From<ImportError> for ApiError {
     }
 }
 
+/// Provisioning steps that run the registry's SQL rather than the operator's
+/// (migrations, content, hooks): their errors are answered as `internal`.
+const REGISTRY_STEPS: [&str; 4] = ["connect", "begin", "register", "commit"];
+
+/// A new id for one internal error, to find its log line by.
+fn new_error_id() -> String {
+    format!("{:016x}", fastrand::u64(..))
+}
+
 /// "Tenant with ID 'acme' already exists", as the seed's CLI says it.
 fn conflict_subject(what: &str) -> &'static str {
     match what {
@@ -123,13 +165,27 @@ fn what_name(what: &str) -> &str {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        if status.is_server_error() {
-            tracing::error!(error = %self, "admin request failed");
-        }
         let mut body = json!({ "error": { "code": code, "message": self.to_string() } });
         match &self {
-            ApiError::Provisioning { step, .. } => body["error"]["step"] = json!(step),
+            ApiError::Internal(_) | ApiError::ProvisioningInternal { .. } => {
+                let error_id = new_error_id();
+                tracing::error!(%error_id, error = %self, "admin request failed");
+                body["error"]["message"] = json!(format!(
+                    "internal error (error id {error_id} in the gateway's log)"
+                ));
+                body["error"]["error_id"] = json!(error_id);
+            }
+            _ if status.is_server_error() => {
+                tracing::error!(error = %self, "admin request failed")
+            }
+            _ => {}
+        }
+        match &self {
+            ApiError::Provisioning { step, .. } | ApiError::ProvisioningInternal { step, .. } => {
+                body["error"]["step"] = json!(step)
+            }
             ApiError::Forbidden { rule, .. } => body["error"]["rule"] = json!(rule),
+            ApiError::Unprocessable { columns, .. } => body["error"]["columns"] = json!(columns),
             _ => {}
         }
         let mut response = (status, axum::Json(body)).into_response();

@@ -54,6 +54,7 @@ pub async fn reload(
     state
         .reloader
         .reload()
+        .await
         .map(Json)
         .map_err(|errors| ApiError::BadRequest(format!("config not reloaded: {errors}")))
 }
@@ -118,7 +119,7 @@ pub async fn resolve(
             let pools = dp.pools.load();
             match pools.resolve(t.tenant.pool.as_deref(), t.tenant.plan.as_deref()) {
                 Some(pool) => {
-                    out.backends = pool.backends.iter().map(|b| b.addr.to_string()).collect();
+                    out.backends = pool.backends.iter().map(|b| b.name.clone()).collect();
                     out.pool = Some(pool.name.clone());
                 }
                 None => {

@@ -30,7 +30,8 @@ pub struct PoolView {
 
 #[derive(Debug, Serialize)]
 pub struct BackendView {
-    /// `scheme://host:port`, as in the metrics' `backend` label.
+    /// The configured URL (`unix:/path`, `http(s)://host:port`), plus
+    /// `#address` for each address of a DNS name: the metrics' `backend` label.
     url: String,
     weight: u32,
     /// The active health check's verdict (true without checks).
@@ -45,7 +46,7 @@ impl BackendView {
     fn of(backend: &Backend, now: u64) -> BackendView {
         let healthy = backend.is_healthy();
         BackendView {
-            url: backend.addr.to_string(),
+            url: backend.name.clone(),
             weight: backend.weight,
             healthy,
             ejected: healthy && !backend.is_available(now),

@@ -1,5 +1,6 @@
 //! `/v1/tenants`: create, list (paged), show, update and delete tenants.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -13,8 +14,9 @@ use super::import::ImportReport;
 use super::AdminState;
 use crate::provision::{events, ProvisionError, ProvisionFailure, Provisioned};
 use crate::store::StoreError;
+use crate::tenant::signup::{candidate, id_from_hint};
 use crate::tenant::spec::{check_name, SpecError, SpecRules, TenantSpec};
-use crate::tenant::{TenantPatch, TenantRecord, TenantStatus, DEFAULT_CLUSTER};
+use crate::tenant::{NewTenant, TenantPatch, TenantRecord, TenantStatus, DEFAULT_CLUSTER};
 
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
@@ -40,47 +42,153 @@ impl From<SpecError> for ApiError {
     }
 }
 
+/// The body of `POST /v1/tenants`: a tenant spec, plus what only a create
+/// through the API takes (`name_hint`, `columns`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    /// The tenant id; absent with `name_hint`, derived from it.
+    pub id: Option<String>,
+    /// A username or email to derive the id and schema from when `id` is
+    /// absent (`john.doe@email.com` → `john_doe_email_com`, then `_2`, …).
+    pub name_hint: Option<String>,
+    pub name: Option<String>,
+    pub schema: Option<String>,
+    pub isolation: Option<String>,
+    pub status: Option<String>,
+    pub pool: Option<String>,
+    pub plan: Option<String>,
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub domains: Vec<String>,
+    pub provision: Option<bool>,
+    /// Values for further columns of a django-tenants tenant table
+    /// (`{"owner_id": 7, "paid_until": "2027-12-31"}`), bound as parameters.
+    #[serde(default)]
+    pub columns: BTreeMap<String, serde_json::Value>,
+}
+
+impl CreateTenant {
+    /// The spec for tenant `id`.
+    fn spec(&self, id: String) -> TenantSpec {
+        TenantSpec {
+            id,
+            name: self.name.clone().or_else(|| self.name_hint.clone()),
+            schema: self.schema.clone(),
+            isolation: self.isolation.clone(),
+            status: self.status.clone(),
+            pool: self.pool.clone(),
+            plan: self.plan.clone(),
+            cluster: self.cluster.clone(),
+            domains: self.domains.clone(),
+            provision: self.provision,
+        }
+    }
+}
+
+/// Ids tried for one `name_hint` (`base`, `base_2`, … `base_100`).
+const MAX_SIGNUP_TRIES: u32 = 100;
+
 pub async fn create(
     State(state): State<Arc<AdminState>>,
-    ApiJson(spec): ApiJson<TenantSpec>,
+    ApiJson(req): ApiJson<CreateTenant>,
 ) -> Result<(StatusCode, Json<Provisioned>), ApiError> {
-    if spec.name.is_none() {
-        return Err(ApiError::BadRequest("missing field `name`".into()));
-    }
-    let provision = spec.provision != Some(false);
-    let new = spec.validate(&state.rules())?;
-    let created = match &state.provisioner {
-        Some(provisioner) if provision => provisioner
-            .create(new.clone())
-            .await
-            .map_err(|e| (id_conflict_in(&e), ApiError::from(e))),
-        _ => state
-            .store
-            .create_tenant(new.clone())
-            .await
-            .map(registered)
-            .map_err(|e| (id_conflict(&e), ApiError::from(e))),
-    };
-    let record = match created {
-        Ok(record) => record,
-        // A retry of a create that succeeded: answer with the tenant as it
-        // is (200); a different body for the same id stays a conflict.
-        Err((true, conflict)) => match state.store.get_tenant(&new.id).await? {
-            // A role's password is shown once: not again on a retry.
-            Some(existing) if new.matches(&existing) => {
-                return Ok((StatusCode::OK, Json(registered(existing))))
+    let provision = req.provision != Some(false);
+    let created = match (&req.id, &req.name_hint) {
+        (Some(id), _) => {
+            if req.name.is_none() {
+                return Err(ApiError::BadRequest("missing field `name`".into()));
             }
-            _ => return Err(conflict),
-        },
-        Err((false, e)) => return Err(e),
+            match create_with_id(&state, &req, id.clone(), provision).await? {
+                (StatusCode::CREATED, created) => created,
+                retried => return Ok((retried.0, Json(retried.1))),
+            }
+        }
+        (None, Some(hint)) => signup(&state, &req, hint, provision).await?,
+        (None, None) => {
+            return Err(ApiError::BadRequest(
+                "missing field `id` (or `name_hint`, to derive one)".into(),
+            ))
+        }
     };
     // Drop negative entries cached before these domains existed.
     let router = &state.data_path.router;
-    router.invalidate_domains(&record.record.domains).await;
-    let tenant = &record.record.tenant;
-    tracing::info!(tenant = %tenant.id, cluster = tenant.cluster.as_deref(), domains = record.record.domains.len(), "tenant created");
-    state.events.send(events::PROVISIONED, &record.record);
-    Ok((StatusCode::CREATED, Json(record)))
+    router.invalidate_domains(&created.record.domains).await;
+    let tenant = &created.record.tenant;
+    tracing::info!(tenant = %tenant.id, cluster = tenant.cluster.as_deref(), domains = created.record.domains.len(), "tenant created");
+    state.events.send(events::PROVISIONED, &created.record);
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// A create naming its id (201). A retry of a create that succeeded answers
+/// with the tenant as it is (200); a different body for the same id stays a
+/// conflict.
+async fn create_with_id(
+    state: &AdminState,
+    req: &CreateTenant,
+    id: String,
+    provision: bool,
+) -> Result<(StatusCode, Provisioned), ApiError> {
+    let mut new = req.spec(id).validate(&state.rules())?;
+    new.columns = req.columns.clone();
+    match register(state, new.clone(), provision).await {
+        Ok(created) => Ok((StatusCode::CREATED, created)),
+        Err((Some("tenant"), conflict)) => match state.store.get_tenant(&new.id).await? {
+            // A role's password is shown once: not again on a retry.
+            Some(existing) if new.matches(&existing) => Ok((StatusCode::OK, registered(existing))),
+            _ => Err(conflict),
+        },
+        Err((_, e)) => Err(e),
+    }
+}
+
+/// A sign-up: the id (and schema) derived from `hint`, with `_2`, `_3`, …
+/// while the id or schema is taken.
+async fn signup(
+    state: &AdminState,
+    req: &CreateTenant,
+    hint: &str,
+    provision: bool,
+) -> Result<Provisioned, ApiError> {
+    let base = id_from_hint(hint)
+        .ok_or_else(|| ApiError::BadRequest("name_hint must hold some letters or digits".into()))?;
+    for n in 1..=MAX_SIGNUP_TRIES {
+        let id = candidate(&base, n);
+        if state.store.get_tenant(&id).await?.is_some() {
+            continue;
+        }
+        let mut new = req.spec(id).validate(&state.rules())?;
+        new.columns = req.columns.clone();
+        match register(state, new, provision).await {
+            Err((Some("tenant" | "schema"), _)) => continue,
+            other => return other.map_err(|(_, e)| e),
+        }
+    }
+    Err(ApiError::Conflict(format!(
+        "the ids {base} to {} are all taken",
+        candidate(&base, MAX_SIGNUP_TRIES)
+    )))
+}
+
+/// Registers (and provisions, when asked and possible) `new`; a failure
+/// says what kind of conflict it was, if it was one.
+async fn register(
+    state: &AdminState,
+    new: NewTenant,
+    provision: bool,
+) -> Result<Provisioned, (Option<&'static str>, ApiError)> {
+    match &state.provisioner {
+        Some(provisioner) if provision => provisioner
+            .create(new)
+            .await
+            .map_err(|e| (conflict_in(&e), ApiError::from(e))),
+        _ => state
+            .store
+            .create_tenant(new)
+            .await
+            .map(registered)
+            .map_err(|e| (conflict(&e), ApiError::from(e))),
+    }
 }
 
 /// A tenant registered without provisioning: nothing shown once.
@@ -91,12 +199,19 @@ fn registered(record: TenantRecord) -> Provisioned {
     }
 }
 
-fn id_conflict(e: &StoreError) -> bool {
-    matches!(e, StoreError::Conflict { what: "tenant", .. })
+/// What a conflict was about (`tenant`, `schema`, `domain`), if it was one.
+fn conflict(e: &StoreError) -> Option<&'static str> {
+    match e {
+        StoreError::Conflict { what, .. } => Some(what),
+        _ => None,
+    }
 }
 
-fn id_conflict_in(e: &ProvisionError) -> bool {
-    matches!(&e.source, ProvisionFailure::Store(s) if id_conflict(s))
+fn conflict_in(e: &ProvisionError) -> Option<&'static str> {
+    match &e.source {
+        ProvisionFailure::Store(s) => conflict(s),
+        _ => None,
+    }
 }
 
 /// `POST /v1/tenants/import`: a CSV or NDJSON body (see `admin::import`).

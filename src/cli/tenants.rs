@@ -113,8 +113,21 @@ pub struct CreateArgs {
     /// Only register: the schema or database already exists.
     #[arg(long)]
     no_provision: bool,
+    /// A value for a further column of a django-tenants tenant table,
+    /// `COLUMN=VALUE` (e.g. `owner_id=7`; repeatable); bound as a parameter
+    /// and checked against the column's type.
+    #[arg(long = "column", value_name = "COLUMN=VALUE", value_parser = column_value)]
+    columns: Vec<(String, String)>,
     #[command(flatten)]
     config: ConfigArgs,
+}
+
+/// `COLUMN=VALUE` of `--column`.
+fn column_value(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((column, value)) if !column.is_empty() => Ok((column.to_owned(), value.to_owned())),
+        _ => Err(format!("'{arg}' is not COLUMN=VALUE")),
+    }
 }
 
 pub fn run(command: TenantsCommand) -> anyhow::Result<()> {
@@ -205,8 +218,14 @@ fn create(args: CreateArgs) -> anyhow::Result<()> {
         provision: None,
     };
     let provision = !args.no_provision;
+    let columns = args
+        .columns
+        .into_iter()
+        .map(|(column, value)| (column, serde_json::Value::String(value)))
+        .collect();
     with_store(&args.config, OpenMode::CreateIfMissing, |s| async move {
-        let new = spec.validate(&s.rules()).map_err(|e| anyhow!(e.message))?;
+        let mut new = spec.validate(&s.rules()).map_err(|e| anyhow!(e.message))?;
+        new.columns = columns;
         let started = Instant::now();
         let record = match &s.provisioner {
             Some(p) if provision => p.create(new).await.map_err(provision_error)?,

@@ -4,6 +4,7 @@
 
 mod admin;
 mod backend_addr;
+mod backend_tls;
 mod data_path;
 mod hooks;
 mod provisioning;
@@ -15,7 +16,8 @@ mod upstream;
 mod validate;
 
 pub use admin::{split_host_port, AdminConfig};
-pub use backend_addr::BackendAddr;
+pub use backend_addr::{BackendAddr, NetHost};
+pub use backend_tls::{load_certificates, load_private_key, BackendTlsConfig};
 pub use data_path::{
     parse_byte_size, CacheConfig, DataPathConfig, HeaderNamesConfig, Http1Engine, LimitsConfig,
     RoutingConfig, UnknownHostAction, UnknownHostConfig,
@@ -322,6 +324,12 @@ impl Config {
             pools: self.pools.keys().cloned().collect(),
             clusters: self.provisioning.cluster_names(),
         }
+    }
+
+    /// What may be a mistake but is no reason to refuse the config (e.g. a
+    /// Unix socket not there yet): logged as warnings.
+    pub fn warnings(&self) -> Vec<ConfigError> {
+        validate::warnings(self)
     }
 
     /// Checks every rule and returns all problems at once.

@@ -26,8 +26,14 @@ pub struct ProvisioningConfig {
     /// How many tenants `POST /v1/migrate` and `tenants migrate-all` migrate at once.
     pub migrate_parallel: usize,
     /// A schema kept fully migrated; new schema tenants are cloned from it
-    /// instead of replaying the migrations (the fast path).
+    /// instead of replaying the migrations (the fast path). With the
+    /// django-tenants layout it is a schema Django migrates
+    /// (`migrate_schemas`) and the gateway only copies it.
     pub template_schema: Option<String>,
+    /// Tables of the template whose rows the clone copies too (e.g.
+    /// `django_content_type`), besides its migration records
+    /// (`gateway_migrations`, `django_migrations`).
+    pub template_copy_data: Vec<String>,
     /// Named PostgreSQL servers for tenants' schemas and databases; empty:
     /// the registry's own server, as the cluster `default`.
     pub clusters: BTreeMap<String, ClusterConfig>,
@@ -47,6 +53,7 @@ impl Default for ProvisioningConfig {
             statement_timeout: Duration::from_secs(120),
             migrate_parallel: 4,
             template_schema: None,
+            template_copy_data: Vec::new(),
             clusters: BTreeMap::new(),
             database_role: false,
             hooks: HooksConfig::default(),
@@ -102,6 +109,20 @@ pub(super) fn problems(config: &Config, bad: &mut impl FnMut(String, String)) {
             bad(
                 "provisioning.template_schema".into(),
                 format!("'{t}' is not a usable schema name"),
+            );
+        }
+    }
+    for (i, table) in p.template_copy_data.iter().enumerate() {
+        let key = format!("provisioning.template_copy_data[{i}]");
+        if p.template_schema.is_none() {
+            bad(
+                key,
+                "copying rows needs provisioning.template_schema".into(),
+            );
+        } else if !super::validate::plain_name(table) {
+            bad(
+                key,
+                format!("'{table}' is not a plain lowercase table name"),
             );
         }
     }

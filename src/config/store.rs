@@ -2,6 +2,7 @@
 //! django-tenants tables.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -99,6 +100,11 @@ pub struct DjangoLayoutConfig {
     /// reach every gateway's cache through the change feed at once (without
     /// them, such writes are seen when cache entries expire).
     pub change_triggers: bool,
+    /// SQL expressions PostgreSQL evaluates for tenant columns the gateway
+    /// does not fill itself (`paid_until: "current_date + 365"`): Django's
+    /// field defaults live in Python, so such columns have no database
+    /// default. A create's own `columns` win over these.
+    pub column_defaults: BTreeMap<String, String>,
 }
 
 impl Default for DjangoLayoutConfig {
@@ -111,6 +117,7 @@ impl Default for DjangoLayoutConfig {
             plan_column: None,
             cluster_column: None,
             change_triggers: false,
+            column_defaults: BTreeMap::new(),
         }
     }
 }

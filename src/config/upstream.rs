@@ -2,7 +2,10 @@
 //! detection, retries and timeouts, plus the upstream connection defaults.
 
 use serde::{Deserialize, Deserializer};
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use super::BackendTlsConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -15,6 +18,9 @@ pub struct UpstreamConfig {
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
     pub max_idle_per_backend: usize,
+    /// DNS servers for backends named by a DNS name (`host:port` each);
+    /// empty means the system's way: `/etc/hosts`, then `resolv.conf`.
+    pub nameservers: Vec<SocketAddr>,
 }
 
 impl Default for UpstreamConfig {
@@ -24,14 +30,16 @@ impl Default for UpstreamConfig {
             response_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(90),
             max_idle_per_backend: 512,
+            nameservers: Vec::new(),
         }
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolConfig {
-    /// Backends: `http://host:port`, or `{url: http://host:port, weight: 3}`.
+    /// Backends: `http://host:port`, `https://host:port`, `unix:/path`, or
+    /// `{url: ..., weight: 3}`.
     pub backends: Vec<BackendConfig>,
     #[serde(default)]
     pub balance: Balance,
@@ -45,6 +53,30 @@ pub struct PoolConfig {
     /// and a `total` deadline for all attempts together.
     #[serde(default)]
     pub timeouts: PoolTimeouts,
+    /// How `https://` backends are verified (and present themselves).
+    pub tls: Option<BackendTlsConfig>,
+    /// How often backends named by a DNS name are resolved again.
+    #[serde(with = "humantime_serde", default = "default_resolve_interval")]
+    pub resolve_interval: Duration,
+}
+
+fn default_resolve_interval() -> Duration {
+    Duration::from_secs(5)
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            backends: Vec::new(),
+            balance: Balance::default(),
+            health_check: None,
+            outlier: OutlierConfig::default(),
+            retries: RetryConfig::default(),
+            timeouts: PoolTimeouts::default(),
+            tls: None,
+            resolve_interval: default_resolve_interval(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

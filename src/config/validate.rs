@@ -179,6 +179,19 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
                 );
             }
         }
+        if let Some(tls) = &pool.tls {
+            let mut tls_problems = Vec::new();
+            super::backend_tls::problems(name, tls, &mut tls_problems);
+            for problem in tls_problems {
+                bad(problem.key, problem.reason);
+            }
+        }
+        if pool.resolve_interval < std::time::Duration::from_millis(100) {
+            bad(
+                format!("pools.{name}.resolve_interval"),
+                "must be at least 100ms".into(),
+            );
+        }
         if let Some(check) = &pool.health_check {
             if !check.path.starts_with('/') {
                 bad(
@@ -306,21 +319,58 @@ fn store_problems(config: &Config, bad: &mut impl FnMut(String, String)) {
         ("store.django.plan_column", d.plan_column.as_ref()),
         ("store.django.cluster_column", d.cluster_column.as_ref()),
     ] {
-        let valid = |s: &str| {
-            s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-                && s.len() <= 63
-                && s.bytes()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
-        };
-        if let Some(value) = value.filter(|v| !valid(v)) {
+        if let Some(value) = value.filter(|v| !plain_name(v)) {
             bad(
                 key.into(),
                 format!("'{value}' is not a plain lowercase SQL name"),
             );
         }
     }
+    for (column, expr) in &d.column_defaults {
+        let key = format!("store.django.column_defaults.{column}");
+        if !plain_name(column) {
+            bad(key, format!("'{column}' is not a plain lowercase SQL name"));
+        } else if expr.trim().is_empty() {
+            bad(
+                key,
+                "an SQL expression is required, e.g. \"current_date + 365\"".into(),
+            );
+        } else if expr.contains(';') || expr.contains('\0') {
+            bad(key, format!("'{expr}' must be one SQL expression (no ';')"));
+        }
+    }
     super::provisioning::problems(config, bad);
+}
+
+/// A plain lowercase SQL name: a table or column as Django names them.
+pub(super) fn plain_name(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && s.len() <= 63
+        && s.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
 }
 
 #[cfg(test)]
 mod tests;
+
+/// What may be a mistake but must not stop the gateway: a Unix socket not
+/// there yet (its app may start after the gateway).
+pub(super) fn warnings(config: &Config) -> Vec<ConfigError> {
+    let mut out = Vec::new();
+    for (name, pool) in &config.pools {
+        for (i, backend) in pool.backends.iter().enumerate() {
+            if let Ok(BackendAddr::Unix(path)) = BackendAddr::parse(backend.url()) {
+                if !path.exists() {
+                    out.push(ConfigError::new(
+                        format!("pools.{name}.backends[{i}]"),
+                        format!(
+                            "no socket at {} yet: requests fail until the app listens there",
+                            path.display()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}

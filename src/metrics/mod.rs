@@ -119,6 +119,8 @@ pub struct BackendVecs {
     pub healthy: IntGaugeVec,
     pub response_seconds: HistogramVec,
     pub connect_seconds: HistogramVec,
+    /// `{pool, backend}` by configured URL: DNS lookups that failed.
+    pub resolve_failures: IntCounterVec,
     pub retries: IntCounterVec,
 }
 
@@ -240,11 +242,16 @@ impl Metrics {
             // Connects take tens of microseconds on a LAN: finer low buckets.
             connect_seconds: histogram_vec(
                 "tenant_gateway_backend_connect_seconds",
-                "Time to open a new TCP connection to a backend (reused connections are not counted)",
+                "Time to open a new connection to a backend, TLS handshake included (reused connections are not counted)",
                 vec![
                     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                     0.1, 0.25, 0.5, 1.0, 2.5,
                 ],
+            ),
+            resolve_failures: counter_vec(
+                "tenant_gateway_backend_resolve_failures_total",
+                "Failed re-resolutions of a backend's DNS name (its last good addresses stay)",
+                pair,
             ),
             retries: counter_vec(
                 "tenant_gateway_pool_retries_total",

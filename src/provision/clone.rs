@@ -2,8 +2,16 @@
 //! migrated, and a new schema tenant gets copies of its tables (columns,
 //! defaults, identity, storage, comments), sequences (fresh: current values
 //! reset), constraints (foreign keys re-pointed into the new schema) and
-//! indexes, plus its `gateway_migrations` rows, instead of a replay of every
-//! migration. The recipe is read from the catalog once per process.
+//! indexes, plus the rows of its migration records (`gateway_migrations`,
+//! Django's `django_migrations`) and of the tables named in
+//! `provisioning.template_copy_data` (identity and serial sequences moved
+//! past the copied rows), instead of a replay of every migration.
+//!
+//! With the native layout the gateway migrates the template itself and
+//! reads the recipe once per process. With django-tenants, Django migrates
+//! the template (`migrate_schemas`) and the gateway never does: the recipe
+//! is read in each create's own transaction, so a template Django migrated
+//! since is cloned as it is now, structure and records alike.
 //!
 //! Views, functions, triggers and custom types are not cloned: a template
 //! holding any of them makes provisioning fall back to the migrations.
@@ -11,7 +19,8 @@
 use tokio_postgres::Transaction;
 
 use super::template::quote_ident;
-use super::{migrations, sql_failed, store_failed, ProvisionError, Provisioner};
+use super::{migrations, sql_failed, store_failed, ProvisionError, ProvisionFailure, Provisioner};
+use crate::config::StoreLayout;
 
 /// A sequence: name, `AS … START … CACHE … CYCLE` options, and the
 /// `(table, column)` owning it.
@@ -31,7 +40,31 @@ pub struct Recipe {
     constraints: Vec<(String, String, String)>,
     /// `CREATE INDEX` statements of indexes that back no constraint.
     indexes: Vec<String>,
+    /// Tables whose rows are copied: (name, columns to copy, the columns
+    /// among them with an identity or serial sequence).
+    copied: Vec<CopiedTable>,
 }
+
+/// A table whose rows the clone copies.
+#[derive(Debug)]
+struct CopiedTable {
+    name: String,
+    columns: Vec<String>,
+    sequenced: Vec<String>,
+}
+
+/// Migration records copied whenever the template has them.
+const MIGRATION_RECORDS: [&str; 2] = ["gateway_migrations", "django_migrations"];
+
+/// The columns of a table to copy (not generated ones), and whether each has
+/// an identity or serial sequence; no rows when the table does not exist.
+const COPY_COLUMNS: &str = "
+SELECT a.attname::text, pg_get_serial_sequence(c.oid::regclass::text, a.attname) IS NOT NULL
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_attribute a ON a.attrelid = c.oid
+ WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind = 'r'
+   AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+ ORDER BY a.attnum";
 
 const UNSUPPORTED: &str = "
 SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -94,7 +127,11 @@ SELECT pg_get_indexdef(i.indexrelid)
 impl Recipe {
     /// Reads the recipe of `template`; `None` if it holds objects the clone
     /// does not cover.
-    async fn read(tx: &Transaction<'_>, template: &str) -> Result<Option<Recipe>, ProvisionError> {
+    async fn read(
+        tx: &Transaction<'_>,
+        template: &str,
+        copy_data: &[String],
+    ) -> Result<Option<Recipe>, ProvisionError> {
         let step = "read the template";
         let fail = |e| sql_failed(step, e);
         // Definitions printed with the template on the path name its objects
@@ -115,6 +152,37 @@ impl Recipe {
             return Ok(None);
         }
         let rows = |sql| async move { tx.query(sql, &[&template]).await.map_err(fail) };
+        let mut copied = Vec::new();
+        let wanted = MIGRATION_RECORDS
+            .iter()
+            .map(|t| (*t, false))
+            .chain(copy_data.iter().map(|t| (t.as_str(), true)));
+        for (table, required) in wanted {
+            let rows = tx
+                .query(COPY_COLUMNS, &[&template, &table])
+                .await
+                .map_err(fail)?;
+            if rows.is_empty() {
+                if required {
+                    return Err(ProvisionError {
+                        step: step.into(),
+                        source: ProvisionFailure::Config(format!(
+                            "provisioning.template_copy_data names {table}, which the template {template} does not have"
+                        )),
+                    });
+                }
+                continue;
+            }
+            copied.push(CopiedTable {
+                name: table.to_owned(),
+                columns: rows.iter().map(|r| r.get(0)).collect(),
+                sequenced: rows
+                    .iter()
+                    .filter(|r| r.get::<_, bool>(1))
+                    .map(|r| r.get(0))
+                    .collect(),
+            });
+        }
         let template_q: String = tx
             .query_one("SELECT quote_ident($1)", &[&template])
             .await
@@ -148,6 +216,7 @@ impl Recipe {
                 .map(|r| (r.get(0), r.get(1), r.get(2)))
                 .collect(),
             indexes: rows(INDEXES).await?.iter().map(|r| r.get(0)).collect(),
+            copied,
         }))
     }
 
@@ -194,16 +263,37 @@ impl Recipe {
             sql += &index.replacen(&on_template, &format!(" ON {s}."), 1);
             sql += ";\n";
         }
-        sql +=
-            &format!("INSERT INTO {s}.gateway_migrations SELECT * FROM {t}.gateway_migrations;\n");
+        for table in &self.copied {
+            let q = quote_ident(&table.name);
+            let columns: Vec<String> = table.columns.iter().map(|c| quote_ident(c)).collect();
+            let columns = columns.join(", ");
+            sql += &format!(
+                "INSERT INTO {s}.{q} ({columns}) OVERRIDING SYSTEM VALUE SELECT {columns} FROM {t}.{q};\n"
+            );
+            // The copy's sequences continue after the copied rows.
+            for column in &table.sequenced {
+                sql += &format!(
+                    "SELECT setval(pg_get_serial_sequence({}, {}), max({})) FROM {s}.{q} HAVING max({}) IS NOT NULL;\n",
+                    literal(&format!("{s}.{q}")),
+                    literal(column),
+                    quote_ident(column),
+                    quote_ident(column),
+                );
+            }
+        }
         sql
     }
+}
+
+/// An SQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 impl Provisioner {
     /// Migrates the template schema (creating it if needed) and reads its
     /// recipe, once per process; `None`: no template, or one that cannot be
-    /// cloned.
+    /// cloned. Native layout only (see [`Provisioner::clone_template`]).
     async fn recipe(&self) -> Result<Option<&Recipe>, ProvisionError> {
         let Some(template) = &self.template_schema else {
             return Ok(None);
@@ -223,7 +313,7 @@ impl Provisioner {
                 .await
                 .map_err(|e| sql_failed("template", e))?;
                 let applied = migrations::apply(&tx, template, &self.migrations).await?;
-                let recipe = Recipe::read(&tx, template).await?;
+                let recipe = Recipe::read(&tx, template, &self.template_copy_data).await?;
                 tx.commit().await.map_err(|e| sql_failed("template", e))?;
                 tracing::info!(
                     template,
@@ -238,16 +328,49 @@ impl Provisioner {
     }
 
     /// Fills the new (empty) `schema` from the template; `false` when there
-    /// is no usable template and the caller must migrate instead.
+    /// is no usable template and the caller must migrate instead. With the
+    /// django-tenants layout the template is Django's: read as it is now, on
+    /// `tx`, and never migrated here; one that is missing or cannot be
+    /// cloned fails the create (replaying the gateway's migrations would
+    /// give a schema without Django's tables).
     pub(super) async fn clone_template(
         &self,
         tx: &Transaction<'_>,
         schema: &str,
     ) -> Result<bool, ProvisionError> {
-        let (Some(recipe), Some(template)) = (self.recipe().await?, &self.template_schema) else {
+        let Some(template) = &self.template_schema else {
             return Ok(false);
         };
-        tx.batch_execute(&recipe.script(template, schema))
+        let script = if self.store.layout() == StoreLayout::DjangoTenants {
+            let step = "read the template";
+            let exists: bool = tx
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+                    &[template],
+                )
+                .await
+                .map_err(|e| sql_failed(step, e))?
+                .get(0);
+            let recipe = match exists {
+                true => Recipe::read(tx, template, &self.template_copy_data).await?,
+                false => None,
+            };
+            let Some(recipe) = recipe else {
+                return Err(ProvisionError {
+                    step: step.into(),
+                    source: ProvisionFailure::Config(format!(
+                        "the template schema {template} (provisioning.template_schema) is missing or holds views, functions, triggers or types: keep it as a tenant schema Django migrates"
+                    )),
+                });
+            };
+            recipe.script(template, schema)
+        } else {
+            match self.recipe().await? {
+                Some(recipe) => recipe.script(template, schema),
+                None => return Ok(false),
+            }
+        };
+        tx.batch_execute(&script)
             .await
             .map_err(|e| sql_failed("clone the template", e))?;
         Ok(true)

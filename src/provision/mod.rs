@@ -33,6 +33,7 @@ mod webhook;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Transaction;
 
@@ -114,6 +115,8 @@ pub struct Provisioner {
     statement_timeout: Duration,
     /// `provisioning.template_schema`, and what cloning it does (read once).
     template_schema: Option<String>,
+    /// `provisioning.template_copy_data`: tables whose rows the clone copies.
+    template_copy_data: Vec<String>,
     recipe: tokio::sync::OnceCell<Option<clone::Recipe>>,
     /// Where schemas and databases go (`provisioning.clusters`).
     clusters: Clusters,
@@ -145,6 +148,11 @@ impl Provisioner {
             }
         };
         let clusters = Clusters::new(config, store.connect_config())?;
+        if store.layout() == crate::config::StoreLayout::DjangoTenants
+            && config.template_schema.is_none()
+        {
+            tracing::warn!("django-tenants layout without provisioning.template_schema: new tenants' schemas get no Django tables (see docs/django.md)");
+        }
         Ok(Provisioner {
             clusters,
             database_role: config.database_role,
@@ -160,6 +168,7 @@ impl Provisioner {
             jobs: jobs::Jobs::default(),
             migrate_parallel: config.migrate_parallel,
             template_schema: config.template_schema.clone(),
+            template_copy_data: config.template_copy_data.clone(),
             recipe: tokio::sync::OnceCell::new(),
         })
     }
@@ -328,7 +337,17 @@ impl Provisioner {
     ) -> Result<(), ProvisionError> {
         tx.batch_execute(&format!("CREATE SCHEMA {}", quote_ident(values.schema)))
             .await
-            .map_err(|e| sql_failed("create schema", e))?;
+            .map_err(|e| match e.code() {
+                // A schema no tenant owns (left over, or a template): taken.
+                Some(&SqlState::DUPLICATE_SCHEMA) => ProvisionError {
+                    step: "create schema".into(),
+                    source: ProvisionFailure::Store(StoreError::Conflict {
+                        what: "schema",
+                        key: values.schema.to_owned(),
+                    }),
+                },
+                _ => sql_failed("create schema", e),
+            })?;
         if !(in_registry && self.clone_template(tx, values.schema).await?) {
             migrations::apply(tx, values.schema, &self.migrations).await?;
         }

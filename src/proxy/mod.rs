@@ -226,7 +226,7 @@ impl Proxy {
             }) => {
                 ex.outcome = Some(Outcome::Routed);
                 if self.shared.access_log {
-                    ex.backend = Some(in_flight.backend().addr.to_string());
+                    ex.backend = Some(in_flight.backend().name.clone());
                 }
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                     if let Some(client_upgrade) = client_upgrade {

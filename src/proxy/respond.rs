@@ -86,7 +86,7 @@ pub fn upstream_error(err: &UpstreamError) -> Response<ProxyBody> {
             StatusCode::SERVICE_UNAVAILABLE,
             "service unavailable: no healthy backend for this tenant\n",
         ),
-        UpstreamError::Connect(_) | UpstreamError::Reset(..) => (
+        UpstreamError::Connect(_) | UpstreamError::Reset(..) | UpstreamError::Certificate(..) => (
             StatusCode::BAD_GATEWAY,
             "bad gateway: the backend could not be reached\n",
         ),

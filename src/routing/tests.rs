@@ -102,6 +102,7 @@ async fn store_with_acme(dir: &std::path::Path) -> Arc<Switchable> {
             plan: None,
             cluster: None,
             domains: vec!["acme.test".into()],
+            columns: Default::default(),
         })
         .await
         .unwrap();
@@ -163,6 +164,7 @@ async fn a_warmed_cache_answers_without_the_store() {
             plan: None,
             cluster: None,
             domains: vec![format!("t{i}.test"), format!("*.t{i}.test")],
+            columns: Default::default(),
         })
         .collect();
     assert!(inner.import_tenants(batch).await.unwrap().is_empty());

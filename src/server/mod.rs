@@ -15,7 +15,7 @@ use crate::proxy::decide::Policy;
 use crate::proxy::headers::HeaderNames;
 use crate::proxy::listener::{self, ListenerSettings};
 use crate::proxy::{signing, DataPath, Proxy};
-use crate::reload::{ConfigSource, Reloader};
+use crate::reload::{ConfigSource, PoolsSource, Reloader};
 use crate::routing::{self, Router};
 use crate::store::{self, Store, StoreError};
 use crate::tls::acme::Acme;
@@ -115,6 +115,10 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         });
     }
     let workers = config.worker_threads();
+    for warning in config.warnings() {
+        tracing::warn!(%warning, "config");
+    }
+    let pools_source = PoolsSource::resolve(&config, None, &metrics).await;
     let pools = Pools::build(
         &config.pools,
         &config.plans,
@@ -122,6 +126,7 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         workers,
         &metrics,
         None,
+        &pools_source.resolved,
     );
     if pools.get(None).is_none() {
         tracing::warn!("no `default` pool configured: tenants without a pool will get 503 (use --default-backend)");
@@ -163,7 +168,7 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         tls: tls_front.clone(),
     });
 
-    let reloader = Arc::new(Reloader::start(source, data_path.clone(), workers));
+    let reloader = Reloader::start(source, data_path.clone(), workers, pools_source);
     let (listeners, data_addr) = bind_data_listeners(config.listen, workers)?;
     let admin_listener = tokio::net::TcpListener::bind(config.admin.listen)
         .await
@@ -254,7 +259,7 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
 
     spawn_reload_on_hangup(reloader.clone());
     wait_for_signal().await;
-    reloader.stop();
+    reloader.stop().await;
     tracing::info!(drain_timeout = ?config.shutdown.drain_timeout, "shutting down: no new connections, draining");
     shutdown.cancel();
     let joined = tokio::task::spawn_blocking(move || {

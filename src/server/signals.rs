@@ -14,7 +14,7 @@ pub(super) fn spawn_reload_on_hangup(reloader: Arc<Reloader>) {
             return;
         };
         while hangup.recv().await.is_some() {
-            if let Err(errors) = reloader.reload() {
+            if let Err(errors) = reloader.reload().await {
                 tracing::error!(%errors, "SIGHUP: configuration not reloaded, keeping the current one");
             }
         }

@@ -32,6 +32,14 @@ pub enum StoreError {
     /// The store cannot do this (e.g. a column its layout lacks): bad input.
     #[error("{0}")]
     Unsupported(String),
+    /// Values for the tenant table's columns that cannot be written: an
+    /// unknown column, a value of the wrong type, a foreign key to nothing,
+    /// or required columns left without a value. Nothing was written.
+    #[error("{message}")]
+    Unprocessable {
+        message: String,
+        columns: Vec<String>,
+    },
     /// The store cannot be reached now; the caller may retry later.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -146,6 +154,18 @@ impl OpenedStore {
             OpenedKind::Sqlite(sqlite) => sqlite.follow_changes(shutdown),
         }
     }
+}
+
+/// Refuses `columns` in a create for a layout whose tenant table has only
+/// the gateway's own columns (the embedded store, the native layout).
+pub fn no_extra_columns(t: &NewTenant) -> Result<(), StoreError> {
+    if t.columns.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::Unprocessable {
+        message: "columns can be set only with the django-tenants layout; this store's tenant table has no such columns".into(),
+        columns: t.columns.keys().cloned().collect(),
+    })
 }
 
 /// Whether opening the embedded store may create its file.

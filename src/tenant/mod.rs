@@ -2,9 +2,11 @@
 //! rules for tenant ids and schema names.
 
 pub mod host;
+pub mod signup;
 pub mod spec;
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -159,6 +161,9 @@ pub struct NewTenant {
     pub cluster: Option<String>,
     /// Normalised domains; the first becomes primary.
     pub domains: Vec<String>,
+    /// Values for further columns of a django-tenants tenant table (e.g. an
+    /// `owner_id`), bound as parameters; other layouts refuse any.
+    pub columns: BTreeMap<String, serde_json::Value>,
 }
 
 impl NewTenant {

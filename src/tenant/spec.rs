@@ -190,6 +190,7 @@ impl TenantSpec {
             plan: self.plan,
             cluster,
             domains,
+            columns: Default::default(),
         })
     }
 }

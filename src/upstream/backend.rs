@@ -2,12 +2,15 @@
 //! in-flight count, and its metric series. All atomics: the data path reads
 //! them on every pick without a lock.
 
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::uri::Authority;
 use prometheus::{Histogram, IntCounter, IntGauge};
 
+use super::connect::Target;
 use super::BackendAddr;
 use crate::metrics::Metrics;
 
@@ -20,15 +23,27 @@ pub struct BackendSeries {
     pub ejections: IntCounter,
     pub healthy: IntGauge,
     pub response_seconds: Histogram,
-    /// Time to open a new TCP connection (observed by `connect::TimedConnector`).
+    /// Time to open a new connection (observed by `connect::Connector::connect`).
     pub connect_seconds: Histogram,
 }
 
 pub struct Backend {
+    /// The address as configured (`http://app.internal:8000`).
     pub addr: BackendAddr,
+    /// Where connections go: for a DNS name, one of its addresses.
+    pub target: Target,
+    /// How logs, metrics and the admin API name it: the configured URL, plus
+    /// `#address` for a DNS-discovered one (`http://app.internal:8000#10.0.0.5`).
+    pub name: String,
+    /// The authority of the requests sent to it through the pool's client
+    /// (which keys connections by it): unique within the pool.
+    pub key: Authority,
     pub weight: u32,
     /// The active health check's verdict (true until a check says otherwise).
     healthy: AtomicBool,
+    /// A DNS-discovered address not yet checked: out until its first health
+    /// check passes.
+    pending: AtomicBool,
     /// Passive ejection: out of rotation until this time (`now_ms`).
     ejected_until_ms: AtomicU64,
     consecutive_failures: AtomicU32,
@@ -37,8 +52,31 @@ pub struct Backend {
 }
 
 impl Backend {
-    pub fn new(pool: &str, addr: BackendAddr, weight: u32, metrics: &Metrics) -> Backend {
-        let labels = [pool, &addr.to_string()];
+    pub fn new(
+        pool: &str,
+        addr: BackendAddr,
+        target: Target,
+        weight: u32,
+        metrics: &Metrics,
+    ) -> Backend {
+        let (name, key) = match &target {
+            Target::Unix(path) => {
+                let mut hash = std::hash::DefaultHasher::new();
+                path.hash(&mut hash);
+                (
+                    addr.to_string(),
+                    format!("unix-{:x}.invalid", hash.finish()),
+                )
+            }
+            Target::Tcp(ip) | Target::Tls { addr: ip, .. } => {
+                let name = match addr.dns_name() {
+                    Some(_) => format!("{addr}#{}", ip.ip()),
+                    None => addr.to_string(),
+                };
+                (name, ip.to_string())
+            }
+        };
+        let labels = [pool, &name];
         let v = &metrics.backends;
         let series = BackendSeries {
             requests: v.requests.with_label_values(&labels),
@@ -51,13 +89,50 @@ impl Backend {
         series.healthy.set(1);
         Backend {
             addr,
+            target,
+            name,
+            key: key
+                .parse()
+                .expect("a socket address or a host name is an authority"),
             weight: weight.max(1),
             healthy: AtomicBool::new(true),
+            pending: AtomicBool::new(false),
             ejected_until_ms: AtomicU64::new(0),
             consecutive_failures: AtomicU32::new(0),
             in_flight: AtomicUsize::new(0),
             series,
         }
+    }
+
+    /// A backend at an `http://IP:port` URL (unit tests).
+    #[cfg(test)]
+    pub fn at(url: &str, weight: u32, metrics: &Metrics) -> Backend {
+        let addr = BackendAddr::parse(url).expect("backend URL");
+        let target = match &addr {
+            BackendAddr::Net {
+                host: crate::config::NetHost::Ip(ip),
+                port,
+                ..
+            } => Target::Tcp(std::net::SocketAddr::new(*ip, *port)),
+            other => panic!("{other} is not an IP URL"),
+        };
+        Backend::new("p", addr, target, weight, metrics)
+    }
+
+    /// Holds a new DNS-discovered address out until a health check passes.
+    pub fn hold_until_checked(&self) {
+        self.pending.store(true, Ordering::Relaxed);
+        self.set_healthy(false);
+    }
+
+    /// Still waiting for its first passing health check.
+    pub fn is_pending(&self) -> bool {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// A passing health check: no longer pending; returns whether it was.
+    pub fn checked(&self) -> bool {
+        self.pending.swap(false, Ordering::Relaxed)
     }
 
     /// Takes traffic: healthy and not ejected.
@@ -147,6 +222,8 @@ impl Backend {
     pub fn inherit(&self, old: &Backend) {
         self.healthy
             .store(old.healthy.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.pending
+            .store(old.pending.load(Ordering::Relaxed), Ordering::Relaxed);
         self.ejected_until_ms.store(
             old.ejected_until_ms.load(Ordering::Relaxed),
             Ordering::Relaxed,

@@ -43,7 +43,7 @@ impl Balancer {
                     .enumerate()
                     .flat_map(|(i, b)| {
                         (0..b.weight * VNODES_PER_WEIGHT)
-                            .map(move |v| (fnv1a(format!("{}#{v}", b.addr).as_bytes()), i))
+                            .map(move |v| (fnv1a(format!("{}#{v}", b.name).as_bytes()), i))
                     })
                     .collect();
                 ring.sort_unstable();
@@ -146,17 +146,13 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 mod tests {
     use super::*;
     use crate::metrics::Metrics;
-    use crate::upstream::BackendAddr;
 
     fn backends(weights: &[u32]) -> Vec<Arc<Backend>> {
         let metrics = Metrics::new(false, 0);
         weights
             .iter()
             .enumerate()
-            .map(|(i, &w)| {
-                let addr = BackendAddr::parse(&format!("http://10.0.0.{i}:80")).unwrap();
-                Arc::new(Backend::new("p", addr, w, &metrics))
-            })
+            .map(|(i, &w)| Arc::new(Backend::at(&format!("http://10.0.0.{i}:80"), w, &metrics)))
             .collect()
     }
 

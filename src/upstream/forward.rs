@@ -7,13 +7,15 @@ use std::error::Error as StdError;
 use std::time::Instant;
 
 use bytes::Bytes;
+use http::uri::Scheme;
 use http::{Request, Response, Uri};
 use http_body::Body as _;
 use http_body_util::{Either, Empty};
 use hyper::body::Incoming;
 
 use super::client_body::{BodyProgress, ClientBody, ClientBodyError};
-use super::{BackendAddr, InFlight, Pool};
+use super::connect::{ConnectError, Target};
+use super::{Backend, InFlight, Pool};
 
 /// The request body sent upstream: the client's body (capped in size), or
 /// nothing when a bodiless request is replayed on another backend.
@@ -26,6 +28,10 @@ pub enum UpstreamError {
     NoBackend(String),
     #[error("backend {0} refused the connection")]
     Connect(String),
+    /// TLS to the backend failed on a certificate: its own did not verify,
+    /// or it refused ours (or its absence).
+    #[error("backend {0}: certificate error: {1}")]
+    Certificate(String, String),
     #[error("backend {0} did not answer in time")]
     Timeout(String),
     #[error("request body larger than the limit")]
@@ -142,7 +148,7 @@ async fn attempts(
         };
         let in_flight = backend.start();
         let started = Instant::now();
-        let result = send(pool, worker, &backend.addr, req, progress).await;
+        let result = send(pool, worker, backend, req, progress).await;
         backend
             .series
             .response_seconds
@@ -166,7 +172,7 @@ async fn attempts(
                 if !pool.retry_after(&e, idempotent, replay.is_some(), retries) {
                     return Err(e);
                 }
-                tracing::debug!(pool = %pool.name, backend = %backend.addr, error = %e, "retrying on another backend");
+                tracing::debug!(pool = %pool.name, backend = %backend.name, error = %e, "retrying on another backend");
                 retries += 1;
                 if index < 64 {
                     tried |= 1 << index;
@@ -180,30 +186,40 @@ async fn attempts(
 async fn send(
     pool: &Pool,
     worker: usize,
-    backend: &BackendAddr,
+    backend: &Backend,
     mut req: Request<super::UpstreamRequestBody>,
     progress: Option<&BodyProgress>,
 ) -> Result<Response<Incoming>, UpstreamError> {
     let mut parts = req.uri().clone().into_parts();
-    parts.scheme = Some(backend.scheme.clone());
-    parts.authority = Some(backend.authority.clone());
+    // The authority names the backend to the pool's connector (and keys the
+    // client's kept-alive connections); the Host header stays the client's.
+    parts.scheme = Some(match backend.target {
+        Target::Tls { .. } => Scheme::HTTPS,
+        _ => Scheme::HTTP,
+    });
+    parts.authority = Some(backend.key.clone());
     if parts.path_and_query.is_none() {
         parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
     }
     *req.uri_mut() = Uri::from_parts(parts)
-        .map_err(|e| UpstreamError::Reset(backend.to_string(), e.to_string()))?;
+        .map_err(|e| UpstreamError::Reset(backend.name.clone(), e.to_string()))?;
     match tokio::time::timeout(pool.response_timeout, pool.client(worker).request(req)).await {
-        Err(_) => Err(timed_out(progress, backend.to_string())),
+        Err(_) => Err(timed_out(progress, backend.name.clone())),
         Ok(Ok(response)) => Ok(response),
-        Ok(Err(e)) => Err(classify(backend, &e, progress)),
+        Ok(Err(e)) => Err(classify(&backend.name, &e, progress)),
     }
 }
 
 fn classify(
-    backend: &BackendAddr,
+    backend: &str,
     err: &hyper_util::client::legacy::Error,
     progress: Option<&BodyProgress>,
 ) -> UpstreamError {
+    if let Some(cert) = super::tls::certificate_error(err) {
+        // Also a refusal of our certificate that TLS 1.3 only reports
+        // once the request is sent.
+        return UpstreamError::Certificate(backend.to_owned(), cert.to_string());
+    }
     let mut source: Option<&(dyn StdError + 'static)> = err.source();
     while let Some(e) = source {
         match e.downcast_ref::<ClientBodyError>() {
@@ -213,20 +229,27 @@ fn classify(
             }
             None => {}
         }
+        match e.downcast_ref::<ConnectError>() {
+            Some(ConnectError::Timeout(_)) => return timed_out(progress, backend.to_owned()),
+            Some(ConnectError::Certificate(why)) => {
+                return UpstreamError::Certificate(backend.to_owned(), why.clone())
+            }
+            _ => {}
+        }
         if e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
         {
-            return timed_out(progress, backend.to_string());
+            return timed_out(progress, backend.to_owned());
         }
         source = e.source();
     }
     if err.is_connect() {
-        UpstreamError::Connect(backend.to_string())
+        UpstreamError::Connect(backend.to_owned())
     } else if progress.is_some_and(BodyProgress::waiting_on_client) {
         // The backend gave up on a body the client was too slow to send
         // (its own read timeout): the client's fault, as a timeout here is.
         UpstreamError::ClientTimeout
     } else {
-        UpstreamError::Reset(backend.to_string(), err.to_string())
+        UpstreamError::Reset(backend.to_owned(), err.to_string())
     }
 }

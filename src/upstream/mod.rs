@@ -5,14 +5,19 @@
 
 mod backend;
 mod balance;
+mod build;
 mod client_body;
 mod connect;
+pub mod discovery;
 mod forward;
 pub mod health;
 mod pools;
+mod tls;
 
 pub use crate::config::BackendAddr;
 pub use backend::{now_ms, Backend, InFlight};
+pub use connect::{ConnectError, Connector, Target, UpstreamStream};
+pub use discovery::Resolved;
 pub use forward::{forward, Forwarded, UpstreamError, UpstreamRequestBody};
 pub use pools::{PoolSlot, Pools};
 
@@ -20,21 +25,17 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::uri::Authority;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-use prometheus::{Histogram, IntCounter};
+use prometheus::IntCounter;
 
-use crate::config::{HealthCheckConfig, OutlierConfig, PoolConfig, UpstreamConfig};
-use crate::metrics::Metrics;
+use crate::config::{HealthCheckConfig, OutlierConfig};
 use balance::Balancer;
-use connect::TimedConnector;
+use connect::PoolConnector;
 
 /// Pool used by tenants that name none.
 pub const DEFAULT_POOL: &str = "default";
 
-pub type UpstreamClient = Client<TimedConnector, UpstreamRequestBody>;
+pub type UpstreamClient = Client<PoolConnector, UpstreamRequestBody>;
 
 /// Retries earn tokens from ordinary requests, so a failing pool is not
 /// hammered: at most `budget_percent` extra load, plus a small burst.
@@ -73,12 +74,16 @@ pub struct Pool {
     outlier: OutlierConfig,
     pub response_timeout: Duration,
     pub total_timeout: Option<Duration>,
-    /// Time allowed to open a backend connection (the lean path's own connects).
-    pub connect_timeout: Duration,
-    /// Idle connections kept per backend and worker, and for how long.
+    /// The backends speak HTTP/2 over TLS (`tls.h2`): the lean HTTP/1.1
+    /// path hands such requests to hyper.
+    pub h2: bool,
+    /// Idle connections kept per backend and worker, and for how long (the
+    /// lean path's own pool).
     pub max_idle: usize,
     pub idle_timeout: Duration,
     pub health_check: Option<HealthCheckConfig>,
+    /// Opens connections to the backends (TLS settings included).
+    pub connector: Connector,
     /// One keep-alive client per data-path worker, so workers share no pool lock.
     clients: Box<[UpstreamClient]>,
     retries_total: IntCounter,
@@ -114,7 +119,7 @@ impl Pool {
             .enumerate()
             .any(|(i, b)| i != index && b.is_available(now));
         if others_available && backend.eject(self.outlier.ejection) {
-            tracing::warn!(pool = %self.name, backend = %backend.addr, streak, ejection = ?self.outlier.ejection, "backend ejected");
+            tracing::warn!(pool = %self.name, backend = %backend.name, streak, ejection = ?self.outlier.ejection, "backend ejected");
         }
     }
 
@@ -136,7 +141,7 @@ impl Pool {
         retries: u32,
     ) -> bool {
         let safe = match err {
-            UpstreamError::Connect(_) => true,
+            UpstreamError::Connect(_) | UpstreamError::Certificate(..) => true,
             UpstreamError::Reset(..) => idempotent,
             _ => false,
         };
@@ -157,86 +162,11 @@ impl Pool {
     }
 }
 
-/// One pool of `config`; backends also in `previous` keep their health.
-fn build_pool(
-    name: &str,
-    pool: &PoolConfig,
-    upstream: &UpstreamConfig,
-    workers: usize,
-    metrics: &Metrics,
-    previous: Option<&Pools>,
-) -> Pool {
-    let backends: Vec<Arc<Backend>> = pool
-        .backends
-        .iter()
-        .filter_map(|b| {
-            BackendAddr::parse(b.url())
-                .ok()
-                .map(|addr| (addr, b.weight()))
-        })
-        .map(|(addr, weight)| {
-            let backend = Backend::new(name, addr, weight, metrics);
-            let old = previous
-                .and_then(|p| p.get(Some(name)))
-                .and_then(|p| p.backends.iter().find(|o| o.addr == backend.addr));
-            if let Some(old) = old {
-                backend.inherit(old);
-            }
-            Arc::new(backend)
-        })
-        .collect();
-    let connect_timeout = pool.timeouts.connect.unwrap_or(upstream.connect_timeout);
-    let connect_series: Arc<[(Authority, Histogram)]> = backends
-        .iter()
-        .map(|b| (b.addr.authority.clone(), b.series.connect_seconds.clone()))
-        .collect();
-    let clients = (0..workers.max(1))
-        .map(|_| new_client(connect_timeout, upstream, connect_series.clone()))
-        .collect();
-    Pool {
-        name: name.to_owned(),
-        balancer: Balancer::new(pool.balance, &backends),
-        backends,
-        retries: pool.retries.attempts,
-        budget: RetryBudget {
-            milli_tokens: AtomicI64::new(RETRY_BURST_MILLI),
-            deposit: i64::from(pool.retries.budget_percent) * 10,
-        },
-        outlier: pool.outlier.clone(),
-        response_timeout: pool
-            .timeouts
-            .response_header
-            .unwrap_or(upstream.response_timeout),
-        total_timeout: pool.timeouts.total,
-        connect_timeout,
-        max_idle: upstream.max_idle_per_backend,
-        idle_timeout: upstream.idle_timeout,
-        health_check: pool.health_check.clone(),
-        clients,
-        retries_total: metrics.backends.retries.with_label_values(&[name]),
-    }
-}
-
-fn new_client(
-    connect_timeout: Duration,
-    config: &UpstreamConfig,
-    connect_series: Arc<[(Authority, Histogram)]>,
-) -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(connect_timeout));
-    connector.set_keepalive(Some(Duration::from_secs(60)));
-    Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(config.idle_timeout)
-        .pool_max_idle_per_host(config.max_idle_per_backend)
-        .build(TimedConnector::new(connector, connect_series))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::BackendConfig;
+    use crate::config::{BackendConfig, PoolConfig, UpstreamConfig};
+    use crate::metrics::Metrics;
     use std::collections::BTreeMap;
 
     fn pools(urls: &[&str], failures: u32) -> Pools {
@@ -258,12 +188,13 @@ mod tests {
             1,
             &metrics,
             None,
+            &Resolved::default(),
         )
     }
 
     #[test]
     fn a_failure_streak_ejects_but_never_the_last_backend() {
-        let pools = pools(&["http://a:1", "http://b:2"], 3);
+        let pools = pools(&["http://10.0.0.1:1", "http://10.0.0.2:2"], 3);
         let pool = pools.get(None).unwrap();
         for _ in 0..3 {
             pool.record_failure(0);
@@ -288,15 +219,15 @@ mod tests {
 
     #[tokio::test]
     async fn reload_keeps_the_health_of_unchanged_backends() {
-        let old = pools(&["http://a:1", "http://b:2"], 5);
+        let old = pools(&["http://10.0.0.1:1", "http://10.0.0.2:2"], 5);
         old.get(None).unwrap().backends[0].set_healthy(false);
         let mut config = BTreeMap::new();
         config.insert(
             "default".to_string(),
             PoolConfig {
                 backends: vec![
-                    BackendConfig::Url("http://a:1".into()),
-                    BackendConfig::Url("http://c:3".into()),
+                    BackendConfig::Url("http://10.0.0.1:1".into()),
+                    BackendConfig::Url("http://10.0.0.3:3".into()),
                 ],
                 ..PoolConfig::default()
             },
@@ -308,6 +239,7 @@ mod tests {
             1,
             &Metrics::new(false, 0),
             Some(&old),
+            &Resolved::default(),
         );
         let pool = new.get(None).unwrap();
         assert!(!pool.backends[0].is_healthy());
@@ -317,7 +249,7 @@ mod tests {
 
     #[test]
     fn the_retry_budget_runs_dry() {
-        let pools = pools(&["http://a:1"], 5);
+        let pools = pools(&["http://10.0.0.1:1"], 5);
         let pool = pools.get(None).unwrap();
         let granted = (0..200).filter(|_| pool.retry_allowed()).count();
         assert_eq!(granted, 100, "the burst allowance");

@@ -6,7 +6,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use super::{build_pool, Pool, DEFAULT_POOL};
+use super::build::build_pool;
+use super::{Pool, Resolved, DEFAULT_POOL};
 use crate::config::{PoolConfig, UpstreamConfig};
 use crate::metrics::Metrics;
 use crate::tenant::Tenant;
@@ -39,8 +40,9 @@ pub struct PoolSlot(AtomicU64);
 const NO_POOL: u32 = u32::MAX;
 
 impl Pools {
-    /// Builds pools from validated config. Backends that existed in
-    /// `previous` (same pool, same address) keep their health state.
+    /// Builds pools from validated config, DNS names giving a backend per
+    /// address in `resolved`. Backends that existed in `previous` (same pool,
+    /// same address) keep their health state.
     pub fn build(
         config: &BTreeMap<String, PoolConfig>,
         plans: &BTreeMap<String, String>,
@@ -48,10 +50,13 @@ impl Pools {
         workers: usize,
         metrics: &Metrics,
         previous: Option<&Pools>,
+        resolved: &Resolved,
     ) -> Pools {
         let pools: Vec<Pool> = config
             .iter()
-            .map(|(name, pool)| build_pool(name, pool, upstream, workers, metrics, previous))
+            .map(|(name, pool)| {
+                build_pool(name, pool, upstream, workers, metrics, previous, resolved)
+            })
             .collect();
         let by_name: HashMap<String, usize> = pools
             .iter()
@@ -158,6 +163,7 @@ mod tests {
             1,
             &metrics,
             None,
+            &Resolved::default(),
         )
     }
 

@@ -23,11 +23,22 @@ impl Backend {
         Backend::start_slow(name, Duration::ZERO).await
     }
 
+    /// Starts an echo backend on `addr` (e.g. `127.0.0.2:0`: any loopback
+    /// address works on Linux); `None` if the address is taken.
+    pub async fn start_at(addr: SocketAddr, name: &str) -> Option<Backend> {
+        let listener = TcpListener::bind(addr).await.ok()?;
+        Some(Backend::spawn(listener, name, Duration::ZERO))
+    }
+
     /// Starts an echo backend that takes `delay` over every answer.
     pub async fn start_slow(name: &str, delay: Duration) -> Backend {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind echo backend");
+        Backend::spawn(listener, name, delay)
+    }
+
+    fn spawn(listener: TcpListener, name: &str, delay: Duration) -> Backend {
         let addr = listener.local_addr().expect("echo backend address");
         let echo = Echo {
             name: name.to_owned(),

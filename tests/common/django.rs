@@ -52,22 +52,48 @@ pub fn integration_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations/django")
 }
 
-/// The example site on a database of its own, with the tenants of its
-/// `create_example_tenants` command: `public` (example.test), `acme`
-/// (acme.test, two notes) and `globex` (globex.test, one note).
+/// The example site on a database of its own, with the user `owner` and the
+/// tenants of its `create_example_tenants` command: `public` (example.test),
+/// `acme` (acme.test, two notes), `globex` (globex.test, one note) and
+/// `tenant_template` (no domain, kept migrated as the gateway's template).
 pub struct DjangoSite {
     python: PathBuf,
     /// `postgres://…` of the site's database (the gateway's store too).
     pub database: String,
+    /// The project directory (`manage.py`): the example, or a copy of it.
+    pub project: PathBuf,
+    /// The copy's directory, removed on drop.
+    _copy: Option<TempDir>,
 }
 
 impl DjangoSite {
     /// Migrates a fresh database and creates the example tenants.
     pub async fn create(python: PathBuf) -> DjangoSite {
-        let site = DjangoSite {
+        Self::set_up(DjangoSite {
             python,
             database: fresh_database(),
-        };
+            project: Self::example_dir(),
+            _copy: None,
+        })
+        .await
+    }
+
+    /// Like [`DjangoSite::create`], on a copy of the example project that a
+    /// test may change (e.g. add a migration).
+    pub async fn create_copy(python: PathBuf) -> DjangoSite {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let project = dir.path().join("example");
+        copy_dir(&Self::example_dir(), &project);
+        Self::set_up(DjangoSite {
+            python,
+            database: fresh_database(),
+            project,
+            _copy: Some(dir),
+        })
+        .await
+    }
+
+    async fn set_up(site: DjangoSite) -> DjangoSite {
         site.manage(&["migrate_schemas", "--shared", "--noinput"])
             .await;
         site.manage(&["create_example_tenants"]).await;
@@ -84,7 +110,7 @@ impl DjangoSite {
         let mut cmd = Command::new(&self.python);
         cmd.arg("manage.py")
             .args(args)
-            .current_dir(Self::example_dir())
+            .current_dir(&self.project)
             .env("TGW_EXAMPLE_DATABASE", &self.database);
         run_python(cmd, &format!("manage.py {}", args.join(" "))).await
     }
@@ -111,7 +137,7 @@ impl DjangoSite {
                 &format!("127.0.0.1:{port}"),
             ])
             .arg("--chdir")
-            .arg(Self::example_dir())
+            .arg(&self.project)
             .arg("--error-logfile")
             .arg(&log)
             .arg("example_site.wsgi:application")
@@ -142,6 +168,24 @@ impl DjangoSite {
                 app.log()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Copies the directory `from` to `to` (which must not exist), without
+/// Python's caches.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the copy's directory");
+    for entry in std::fs::read_dir(from).expect("read the example project") {
+        let entry = entry.expect("a directory entry");
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_name() == "__pycache__" {
+            continue;
+        }
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&source, &target);
+        } else {
+            std::fs::copy(&source, &target).expect("copy a project file");
         }
     }
 }

@@ -55,17 +55,23 @@ pub async fn serve(listener: TcpListener, echo: Echo) {
         let Ok((stream, _)) = accepted else {
             continue;
         };
-        let echo = echo.clone();
-        tokio::spawn(async move {
-            let stop = echo.stop.clone();
-            let service = service_fn(move |req| answer(req, echo.clone()));
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            tokio::select! {
-                _ = connection => {}
-                () = stop.cancelled() => {}
-            }
-        });
+        tokio::spawn(serve_connection(stream, echo.clone()));
+    }
+}
+
+/// Serves echo responses on one accepted connection (HTTP/1.1 with
+/// upgrades, or HTTP/2) until it closes or `echo.stop` is cancelled.
+pub async fn serve_connection<S>(stream: S, echo: Echo)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let stop = echo.stop.clone();
+    let service = service_fn(move |req| answer(req, echo.clone()));
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    tokio::select! {
+        _ = connection => {}
+        () = stop.cancelled() => {}
     }
 }
 

@@ -14,6 +14,8 @@
 //! - `load`: a client loop recording every answer, for changes under load
 //! - `command`: one-shot commands such as `check-config`
 //! - `tls`: a throwaway CA for certificates, and an HTTPS client with its own SNI
+//! - `forms`: echo backends on a Unix socket and behind TLS (mTLS too), and a
+//!   DNS server whose A records a test sets
 //! - `pebble`: a real ACME server (Debian's pebble) on free loopback ports
 //! - `django`: the example Django + django-tenants site under gunicorn
 //! - `webhook`: a receiver recording the JSON POSTed to it
@@ -32,6 +34,7 @@ pub mod commit_cutter;
 mod data_path;
 pub mod django;
 mod echo;
+pub mod forms;
 mod gateway;
 mod load;
 pub mod pebble;

@@ -208,8 +208,7 @@ impl Pebble {
 /// `pebble-challtestsrv` as a DNS server only, answering 127.0.0.1 for
 /// every A query and nothing for AAAA (so pebble dials IPv4 loopback).
 fn start_dns(addr: SocketAddr, log: &std::fs::File) -> Child {
-    let bin = pebble_bin().with_file_name("pebble-challtestsrv");
-    watched(&bin)
+    watched(&challtestsrv_bin())
         .args(["-dns01", &addr.to_string()])
         .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
         .args(["-management", &format!("127.0.0.1:{}", free_port())])
@@ -217,14 +216,19 @@ fn start_dns(addr: SocketAddr, log: &std::fs::File) -> Child {
         .stdout(log.try_clone().expect("pebble log"))
         .stderr(log.try_clone().expect("pebble log"))
         .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()))
+        .expect("spawn pebble-challtestsrv")
+}
+
+/// Pebble's DNS test server, beside pebble.
+pub fn challtestsrv_bin() -> PathBuf {
+    pebble_bin().with_file_name("pebble-challtestsrv")
 }
 
 /// `program` run by a small watchdog shell whose stdin is a pipe held by
 /// this process: when the pipe closes (drop, or the test binary dying in any
 /// way, even SIGKILL) the shell kills the program, so no pebble outlives the
 /// tests (as with the PostgreSQL server in `pg`). Arguments are appended.
-fn watched(program: &Path) -> Command {
+pub fn watched(program: &Path) -> Command {
     let mut command = Command::new("sh");
     command
         .arg("-c")

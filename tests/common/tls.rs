@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::RootCertStore;
 
@@ -41,6 +41,17 @@ impl TestCa {
     pub fn leaf(&self, names: &[&str], dir: &Path, file: &str) -> (PathBuf, PathBuf) {
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         let params = CertificateParams::new(names).expect("leaf params");
+        self.sign(params, dir, file)
+    }
+
+    /// Like [`TestCa::leaf`], for a client certificate (mTLS): `clientAuth` usage.
+    pub fn client_leaf(&self, name: &str, dir: &Path, file: &str) -> (PathBuf, PathBuf) {
+        let mut params = CertificateParams::new(vec![name.to_owned()]).expect("client params");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.sign(params, dir, file)
+    }
+
+    fn sign(&self, params: CertificateParams, dir: &Path, file: &str) -> (PathBuf, PathBuf) {
         let key = KeyPair::generate().expect("leaf key");
         let cert = params
             .signed_by(&key, &self.issuer)

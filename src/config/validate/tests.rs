@@ -203,3 +203,57 @@ fn a_negative_body_limit_says_what_a_size_is() {
     let bytes = Config::from_yaml("limits:\n  max_request_body: 2048\n").unwrap();
     assert_eq!(bytes.limits.max_request_body, 2048);
 }
+
+#[test]
+fn backend_forms_and_their_tls_files_are_checked_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("ca.pem");
+    std::fs::write(&garbage, "not PEM\n").unwrap();
+    let yaml = format!(
+        "pools:\n  default:\n    backends: [\"unix:app.sock\", \"https://app.internal:8443\"]\n    resolve_interval: 0s\n    tls: {{ca: {}, server_name: \"bad name!\", client_cert: /nonexistent.pem}}\n",
+        garbage.display()
+    );
+    assert_eq!(
+        keys(&yaml),
+        [
+            "pools.default.backends[0]",
+            "pools.default.tls.ca",
+            "pools.default.tls.server_name",
+            "pools.default.tls.client_key",
+            "pools.default.resolve_interval",
+        ]
+    );
+    // A socket not there yet is a warning, not a refusal.
+    let config =
+        Config::from_yaml("pools:\n  default:\n    backends: [\"unix:/nonexistent/app.sock\"]\n")
+            .unwrap();
+    assert!(config.validate().is_ok());
+    assert_eq!(config.warnings()[0].key, "pools.default.backends[0]");
+}
+
+#[test]
+fn django_column_defaults_and_template_copies_are_checked_by_key() {
+    let django = "store: {kind: postgres, url: \"postgres://u@h/db\", layout: django-tenants}\n";
+    let good = format!(
+        "{django}provisioning: {{template_schema: tenant_template, template_copy_data: [django_content_type]}}\n"
+    );
+    assert_eq!(keys(&good), Vec::<String>::new());
+    let defaults = "store:\n  django:\n    column_defaults: {paid_until: \"current_date + 365\", \"Bad Col\": \"1\", on_trial: \"\", x: \"1; DROP TABLE t\"}\n";
+    assert_eq!(
+        keys(defaults),
+        [
+            "store.django.column_defaults.Bad Col",
+            "store.django.column_defaults.on_trial",
+            "store.django.column_defaults.x",
+        ]
+    );
+    assert_eq!(
+        keys("provisioning: {template_copy_data: [django_content_type]}\n"),
+        ["provisioning.template_copy_data[0]"],
+        "copying rows needs a template"
+    );
+    assert_eq!(
+        keys("provisioning: {template_schema: t, template_copy_data: [\"a;b\"]}\n"),
+        ["provisioning.template_copy_data[0]"]
+    );
+}

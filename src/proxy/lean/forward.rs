@@ -149,7 +149,7 @@ async fn attempts<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(upstream) => {
                 ex.outcome = Some(Outcome::Routed);
                 if proxy.shared.access_log {
-                    ex.backend = Some(backend.addr.to_string());
+                    ex.backend = Some(backend.name.clone());
                 }
                 let result = relay(
                     proxy, pool, index, upstream, client, out, facts, ex, progress,
@@ -189,14 +189,12 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<Upstream, UpstreamError> {
     let backend = &pool.backends[index];
     let reset =
-        |e: &dyn std::fmt::Display| UpstreamError::Reset(backend.addr.to_string(), e.to_string());
+        |e: &dyn std::fmt::Display| UpstreamError::Reset(backend.name.clone(), e.to_string());
     // A bodiless idempotent request is sent again on a new connection if a
     // kept-alive one turns out closed (below), so it skips the check.
     let replay = facts.framing == RequestFraming::Length(0) && facts.idempotent;
     let check = !replay;
-    let mut upstream = pool::take_or_connect(pool, backend, check)
-        .await
-        .map_err(|_| UpstreamError::Connect(backend.addr.to_string()))?;
+    let mut upstream = pool::take_or_connect(pool, backend, check).await?;
     let head_len = out.len();
     loop {
         out.truncate(head_len);
@@ -204,7 +202,7 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(
         let sent = match sent {
             Ok(()) => tokio::time::timeout(pool.response_timeout, read_head(&mut upstream, facts))
                 .await
-                .unwrap_or_else(|_| Err(UpstreamError::Timeout(backend.addr.to_string()))),
+                .unwrap_or_else(|_| Err(UpstreamError::Timeout(backend.name.clone()))),
             Err(e) => Err(e),
         };
         match sent {
@@ -212,9 +210,7 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(
             Err(UpstreamError::Reset(..))
                 if upstream.reused && facts.framing == RequestFraming::Length(0) =>
             {
-                upstream = pool::connect(pool, backend)
-                    .await
-                    .map_err(|_| UpstreamError::Connect(backend.addr.to_string()))?;
+                upstream = pool::connect(pool, backend).await?;
             }
             Err(UpstreamError::Reset(_, why)) => return Err(reset(&why)),
             Err(e) => return Err(e),

@@ -140,6 +140,11 @@ where
                         proxy.shared.metrics.in_flight.inc();
                         match proxy.route(head.host, conn, &mut ex).await {
                             Err(answer) => Step::Answer(answer, facts),
+                            // Backends spoken to over HTTP/2: hyper's client.
+                            Ok(tenant) if speaks_h2(proxy, &tenant) => {
+                                proxy.shared.metrics.in_flight.dec();
+                                Step::Handover
+                            }
                             Ok(tenant) => {
                                 let signer = proxy.shared.signer.load();
                                 ex.request_id = Some(head::upstream_request(
@@ -225,6 +230,14 @@ where
         first = false;
         deadline = Instant::now() + header_read_timeout;
     }
+}
+
+/// Whether the tenant's pool talks HTTP/2 to its backends (`tls.h2`).
+fn speaks_h2(proxy: &Proxy, tenant: &crate::routing::RoutedTenant) -> bool {
+    let pools = proxy.shared.pools.load();
+    pools
+        .for_tenant(&tenant.tenant, &tenant.pool_slot)
+        .is_some_and(|pool| pool.h2)
 }
 
 /// Whether `buf` holds the end of a head (or a bare-LF one, to refuse).

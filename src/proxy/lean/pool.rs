@@ -5,17 +5,10 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use tokio::net::TcpStream;
-
-use crate::upstream::{Backend, Pool};
-
-/// A backend connection. Switching to another stream type (Unix sockets,
-/// TLS) changes this alias and [`connect`] only.
-pub type UpstreamStream = TcpStream;
+use crate::upstream::{Backend, ConnectError, Pool, UpstreamError, UpstreamStream};
 
 /// A backend connection and its read buffer.
 pub struct Upstream {
@@ -31,32 +24,30 @@ thread_local! {
     static IDLE: RefCell<HashMap<String, Vec<Upstream>>> = RefCell::new(HashMap::new());
 }
 
-/// Opens a new connection to `backend` within the pool's connect timeout,
-/// timing it into the backend's connect histogram.
-pub async fn connect(pool: &Pool, backend: &Backend) -> io::Result<Upstream> {
-    let started = Instant::now();
-    let authority = backend.addr.authority.as_str();
-    let stream = tokio::time::timeout(pool.connect_timeout, TcpStream::connect(authority))
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
-    stream.set_nodelay(true)?;
-    backend
-        .series
-        .connect_seconds
-        .observe(started.elapsed().as_secs_f64());
+/// Opens a new connection to `backend` through the pool's connector (TCP,
+/// Unix socket or TLS, timed into the backend's connect histogram).
+pub async fn connect(pool: &Pool, backend: &Backend) -> Result<Upstream, UpstreamError> {
+    let stream = pool.connector.connect(backend).await.map_err(|e| match e {
+        ConnectError::Certificate(why) => UpstreamError::Certificate(backend.name.clone(), why),
+        _ => UpstreamError::Connect(backend.name.clone()),
+    })?;
     Ok(Upstream {
         stream,
         buf: Vec::with_capacity(8 * 1024),
         reused: false,
-        idle_since: started,
+        idle_since: Instant::now(),
     })
 }
 
 /// An idle connection to `backend`, else a new one. With `check`, only one
 /// that still looks open (one more `recv` per request: worth it when a
 /// request cannot be replayed on a new connection after a failed write).
-pub async fn take_or_connect(pool: &Pool, backend: &Backend, check: bool) -> io::Result<Upstream> {
-    let key = backend.addr.authority.as_str();
+pub async fn take_or_connect(
+    pool: &Pool,
+    backend: &Backend,
+    check: bool,
+) -> Result<Upstream, UpstreamError> {
+    let key = backend.name.as_str();
     while let Some(mut idle) = IDLE.with(|idle| idle.borrow_mut().get_mut(key)?.pop()) {
         if idle.idle_since.elapsed() < pool.idle_timeout && (!check || still_open(&idle.stream)) {
             idle.reused = true;
@@ -74,7 +65,7 @@ pub fn put_back(pool: &Pool, backend: &Backend, mut upstream: Upstream) {
     upstream.idle_since = Instant::now();
     IDLE.with(|idle| {
         let mut idle = idle.borrow_mut();
-        let key = backend.addr.authority.as_str();
+        let key = backend.name.as_str();
         let list = match idle.get_mut(key) {
             Some(list) => list,
             None => idle.entry(key.to_owned()).or_default(),
@@ -86,16 +77,23 @@ pub fn put_back(pool: &Pool, backend: &Backend, mut upstream: Upstream) {
 }
 
 /// An idle connection must have nothing to read: readable means the
-/// backend closed it (or sent bytes nobody asked for).
-fn still_open(stream: &TcpStream) -> bool {
+/// backend closed it (or sent bytes nobody asked for). A TLS connection is
+/// taken as open (its socket may hold a close_notify or a ticket).
+fn still_open(stream: &UpstreamStream) -> bool {
     let mut cx = Context::from_waker(Waker::noop());
-    match stream.poll_read_ready(&mut cx) {
-        Poll::Pending => true,
-        // Readiness can be left over from the last read: ask the socket.
-        Poll::Ready(Ok(())) => matches!(
-            stream.try_read(&mut [0u8; 1]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock
-        ),
-        Poll::Ready(Err(_)) => false,
+    // Readiness can be left over from the last read: then ask the socket.
+    let would_block = |r: std::io::Result<usize>| matches!(r, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    match stream {
+        UpstreamStream::Tcp(tcp) => match tcp.poll_read_ready(&mut cx) {
+            Poll::Pending => true,
+            Poll::Ready(Ok(())) => would_block(tcp.try_read(&mut [0u8; 1])),
+            Poll::Ready(Err(_)) => false,
+        },
+        UpstreamStream::Unix(unix) => match unix.poll_read_ready(&mut cx) {
+            Poll::Pending => true,
+            Poll::Ready(Ok(())) => would_block(unix.try_read(&mut [0u8; 1])),
+            Poll::Ready(Err(_)) => false,
+        },
+        UpstreamStream::Tls(_) => true,
     }
 }

@@ -62,7 +62,7 @@ pub(super) async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
     progress: &mut Progress,
 ) -> Result<(), UpstreamError> {
     let backend = &pool.backends[index];
-    let broke = |e: std::io::Error| UpstreamError::Reset(backend.addr.to_string(), e.to_string());
+    let broke = |e: std::io::Error| UpstreamError::Reset(backend.name.clone(), e.to_string());
     let (framing, upstream_keep_alive) = {
         let mut storage = [httparse::EMPTY_HEADER; 100];
         let head = h1::parse_response(
@@ -73,7 +73,7 @@ pub(super) async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
         )
         .ok()
         .flatten()
-        .ok_or_else(|| UpstreamError::Reset(backend.addr.to_string(), "response head".into()))?;
+        .ok_or_else(|| UpstreamError::Reset(backend.name.clone(), "response head".into()))?;
         let status = StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY);
         if status.is_server_error() {
             pool.record_failure(index);
@@ -116,10 +116,7 @@ pub(super) async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
                         break;
                     }
                     Err(e) => {
-                        return Err(UpstreamError::Reset(
-                            backend.addr.to_string(),
-                            e.to_string(),
-                        ))
+                        return Err(UpstreamError::Reset(backend.name.clone(), e.to_string()))
                     }
                 },
                 _ => usize::try_from(left)

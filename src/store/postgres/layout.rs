@@ -84,6 +84,9 @@ pub(super) struct Sql {
     pub domains_of_many: String,
     pub domain_owner: String,
     pub insert_tenant: String,
+    /// `insert_tenant` cut where further columns and values go:
+    /// `INSERT INTO t (a, b` | `) VALUES ($1, $2` | `) RETURNING …`.
+    pub insert_parts: [String; 3],
     pub insert_fields: Vec<Field>,
     pub insert_domain: String,
     pub clear_primary: String,
@@ -101,7 +104,7 @@ pub(super) struct Sql {
     pub count_by_cluster: Option<String>,
 }
 
-fn quote(ident: &str) -> String {
+pub(super) fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
@@ -207,12 +210,16 @@ impl Sql {
                      WHERE {cluster_expr} = ANY($1) GROUP BY 1"
                 )
             });
-        let (insert_tenant, insert_fields) = match layout {
+        let (insert_parts, insert_fields) = match layout {
             StoreLayout::Native => (
-                format!(
-                    "INSERT INTO {tt} (id, name, schema_name, isolation, status, pool, plan, \
-                     cluster) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING pk"
-                ),
+                [
+                    format!(
+                        "INSERT INTO {tt} (id, name, schema_name, isolation, status, pool, plan, \
+                         cluster"
+                    ),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8".to_owned(),
+                    ") RETURNING pk".to_owned(),
+                ],
                 vec![
                     Field::Id,
                     Field::Name,
@@ -241,15 +248,16 @@ impl Sql {
                 let names: Vec<&str> = columns.iter().map(|(c, _)| c.as_str()).collect();
                 let params: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
                 (
-                    format!(
-                        "INSERT INTO {tt} ({}) VALUES ({}) RETURNING {t_pk}::int8",
-                        names.join(", "),
-                        params.join(", ")
-                    ),
+                    [
+                        format!("INSERT INTO {tt} ({}", names.join(", ")),
+                        format!(") VALUES ({}", params.join(", ")),
+                        format!(") RETURNING {t_pk}::int8"),
+                    ],
                     columns.into_iter().map(|(_, f)| f).collect(),
                 )
             }
         };
+        let insert_tenant = insert_parts.concat();
         Sql {
             layout,
             get_tenant: format!("SELECT {cols} FROM {tt} t WHERE t.{t_id} = $1"),
@@ -281,6 +289,7 @@ impl Sql {
                  JOIN {tt} t ON t.{t_pk} = d.{d_fk} WHERE d.{d_domain} = $1"
             ),
             insert_tenant,
+            insert_parts,
             insert_fields,
             // django-tenants has no database default for is_primary: always write it.
             insert_domain: format!(

@@ -3,10 +3,12 @@
 //! connection settings (timeouts, so an outage is an error, never a hang)
 //! and the `Store` implementation. The SQL lives in `layout`, the writes in
 //! `write`, table creation in `tables`, error mapping and row reading in
-//! `rows`, the replicas' change feed in `changes`, ACME storage in `certs`.
+//! `rows`, the replicas' change feed in `changes`, ACME storage in `certs`,
+//! the django-tenants tables' columns in `columns`.
 
 mod certs;
 mod changes;
+pub mod columns;
 mod layout;
 mod rows;
 mod tables;
@@ -41,6 +43,8 @@ pub struct PgStore {
     sql: std::sync::Arc<Sql>,
     config: tokio_postgres::Config,
     connect_timeout: Duration,
+    /// The django-tenants tenant table's columns (empty for the native layout).
+    columns: std::sync::Arc<columns::Columns>,
 }
 
 impl PgStore {
@@ -72,14 +76,52 @@ impl PgStore {
             // keeps a lookup to one round trip.
             .test_on_check_out(false)
             .build_unchecked(PostgresConnectionManager::new(config.clone(), NoTls));
-        let store = PgStore {
+        let mut pg = PgStore {
             pool,
             sql: std::sync::Arc::new(Sql::new(store.layout, &store.django)),
             config,
             connect_timeout: store.connect_timeout,
+            columns: Default::default(),
         };
-        store.prepare_tables(django_triggers).await?;
-        Ok(store)
+        pg.prepare_tables(django_triggers).await?;
+        if store.layout == StoreLayout::DjangoTenants {
+            pg.columns = std::sync::Arc::new(pg.read_columns(&store.django).await?);
+        }
+        Ok(pg)
+    }
+
+    /// Reads the django-tenants tables' columns; a bad
+    /// `store.django.column_defaults` entry is an error naming its key.
+    async fn read_columns(
+        &self,
+        django: &crate::config::DjangoLayoutConfig,
+    ) -> Result<columns::Columns, StoreError> {
+        let conn = self.conn().await?;
+        let (columns, problems) = columns::Columns::read(
+            &*conn,
+            &self.sql.tenant_table,
+            &self.sql.domain_table,
+            django,
+        )
+        .await?;
+        if let Some((key, why)) = problems.into_iter().next() {
+            return Err(StoreError::Backend(format!("{key}: {why}")));
+        }
+        if !columns.uncovered.is_empty() {
+            tracing::warn!(
+                table = %self.sql.tenant_table,
+                columns = %columns.uncovered.join(", "),
+                "required tenant columns without a default: every create must give them in \"columns\" (or set store.django.column_defaults)"
+            );
+        }
+        if !columns.domain_uncovered.is_empty() {
+            tracing::warn!(
+                table = %self.sql.domain_table,
+                columns = %columns.domain_uncovered.join(", "),
+                "required domain columns without a default: creating domains will fail until the table has defaults for them"
+            );
+        }
+        Ok(columns)
     }
 
     /// A connection from the pool; "unavailable" when none comes in time.
@@ -221,7 +263,7 @@ impl Store for PgStore {
                     row.commit().await.map_err(pg_error)?;
                     imported.extend(tenant.domains.iter().cloned());
                 }
-                Err(e @ StoreError::Conflict { .. }) => {
+                Err(e @ (StoreError::Conflict { .. } | StoreError::Unprocessable { .. })) => {
                     row.rollback().await.map_err(pg_error)?;
                     rejected.push((i, e));
                 }

@@ -7,9 +7,11 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::GenericClient;
 
-use super::layout::{Field, OWNED_SCHEMA_CONSTRAINT};
+use super::columns::ExtraValue;
+use super::layout::{quote, Field, OWNED_SCHEMA_CONSTRAINT};
 use super::{pg_error, query, query_opt, PgStore};
-use crate::store::StoreError;
+use crate::config::StoreLayout;
+use crate::store::{no_extra_columns, StoreError};
 use crate::tenant::{Domain, NewTenant, TenantPatch, TenantRecord};
 
 /// Maps a unique violation to the conflict it means; other errors as usual.
@@ -38,9 +40,17 @@ impl PgStore {
                 "this django-tenants layout has no cluster column (set store.django.cluster_column); only the default cluster is available".into(),
             ));
         }
+        // Checked before anything is written.
+        let extra = match self.sql.layout {
+            StoreLayout::Native => {
+                no_extra_columns(t)?;
+                Vec::new()
+            }
+            StoreLayout::DjangoTenants => self.columns.extra(tx, &t.columns).await?,
+        };
         let isolation = t.isolation.as_str();
         let status = t.status.as_str();
-        let params: Vec<(&(dyn ToSql + Sync), Type)> = self
+        let mut params: Vec<(&(dyn ToSql + Sync), Type)> = self
             .sql
             .insert_fields
             .iter()
@@ -57,9 +67,28 @@ impl PgStore {
                 }
             })
             .collect();
+        let sql = if extra.is_empty() {
+            std::borrow::Cow::Borrowed(&self.sql.insert_tenant)
+        } else {
+            let [head, middle, tail] = &self.sql.insert_parts;
+            let (mut names, mut values) = (String::new(), String::new());
+            for e in &extra {
+                names += ", ";
+                names += &quote(&e.column);
+                values += ", ";
+                match &e.value {
+                    ExtraValue::Expr(expr) => values += &format!("({expr})"),
+                    ExtraValue::Param { text, cast } => {
+                        params.push((text, Type::TEXT));
+                        values += &format!("${}::text::{cast}", params.len());
+                    }
+                }
+            }
+            std::borrow::Cow::Owned(format!("{head}{names}{middle}{values}{tail}"))
+        };
 
         let row = tx
-            .query_typed(&self.sql.insert_tenant, &params)
+            .query_typed(&sql, &params)
             .await
             .map_err(|e| {
                 let schema = e

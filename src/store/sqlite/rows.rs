@@ -103,6 +103,7 @@ pub(super) fn now_rfc3339() -> String {
 /// Inserts a tenant and its domains after checking every uniqueness rule, so
 /// a conflict is reported as `Conflict` and nothing of the row is written.
 pub(super) fn insert_tenant(tx: &Connection, t: &NewTenant) -> Result<(), StoreError> {
+    crate::store::no_extra_columns(t)?;
     if record(tx, &t.id)?.is_some() {
         return Err(StoreError::Conflict {
             what: "tenant",

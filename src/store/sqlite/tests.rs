@@ -13,6 +13,7 @@ fn new_tenant(id: &str, domains: &[&str]) -> NewTenant {
         plan: None,
         cluster: None,
         domains: domains.iter().map(|d| d.to_string()).collect(),
+        columns: Default::default(),
     }
 }
 

@@ -36,7 +36,7 @@ DATABASES = {
 }
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 
-SHARED_APPS = ["django_tenants", "customers", "django.contrib.contenttypes"]
+SHARED_APPS = ["django_tenants", "customers", "django.contrib.contenttypes", "django.contrib.auth"]
 TENANT_APPS = ["django.contrib.contenttypes", "notes"]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 TENANT_MODEL = "customers.Client"
