@@ -12,7 +12,7 @@ pub mod discovery;
 mod forward;
 pub mod health;
 mod pools;
-mod tls;
+pub(crate) mod tls;
 
 pub use crate::config::BackendAddr;
 pub use backend::{now_ms, Backend, InFlight};

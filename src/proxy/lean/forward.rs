@@ -213,6 +213,9 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(
                 upstream = pool::connect(pool, backend).await?;
             }
             Err(UpstreamError::Reset(_, why)) => return Err(reset(&why)),
+            Err(UpstreamError::Certificate(_, why)) => {
+                return Err(UpstreamError::Certificate(backend.name.clone(), why))
+            }
             Err(e) => return Err(e),
         }
     }

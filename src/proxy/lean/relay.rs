@@ -43,7 +43,13 @@ pub(super) async fn read_head(upstream: &mut Upstream, facts: &Facts) -> Result<
         match upstream.stream.read_buf(&mut upstream.buf).await {
             Ok(0) => return Err(reset("closed before a response")),
             Ok(_) => {}
-            Err(e) => return Err(reset(&e.to_string())),
+            // A TLS 1.3 backend refuses our certificate only now.
+            Err(e) => {
+                return Err(match crate::upstream::tls::certificate_error(&e) {
+                    Some(cert) => UpstreamError::Certificate(String::new(), cert.to_string()),
+                    None => reset(&e.to_string()),
+                })
+            }
         }
     }
 }
