@@ -3,7 +3,7 @@
 # gateway processes, real echo backends on free loopback ports, a real
 # Django site) and a compile check of the benches. Works on a fresh machine
 # with cargo and python3 (and apt-get, for PostgreSQL, pebble, promtool,
-# Chromium and Node.js; pip, for Django; npm, for Playwright).
+# Chromium and Node.js; pip, for Django and schemathesis; npm, for Playwright).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Debian packages the tests need, installed when missing (apt lists are
@@ -40,7 +40,8 @@ export TENANT_GATEWAY_TEST_CHROMIUM="${TENANT_GATEWAY_TEST_CHROMIUM:-$(command -
 # The Django integration tests (tests/django_app.rs) run a real Django +
 # django-tenants site under gunicorn: a virtualenv with them (and the
 # tenant_gateway_django package, editable) is made when missing or when the
-# requirements changed.
+# requirements changed; it also holds schemathesis and openapi-spec-validator
+# for the OpenAPI tests (tests/openapi.rs).
 ./scripts/python-venv.sh
 export TENANT_GATEWAY_TEST_PYTHON="$PWD/.venv-test/bin/python"
 cargo test --all-targets --no-fail-fast "$@"

@@ -93,7 +93,7 @@ pub struct Reloader {
 }
 
 /// What a reload put in place.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Reloaded {
     pub pools: Vec<String>,
     pub backends: usize,

@@ -9,16 +9,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
 use super::AdminState;
 use crate::tenant::Domain;
 use crate::tls::acme::status::{CertState, CertStatus};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddDomain {
+    #[schema(value_type = crate::tenant::spec::DomainName)]
     domain: String,
     #[serde(default)]
     primary: bool,
@@ -27,14 +29,14 @@ pub struct AddDomain {
     tls: Option<TlsRequest>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsRequest {
     Issue,
 }
 
 /// A domain and the state of its ACME certificate.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DomainView {
     #[serde(flatten)]
     domain: Domain,
@@ -42,6 +44,19 @@ pub struct DomainView {
     certificate: Option<CertStatus>,
 }
 
+/// Route a domain to a tenant
+#[utoipa::path(post, path = "/tenants/{id}/domains", operation_id = "add_domain", tag = "domains",
+    params(("id" = String, Path, description = "The tenant's id")),
+    request_body = AddDomain,
+    responses(
+        (status = 201, description = "Routed (with the certificate ordered, if asked)", body = DomainView, links(
+            ("show" = (operation_id = "show_domain", parameters(("domain" = "$response.body#/domain")))),
+            ("remove" = (operation_id = "remove_domain", parameters(("domain" = "$response.body#/domain")))),
+        )),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 409, description = "The domain is routed already", body = ErrorBody),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+    ))]
 pub async fn add(
     State(state): State<Arc<AdminState>>,
     ApiPath(tenant_id): ApiPath<String>,
@@ -87,6 +102,14 @@ pub async fn add(
     ))
 }
 
+/// Show a domain, its tenant and its certificate state
+#[utoipa::path(get, path = "/domains/{domain}", operation_id = "show_domain", tag = "domains",
+    params(("domain" = String, Path, description = "The domain name")),
+    responses(
+        (status = 200, description = "The domain", body = DomainView),
+        (status = 404, description = "No such domain", body = ErrorBody),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+    ))]
 pub async fn show(
     State(state): State<Arc<AdminState>>,
     ApiPath(domain): ApiPath<String>,
@@ -124,6 +147,14 @@ pub async fn show(
     }))
 }
 
+/// Stop routing a domain (from the very next request)
+#[utoipa::path(delete, path = "/domains/{domain}", operation_id = "remove_domain", tag = "domains",
+    params(("domain" = String, Path, description = "The domain name")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such domain", body = ErrorBody),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+    ))]
 pub async fn remove(
     State(state): State<Arc<AdminState>>,
     ApiPath(domain): ApiPath<String>,

@@ -1,11 +1,13 @@
 //! The one place that maps control-plane errors to HTTP: a status and a JSON
-//! body `{"error": {"code", "message"}}`. A 500 `internal` answers only an
-//! `error_id`; what went wrong (an SQL error names tables and columns) goes
-//! to the log under that id.
+//! body `{"error": {"code", "message"}}` ([`ErrorBody`], described in the
+//! OpenAPI spec). A 500 `internal` answers only an `error_id`; what went
+//! wrong (an SQL error names tables and columns) goes to the log under that
+//! id.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::import::ImportError;
 use crate::provision::{ProvisionError, ProvisionFailure};
@@ -49,30 +51,136 @@ pub enum ApiError {
     ProvisioningInternal { step: String, detail: String },
 }
 
-impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+/// Every error answer of the admin API: `{"error": {...}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// What went wrong and, where it helps, what to do.
+    pub message: String,
+    /// The provisioning step that failed (`provisioning_failed` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// The browser rule that refused the request: `host` or `origin`
+    /// (`forbidden` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'static str>,
+    /// The values the store cannot take (`unprocessable_entity` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
+    /// Finds the cause in the gateway's log (`internal`, and
+    /// `provisioning_failed` at a step of the registry's own SQL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_id: Option<String>,
+}
+
+/// The machine-readable kind of an error; each goes with one HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400
+    BadRequest,
+    /// 401, with `WWW-Authenticate: Bearer`
+    Unauthorized,
+    /// 403
+    Forbidden,
+    /// 404
+    NotFound,
+    /// 405
+    MethodNotAllowed,
+    /// 409
+    Conflict,
+    /// 413
+    PayloadTooLarge,
+    /// 415
+    UnsupportedMediaType,
+    /// 422, with `columns`
+    UnprocessableEntity,
+    /// 500, with `error_id`
+    Internal,
+    /// 500: provisioning failed at `step` and was undone
+    ProvisioningFailed,
+    /// 503
+    Unavailable,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            ApiError::PayloadTooLarge { .. } => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnprocessableEntity => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::Internal | ErrorCode::ProvisioningFailed => {
+                StatusCode::INTERNAL_SERVER_ERROR
             }
-            ApiError::UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-            }
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            ApiError::Unprocessable { .. } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable_entity")
-            }
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl ApiError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::BadRequest(_) => ErrorCode::BadRequest,
+            ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::Forbidden { .. } => ErrorCode::Forbidden,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::Unprocessable { .. } => ErrorCode::UnprocessableEntity,
+            ApiError::Unavailable(_) => ErrorCode::Unavailable,
+            ApiError::Internal(_) => ErrorCode::Internal,
             ApiError::Provisioning { .. } | ApiError::ProvisioningInternal { .. } => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "provisioning_failed")
+                ErrorCode::ProvisioningFailed
             }
         }
+    }
+
+    /// The answer's body; an internal error's cause is logged under the
+    /// `error_id` it carries instead.
+    fn body(&self) -> ErrorBody {
+        let mut detail = ErrorDetail {
+            code: self.code(),
+            message: self.to_string(),
+            step: None,
+            rule: None,
+            columns: None,
+            error_id: None,
+        };
+        match self {
+            ApiError::Internal(_) | ApiError::ProvisioningInternal { .. } => {
+                let error_id = new_error_id();
+                tracing::error!(%error_id, error = %self, "admin request failed");
+                detail.message =
+                    format!("internal error (error id {error_id} in the gateway's log)");
+                detail.error_id = Some(error_id);
+            }
+            _ if detail.code.status().is_server_error() => {
+                tracing::error!(error = %self, "admin request failed")
+            }
+            _ => {}
+        }
+        match self {
+            ApiError::Provisioning { step, .. } | ApiError::ProvisioningInternal { step, .. } => {
+                detail.step = Some(step.clone())
+            }
+            ApiError::Forbidden { rule, .. } => detail.rule = Some(rule),
+            ApiError::Unprocessable { columns, .. } => detail.columns = Some(columns.clone()),
+            _ => {}
+        }
+        ErrorBody { error: detail }
     }
 }
 
@@ -120,6 +228,15 @@ impl From<ProvisionError> for ApiError {
             ProvisionFailure::Store(StoreError::Unavailable(message)) => {
                 ApiError::Unavailable(format!("{}: {message}", err.step))
             }
+            // Nothing was made: a leftover of the same name is in the way.
+            ProvisionFailure::Exists(message) => ApiError::Conflict(format!(
+                "{}: {message}: register it with \"provision\": false, or drop it first",
+                err.step
+            )),
+            ProvisionFailure::Missing(message) => ApiError::Conflict(format!(
+                "{}: {message}: the tenant was registered without it; create it, or delete the tenant and create it with provisioning",
+                err.step
+            )),
             source => ApiError::Provisioning {
                 step: err.step,
                 message: source.to_string(),
@@ -164,31 +281,8 @@ fn what_name(what: &str) -> &str {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        let mut body = json!({ "error": { "code": code, "message": self.to_string() } });
-        match &self {
-            ApiError::Internal(_) | ApiError::ProvisioningInternal { .. } => {
-                let error_id = new_error_id();
-                tracing::error!(%error_id, error = %self, "admin request failed");
-                body["error"]["message"] = json!(format!(
-                    "internal error (error id {error_id} in the gateway's log)"
-                ));
-                body["error"]["error_id"] = json!(error_id);
-            }
-            _ if status.is_server_error() => {
-                tracing::error!(error = %self, "admin request failed")
-            }
-            _ => {}
-        }
-        match &self {
-            ApiError::Provisioning { step, .. } | ApiError::ProvisioningInternal { step, .. } => {
-                body["error"]["step"] = json!(step)
-            }
-            ApiError::Forbidden { rule, .. } => body["error"]["rule"] = json!(rule),
-            ApiError::Unprocessable { columns, .. } => body["error"]["columns"] = json!(columns),
-            _ => {}
-        }
-        let mut response = (status, axum::Json(body)).into_response();
+        let status = self.code().status();
+        let mut response = (status, axum::Json(self.body())).into_response();
         if matches!(self, ApiError::Unauthorized) {
             response
                 .headers_mut()

@@ -63,14 +63,26 @@ async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
         })
 }
 
+/// Refuses a `%00` in a raw path or query: no id, domain or host holds a
+/// NUL, and PostgreSQL cannot even compare text with one.
+fn refuse_nul(raw: &str, part: &str) -> Result<(), ApiError> {
+    match raw.as_bytes().windows(3).any(|w| w == b"%00") {
+        true => Err(ApiError::BadRequest(format!(
+            "the {part} holds a NUL character (%00)"
+        ))),
+        false => Ok(()),
+    }
+}
+
 /// Path parameters; ones that cannot be decoded (e.g. `%ff`, not UTF-8)
-/// are a 400 saying why.
+/// or hold a NUL are a 400 saying why.
 pub struct ApiPath<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        refuse_nul(parts.uri.path(), "path")?;
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(value)) => Ok(ApiPath(value)),
             // A route and handler that disagree on their parameters: our bug.
@@ -80,7 +92,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     }
 }
 
-/// Query parameters; unknown or malformed ones are a 400 saying why.
+/// Query parameters; unknown, malformed or NUL-holding ones are a 400
+/// saying why.
 pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
@@ -88,6 +101,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        refuse_nul(query, "query")?;
         serde_urlencoded_query(query).map(ApiQuery)
     }
 }

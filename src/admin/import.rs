@@ -25,13 +25,13 @@ const MAX_LISTED_ERRORS: usize = 1_000;
 /// Up to this many imported domains are invalidated one by one.
 const MAX_LISTED_DOMAINS: usize = 1_000;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RowError {
     pub line: usize,
     pub message: String,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     pub imported: usize,
     pub failed: usize,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AdminState;
 use crate::provision::jobs::{Job, JobStatus};
@@ -15,16 +16,18 @@ use crate::provision::migrate::Progress;
 /// At most this many failed tenants are named per job in the list.
 const FAILED_SHOWN: usize = 20;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct JobList {
     /// Newest first; empty without a PostgreSQL store (no jobs can run).
     jobs: Vec<JobSummary>,
 }
 
 /// A job without its per-tenant results.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct JobSummary {
     id: u64,
+    /// What the job does: `migrate`.
+    #[schema(value_type = String)]
     kind: &'static str,
     status: JobStatus,
     progress: Progress,
@@ -54,6 +57,9 @@ impl JobSummary {
     }
 }
 
+/// The background jobs this process remembers, newest first
+#[utoipa::path(get, path = "/jobs", operation_id = "list_jobs", tag = "migrations",
+    responses((status = 200, description = "The jobs, without their per-tenant results", body = JobList)))]
 pub async fn list(State(state): State<Arc<AdminState>>) -> Json<JobList> {
     let jobs = match &state.provisioner {
         Some(provisioner) => provisioner.jobs.list(JobSummary::of),

@@ -4,17 +4,16 @@
 
 use std::sync::Arc;
 
+use super::error::{ApiError, ErrorBody};
+use super::extract::ApiPath;
+use super::AdminState;
+use crate::provision::jobs::Job;
+use crate::provision::migrate::TenantMigration;
+use crate::provision::Provisioner;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
-
-use super::error::ApiError;
-use super::extract::ApiPath;
-use super::AdminState;
-use crate::provision::jobs::Job;
-use crate::provision::Provisioner;
 
 fn provisioner(state: &AdminState) -> Result<&Arc<Provisioner>, ApiError> {
     state
@@ -23,10 +22,20 @@ fn provisioner(state: &AdminState) -> Result<&Arc<Provisioner>, ApiError> {
         .ok_or_else(|| ApiError::BadRequest("migrations need a PostgreSQL store".into()))
 }
 
+/// Apply a tenant's pending migrations (answered when done)
+#[utoipa::path(post, path = "/tenants/{id}/migrate", operation_id = "migrate_tenant", tag = "migrations",
+    params(("id" = String, Path, description = "The tenant's id")),
+    responses(
+        (status = 200, description = "The migrations applied now", body = TenantMigration),
+        (status = 400, description = "No PostgreSQL store", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 409, description = "The tenant's schema or database is missing", body = ErrorBody),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+    ))]
 pub async fn one(
     State(state): State<Arc<AdminState>>,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<TenantMigration>, ApiError> {
     let provisioner = provisioner(&state)?;
     let record = state
         .store
@@ -35,7 +44,11 @@ pub async fn one(
         .ok_or_else(|| ApiError::NotFound(format!("tenant '{id}' not found")))?;
     let applied = provisioner.migrate(&record.tenant).await?;
     tracing::info!(tenant = %id, applied = applied.len(), "tenant migrated");
-    Ok(Json(json!({ "tenant": id, "applied": applied })))
+    Ok(Json(TenantMigration {
+        tenant: id,
+        applied,
+        error: None,
+    }))
 }
 
 fn accepted(job: &Job) -> Response {
@@ -48,6 +61,15 @@ fn accepted(job: &Job) -> Response {
         .into_response()
 }
 
+/// Migrate every tenant, as a background job
+#[utoipa::path(post, path = "/migrate", operation_id = "migrate_all", tag = "migrations",
+    responses(
+        (status = 202, description = "Started: follow `Location`", body = Job,
+            headers(("Location" = String, description = "The job: /v1/jobs/{id}")),
+            links(("show" = (operation_id = "show_job", parameters(("id" = "$response.body#/id")))))),
+        (status = 400, description = "No PostgreSQL store", body = ErrorBody),
+        (status = 409, description = "A migrate job is running already", body = ErrorBody),
+    ))]
 pub async fn all(State(state): State<Arc<AdminState>>) -> Result<Response, ApiError> {
     let provisioner = provisioner(&state)?.clone();
     let jobs = provisioner.jobs.clone();
@@ -78,6 +100,13 @@ pub async fn all(State(state): State<Arc<AdminState>>) -> Result<Response, ApiEr
     Ok(accepted(&job))
 }
 
+/// A job's progress and, once finished, its results
+#[utoipa::path(get, path = "/jobs/{id}", operation_id = "show_job", tag = "migrations",
+    params(("id" = String, Path, description = "The job's number")),
+    responses(
+        (status = 200, description = "The job", body = Job),
+        (status = 404, description = "No such job", body = ErrorBody),
+    ))]
 pub async fn job(
     State(state): State<Arc<AdminState>>,
     ApiPath(id): ApiPath<String>,

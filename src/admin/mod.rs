@@ -1,11 +1,12 @@
 //! The control plane's HTTP face: the JSON admin API under `/v1` (bearer
 //! token), the web console at `/ui/` (a client of it), plus the open
 //! `/healthz`, `/readyz` and `/metrics`, all behind the browser rules of
-//! [`guard`]. Every change it makes invalidates the routing cache entries it
-//! affects at once.
+//! [`guard`]; [`openapi`] describes the API. Every change it makes
+//! invalidates the routing cache entries it affects at once.
 
 mod auth;
 mod console;
+mod create;
 mod domains;
 mod error;
 mod extract;
@@ -13,6 +14,7 @@ pub mod guard;
 pub mod import;
 mod jobs;
 mod migrate;
+pub mod openapi;
 mod ops;
 mod pools;
 mod tenants;
@@ -22,9 +24,10 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody, ErrorCode};
 
 use crate::proxy::DataPath;
 use crate::reload::Reloader;
@@ -49,38 +52,47 @@ pub struct AdminState {
     pub acme: Option<crate::tls::acme::Acme>,
 }
 
+type Routes = OpenApiRouter<Arc<AdminState>>;
+
+/// Every route of the admin listener and its OpenAPI description, from one
+/// list; `protect` adds the token check to the `/v1` ones.
+///
+/// To add a route: annotate the handler with `#[utoipa::path(method, path
+/// = "/relative/to/v1", operation_id, tag, params, request_body,
+/// responses)]` (its own success and error answers; the shared 400, 401,
+/// 403, 413, 415 and 500 are added by [`openapi::spec`]), derive
+/// `utoipa::ToSchema` on its body types, and list it below in a `routes!`
+/// (handlers of one path share one `routes!`). Never `.route(...)`: such a
+/// route would be missing from the spec, which `tests/openapi.rs` and the
+/// test below catch.
+fn routes(protect: impl FnOnce(Routes) -> Routes) -> Routes {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(create::create, tenants::list))
+        .routes(routes!(tenants::import))
+        .routes(routes!(tenants::show, tenants::update, tenants::remove))
+        .routes(routes!(domains::add))
+        .routes(routes!(migrate::one))
+        .routes(routes!(migrate::all))
+        .routes(routes!(jobs::list))
+        .routes(routes!(migrate::job))
+        .routes(routes!(pools::list))
+        .routes(routes!(domains::show, domains::remove))
+        .routes(routes!(ops::resolve))
+        .routes(routes!(ops::reload))
+        .routes(routes!(openapi::serve));
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .nest("/v1", protect(v1))
+}
+
 /// Builds the admin application.
 pub fn app(state: Arc<AdminState>) -> axum::Router {
-    let v1 = axum::Router::new()
-        .route("/tenants", post(tenants::create).get(tenants::list))
-        .route("/tenants/import", post(tenants::import))
-        .route(
-            "/tenants/{id}",
-            get(tenants::show)
-                .patch(tenants::update)
-                .delete(tenants::remove),
-        )
-        .route("/tenants/{id}/domains", post(domains::add))
-        .route("/tenants/{id}/migrate", post(migrate::one))
-        .route("/migrate", post(migrate::all))
-        .route("/jobs", get(jobs::list))
-        .route("/jobs/{id}", get(migrate::job))
-        .route("/pools", get(pools::list))
-        .route(
-            "/domains/{domain}",
-            get(domains::show).delete(domains::remove),
-        )
-        .route("/resolve", get(ops::resolve))
-        .route("/reload", post(ops::reload))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_token,
-        ));
-    axum::Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .nest("/v1", v1)
+    let token = middleware::from_fn_with_state(state.clone(), auth::require_token);
+    let (router, _) = routes(|v1| v1.route_layer(token)).split_for_parts();
+    router
+        // The console's static files: a client of the API, not part of it.
         .merge(console::routes())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -8,18 +8,34 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::ApiQuery;
 use super::AdminState;
 use crate::proxy::decide::Decision;
 
-pub async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// `{"status": "ok"}` or `{"status": "ready"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    status: &'static str,
 }
 
-pub async fn readyz(State(state): State<Arc<AdminState>>) -> Result<Json<Value>, ApiError> {
+/// Liveness: the process answers
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
+    responses((status = 200, description = "Alive", body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Readiness: the store answers and the routing cache is warm
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "Not ready, and why", body = ErrorBody),
+    ))]
+pub async fn readyz(State(state): State<Arc<AdminState>>) -> Result<Json<Health>, ApiError> {
     state
         .store
         .ping()
@@ -32,9 +48,12 @@ pub async fn readyz(State(state): State<Arc<AdminState>>) -> Result<Json<Value>,
             "not ready: warming the routing cache ({loaded} hosts so far)"
         )));
     }
-    Ok(Json(json!({ "status": "ready" })))
+    Ok(Json(Health { status: "ready" }))
 }
 
+/// Prometheus metrics (text exposition format)
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
+    responses((status = 200, description = "The metrics", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
     let body = state
         .data_path
@@ -47,7 +66,12 @@ pub async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse 
     )
 }
 
-/// `POST /v1/reload`: re-read the config file and swap in its pools.
+/// Re-read the config file and swap in its pools
+#[utoipa::path(post, path = "/reload", operation_id = "reload", tag = "operations",
+    responses(
+        (status = 200, description = "The pools now in place", body = crate::reload::Reloaded),
+        (status = 400, description = "The config file is invalid: nothing changed", body = ErrorBody),
+    ))]
 pub async fn reload(
     State(state): State<Arc<AdminState>>,
 ) -> Result<Json<crate::reload::Reloaded>, ApiError> {
@@ -59,28 +83,43 @@ pub async fn reload(
         .map_err(|errors| ApiError::BadRequest(format!("config not reloaded: {errors}")))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ResolveQuery {
+    /// A `Host` header value, as a client would send it.
     host: String,
 }
 
-#[derive(Debug, Serialize)]
+/// What the data path would do with a request for `host`.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Explanation {
     host: String,
     normalized: Option<String>,
     /// forward | suspended | not_found | redirect | bad_request
+    #[schema(value_type = String)]
     action: &'static str,
+    /// The status the data path would answer with (200: forwarded).
     status: u16,
     reason: Option<String>,
+    #[schema(value_type = Option<crate::tenant::Tenant>)]
     tenant: Option<Value>,
     matched_domain: Option<String>,
     pool: Option<String>,
     backends: Vec<String>,
+    /// The tenant headers the backend would get.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     headers: serde_json::Map<String, Value>,
     location: Option<String>,
 }
 
+/// Explain what the data path would do with a request for a host
+#[utoipa::path(get, path = "/resolve", operation_id = "resolve", tag = "operations",
+    params(ResolveQuery),
+    responses(
+        (status = 200, description = "The decision, and why", body = Explanation),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+    ))]
 pub async fn resolve(
     State(state): State<Arc<AdminState>>,
     ApiQuery(query): ApiQuery<ResolveQuery>,

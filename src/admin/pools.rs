@@ -7,16 +7,17 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AdminState;
 use crate::upstream::{now_ms, Backend, Pool};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PoolList {
     pools: Vec<PoolView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PoolView {
     name: String,
     /// Whether active health checks run (`health_check` in the config).
@@ -28,7 +29,7 @@ pub struct PoolView {
     backends: Vec<BackendView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BackendView {
     /// The configured URL (`unix:/path`, `http(s)://host:port`), plus
     /// `#address` for each address of a DNS name: the metrics' `backend` label.
@@ -72,6 +73,9 @@ impl PoolView {
     }
 }
 
+/// Every backend pool with its backends' live state
+#[utoipa::path(get, path = "/pools", operation_id = "list_pools", tag = "operations",
+    responses((status = 200, description = "The pools, by name", body = PoolList)))]
 pub async fn list(State(state): State<Arc<AdminState>>) -> Json<PoolList> {
     let now = now_ms();
     let pools = state.data_path.pools.load();

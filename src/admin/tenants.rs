@@ -1,22 +1,21 @@
-//! `/v1/tenants`: create, list (paged), show, update and delete tenants.
+//! `/v1/tenants`: list (paged), show, update, delete and import tenants;
+//! creating one is [`super::create`].
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, ApiText};
 use super::import::ImportReport;
 use super::AdminState;
-use crate::provision::{events, ProvisionError, ProvisionFailure, Provisioned};
-use crate::store::StoreError;
-use crate::tenant::signup::{candidate, id_from_hint};
-use crate::tenant::spec::{check_name, SpecError, SpecRules, TenantSpec};
-use crate::tenant::{NewTenant, TenantPatch, TenantRecord, TenantStatus, DEFAULT_CLUSTER};
+use crate::provision::events;
+use crate::tenant::spec::{check_name, SpecError, SpecRules};
+use crate::tenant::{TenantPatch, TenantRecord, TenantStatus, DEFAULT_CLUSTER};
 
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
@@ -42,179 +41,20 @@ impl From<SpecError> for ApiError {
     }
 }
 
-/// The body of `POST /v1/tenants`: a tenant spec, plus what only a create
-/// through the API takes (`name_hint`, `columns`).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateTenant {
-    /// The tenant id; absent with `name_hint`, derived from it.
-    pub id: Option<String>,
-    /// A username or email to derive the id and schema from when `id` is
-    /// absent (`john.doe@email.com` → `john_doe_email_com`, then `_2`, …).
-    pub name_hint: Option<String>,
-    pub name: Option<String>,
-    pub schema: Option<String>,
-    pub isolation: Option<String>,
-    pub status: Option<String>,
-    pub pool: Option<String>,
-    pub plan: Option<String>,
-    pub cluster: Option<String>,
-    #[serde(default)]
-    pub domains: Vec<String>,
-    pub provision: Option<bool>,
-    /// Values for further columns of a django-tenants tenant table
-    /// (`{"owner_id": 7, "paid_until": "2027-12-31"}`), bound as parameters.
-    #[serde(default)]
-    pub columns: BTreeMap<String, serde_json::Value>,
-}
-
-impl CreateTenant {
-    /// The spec for tenant `id`.
-    fn spec(&self, id: String) -> TenantSpec {
-        TenantSpec {
-            id,
-            name: self.name.clone().or_else(|| self.name_hint.clone()),
-            schema: self.schema.clone(),
-            isolation: self.isolation.clone(),
-            status: self.status.clone(),
-            pool: self.pool.clone(),
-            plan: self.plan.clone(),
-            cluster: self.cluster.clone(),
-            domains: self.domains.clone(),
-            provision: self.provision,
-        }
-    }
-}
-
-/// Ids tried for one `name_hint` (`base`, `base_2`, … `base_100`).
-const MAX_SIGNUP_TRIES: u32 = 100;
-
-pub async fn create(
-    State(state): State<Arc<AdminState>>,
-    ApiJson(req): ApiJson<CreateTenant>,
-) -> Result<(StatusCode, Json<Provisioned>), ApiError> {
-    let provision = req.provision != Some(false);
-    let created = match (&req.id, &req.name_hint) {
-        (Some(id), _) => {
-            if req.name.is_none() {
-                return Err(ApiError::BadRequest("missing field `name`".into()));
-            }
-            match create_with_id(&state, &req, id.clone(), provision).await? {
-                (StatusCode::CREATED, created) => created,
-                retried => return Ok((retried.0, Json(retried.1))),
-            }
-        }
-        (None, Some(hint)) => signup(&state, &req, hint, provision).await?,
-        (None, None) => {
-            return Err(ApiError::BadRequest(
-                "missing field `id` (or `name_hint`, to derive one)".into(),
-            ))
-        }
-    };
-    // Drop negative entries cached before these domains existed.
-    let router = &state.data_path.router;
-    router.invalidate_domains(&created.record.domains).await;
-    let tenant = &created.record.tenant;
-    tracing::info!(tenant = %tenant.id, cluster = tenant.cluster.as_deref(), domains = created.record.domains.len(), "tenant created");
-    state.events.send(events::PROVISIONED, &created.record);
-    Ok((StatusCode::CREATED, Json(created)))
-}
-
-/// A create naming its id (201). A retry of a create that succeeded answers
-/// with the tenant as it is (200); a different body for the same id stays a
-/// conflict.
-async fn create_with_id(
-    state: &AdminState,
-    req: &CreateTenant,
-    id: String,
-    provision: bool,
-) -> Result<(StatusCode, Provisioned), ApiError> {
-    let mut new = req.spec(id).validate(&state.rules())?;
-    new.columns = req.columns.clone();
-    match register(state, new.clone(), provision).await {
-        Ok(created) => Ok((StatusCode::CREATED, created)),
-        Err((Some("tenant"), conflict)) => match state.store.get_tenant(&new.id).await? {
-            // A role's password is shown once: not again on a retry.
-            Some(existing) if new.matches(&existing) => Ok((StatusCode::OK, registered(existing))),
-            _ => Err(conflict),
-        },
-        Err((_, e)) => Err(e),
-    }
-}
-
-/// A sign-up: the id (and schema) derived from `hint`, with `_2`, `_3`, …
-/// while the id or schema is taken.
-async fn signup(
-    state: &AdminState,
-    req: &CreateTenant,
-    hint: &str,
-    provision: bool,
-) -> Result<Provisioned, ApiError> {
-    let base = id_from_hint(hint)
-        .ok_or_else(|| ApiError::BadRequest("name_hint must hold some letters or digits".into()))?;
-    for n in 1..=MAX_SIGNUP_TRIES {
-        let id = candidate(&base, n);
-        if state.store.get_tenant(&id).await?.is_some() {
-            continue;
-        }
-        let mut new = req.spec(id).validate(&state.rules())?;
-        new.columns = req.columns.clone();
-        match register(state, new, provision).await {
-            Err((Some("tenant" | "schema"), _)) => continue,
-            other => return other.map_err(|(_, e)| e),
-        }
-    }
-    Err(ApiError::Conflict(format!(
-        "the ids {base} to {} are all taken",
-        candidate(&base, MAX_SIGNUP_TRIES)
-    )))
-}
-
-/// Registers (and provisions, when asked and possible) `new`; a failure
-/// says what kind of conflict it was, if it was one.
-async fn register(
-    state: &AdminState,
-    new: NewTenant,
-    provision: bool,
-) -> Result<Provisioned, (Option<&'static str>, ApiError)> {
-    match &state.provisioner {
-        Some(provisioner) if provision => provisioner
-            .create(new)
-            .await
-            .map_err(|e| (conflict_in(&e), ApiError::from(e))),
-        _ => state
-            .store
-            .create_tenant(new)
-            .await
-            .map(registered)
-            .map_err(|e| (conflict(&e), ApiError::from(e))),
-    }
-}
-
-/// A tenant registered without provisioning: nothing shown once.
-fn registered(record: TenantRecord) -> Provisioned {
-    Provisioned {
-        record,
-        database_role: None,
-    }
-}
-
-/// What a conflict was about (`tenant`, `schema`, `domain`), if it was one.
-fn conflict(e: &StoreError) -> Option<&'static str> {
-    match e {
-        StoreError::Conflict { what, .. } => Some(what),
-        _ => None,
-    }
-}
-
-fn conflict_in(e: &ProvisionError) -> Option<&'static str> {
-    match &e.source {
-        ProvisionFailure::Store(s) => conflict(s),
-        _ => None,
-    }
-}
-
-/// `POST /v1/tenants/import`: a CSV or NDJSON body (see `admin::import`).
+/// Import tenants from CSV or NDJSON
+///
+/// CSV: `id,schema,domain[,name,isolation,status,pool,plan,cluster]`, with
+/// an optional header line; NDJSON: one tenant per line, as for create.
+/// Bad rows are reported by line; the others are imported.
+#[utoipa::path(post, path = "/tenants/import", operation_id = "import_tenants", tag = "tenants",
+    request_body(content(
+        (String = "text/csv"),
+        (String = "application/x-ndjson"),
+    )),
+    responses(
+        (status = 200, description = "Imported, with the bad rows", body = ImportReport),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+    ))]
 pub async fn import(
     State(state): State<Arc<AdminState>>,
     ApiText(body): ApiText,
@@ -244,20 +84,31 @@ pub async fn import(
     Ok(Json(report))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Tenants per page (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+    /// The `next` of the previous page.
     after: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TenantPage {
     tenants: Vec<TenantRecord>,
     /// Pass as `after` to get the next page; `null` on the last page.
     next: Option<String>,
 }
 
+/// List tenants, by id, a page at a time
+#[utoipa::path(get, path = "/tenants", operation_id = "list_tenants", tag = "tenants",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of tenants", body = TenantPage),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<Arc<AdminState>>,
     ApiQuery(query): ApiQuery<ListQuery>,
@@ -275,6 +126,14 @@ pub async fn list(
     Ok(Json(TenantPage { tenants, next }))
 }
 
+/// Show a tenant with its domains
+#[utoipa::path(get, path = "/tenants/{id}", operation_id = "show_tenant", tag = "tenants",
+    params(("id" = String, Path, description = "The tenant's id")),
+    responses(
+        (status = 200, description = "The tenant", body = TenantRecord),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+    ))]
 pub async fn show(
     State(state): State<Arc<AdminState>>,
     ApiPath(id): ApiPath<String>,
@@ -287,10 +146,13 @@ pub async fn show(
         .ok_or_else(|| ApiError::NotFound(format!("tenant '{id}' not found")))
 }
 
-#[derive(Debug, Deserialize)]
+/// What to change; at least one field.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenant {
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
+    #[schema(value_type = Option<TenantStatus>)]
     status: Option<String>,
     /// `null` moves the tenant back to the default pool.
     #[serde(default, deserialize_with = "present")]
@@ -305,6 +167,15 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     T::deserialize(d).map(Some)
 }
 
+/// Rename, suspend or resume a tenant, or move it to another pool or plan
+#[utoipa::path(patch, path = "/tenants/{id}", operation_id = "update_tenant", tag = "tenants",
+    params(("id" = String, Path, description = "The tenant's id")),
+    request_body = UpdateTenant,
+    responses(
+        (status = 200, description = "The tenant as changed", body = TenantRecord),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+    ))]
 pub async fn update(
     State(state): State<Arc<AdminState>>,
     ApiPath(id): ApiPath<String>,
@@ -349,14 +220,25 @@ pub async fn update(
     Ok(Json(record))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RemoveQuery {
     /// Also drop the tenant's schema or database (after unrouting it).
     #[serde(default)]
     drop: bool,
 }
 
+/// Delete a tenant and its domains
+///
+/// Unrouted at once; with `drop=true` its schema or database is dropped too.
+#[utoipa::path(delete, path = "/tenants/{id}", operation_id = "delete_tenant", tag = "tenants",
+    params(("id" = String, Path, description = "The tenant's id"), RemoveQuery),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 503, description = "The store is unreachable", body = ErrorBody),
+    ))]
 pub async fn remove(
     State(state): State<Arc<AdminState>>,
     ApiPath(id): ApiPath<String>,

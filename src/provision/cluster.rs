@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
 
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
 use super::{store_failed, ProvisionError, ProvisionFailure};
 use crate::config::ProvisioningConfig;
 use crate::store::postgres::{pg_error, PgConn};
-use crate::store::PgStore;
+use crate::store::{PgStore, StoreError};
 use crate::tenant::DEFAULT_CLUSTER;
 
 /// One server (and the database schemas go into) tenants can be placed on.
@@ -205,9 +206,15 @@ impl Cluster {
         if let Some(database) = database {
             config.dbname(database);
         }
-        let (client, connection) = config.connect(NoTls).await.map_err(|e| ProvisionError {
-            step: step.to_owned(),
-            source: ProvisionFailure::Store(pg_error(e)),
+        let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+            let missing = e.code() == Some(&SqlState::INVALID_CATALOG_NAME);
+            ProvisionError {
+                step: step.to_owned(),
+                source: match pg_error(e) {
+                    StoreError::Backend(message) if missing => ProvisionFailure::Missing(message),
+                    other => ProvisionFailure::Store(other),
+                },
+            }
         })?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {

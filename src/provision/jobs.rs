@@ -13,7 +13,7 @@ use super::migrate::{Progress, TenantMigration};
 /// How many jobs are remembered (the oldest finished ones are forgotten).
 const KEEP: usize = 100;
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
     Running,
@@ -24,9 +24,11 @@ pub enum JobStatus {
 }
 
 /// A job as `GET /v1/jobs/{id}` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Job {
     pub id: u64,
+    /// What the job does: `migrate`.
+    #[schema(value_type = String)]
     pub kind: &'static str,
     pub status: JobStatus,
     pub progress: Progress,

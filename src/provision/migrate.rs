@@ -16,7 +16,7 @@ use crate::tenant::{Isolation, Tenant};
 const PAGE: usize = 500;
 
 /// The outcome of migrating one tenant.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TenantMigration {
     pub tenant: String,
     /// The migrations applied now (empty: it was up to date).
@@ -27,7 +27,7 @@ pub struct TenantMigration {
 }
 
 /// Where a `migrate_all` run stands, reported after every tenant.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Progress {
     pub total: usize,
     pub done: usize,

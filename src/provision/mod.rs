@@ -65,6 +65,15 @@ pub enum ProvisionFailure {
     /// PostgreSQL refused a statement.
     #[error("{0}")]
     Sql(String),
+    /// What this tenant was to get exists already on the server (a
+    /// leftover schema, database or role that the registry does not know):
+    /// the caller should register it with `provision: false`, or drop it.
+    #[error("{0}")]
+    Exists(String),
+    /// The tenant's schema or database is not on its cluster (registered
+    /// with `provision: false` and never made, or dropped by hand).
+    #[error("{0}")]
+    Missing(String),
     /// A migration or template file is unusable.
     #[error("{0}")]
     Migration(String),
@@ -79,7 +88,18 @@ pub enum ProvisionFailure {
 }
 
 pub(crate) fn sql_failed(step: &str, e: tokio_postgres::Error) -> ProvisionError {
+    let exists = e.code().is_some_and(|code| {
+        *code == SqlState::DUPLICATE_SCHEMA
+            || *code == SqlState::DUPLICATE_DATABASE
+            || (*code == SqlState::DUPLICATE_OBJECT && step == "create role")
+    });
+    // Migrating starts by making the migration table in the tenant's schema.
+    let missing = step == "migration table"
+        && e.code()
+            .is_some_and(|code| *code == SqlState::INVALID_SCHEMA_NAME);
     let source = match pg_error(e) {
+        StoreError::Backend(message) if exists => ProvisionFailure::Exists(message),
+        StoreError::Backend(message) if missing => ProvisionFailure::Missing(message),
         StoreError::Backend(message) => ProvisionFailure::Sql(message),
         other => ProvisionFailure::Store(other),
     };
@@ -97,7 +117,7 @@ pub(crate) fn store_failed(step: &str) -> impl FnOnce(StoreError) -> ProvisionEr
 }
 
 /// A provisioned tenant, with what is shown only this once.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Provisioned {
     #[serde(flatten)]
     pub record: TenantRecord,

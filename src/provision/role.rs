@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::template::quote_ident;
 
 /// The credentials of a new database tenant's role.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct DatabaseRole {
     /// The role (and database) name.
     pub name: String,

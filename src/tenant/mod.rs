@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use utoipa::ToSchema;
 
 /// How a tenant's data is kept apart from other tenants' data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Isolation {
     /// One PostgreSQL schema per tenant (django-tenants' model).
@@ -67,7 +68,7 @@ impl fmt::Display for Isolation {
 }
 
 /// Whether the data path forwards a tenant's requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TenantStatus {
     #[default]
@@ -98,7 +99,7 @@ impl FromStr for TenantStatus {
 }
 
 /// A registered tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Tenant {
     pub id: String,
     pub name: String,
@@ -117,7 +118,7 @@ pub struct Tenant {
 }
 
 /// A domain routed to a tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Domain {
     pub domain: String,
     pub tenant_id: String,
@@ -125,7 +126,7 @@ pub struct Domain {
 }
 
 /// A tenant with its domains, as the admin API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct TenantRecord {
     #[serde(flatten)]
     pub tenant: Tenant,
@@ -140,7 +141,7 @@ impl TenantRecord {
 }
 
 /// A domain as listed under its tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct DomainEntry {
     pub domain: String,
     pub is_primary: bool,

@@ -14,26 +14,52 @@ use super::{
 
 /// A tenant as a caller describes it; only `id` is required here (the admin
 /// API additionally requires `name`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantSpec {
+    /// 1-63 lowercase letters, digits, `-` or `_`, starting with a letter or digit.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")]
     pub id: String,
+    /// Shown to people; the admin API requires it.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    /// Derived from the id when absent; not `public`, `information_schema`
+    /// or `pg_*`.
+    #[schema(pattern = r"^[a-z_][a-z0-9_]{0,62}$")]
     pub schema: Option<String>,
+    /// `schema` when absent.
+    #[schema(value_type = Option<Isolation>)]
     pub isolation: Option<String>,
+    /// `active` when absent.
+    #[schema(value_type = Option<TenantStatus>)]
     pub status: Option<String>,
     pub pool: Option<String>,
     /// Billing plan; picks the pool through `plans:` when `pool` is absent.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")]
     pub plan: Option<String>,
     /// The PostgreSQL cluster (`provisioning.clusters`) for its schema or
     /// database; absent: the gateway places it on the emptiest one.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")]
     pub cluster: Option<String>,
+    /// Host names (`*.` for a wildcard), routed to the tenant.
     #[serde(default)]
+    #[schema(inline, value_type = Vec<DomainName>)]
     pub domains: Vec<String>,
     /// `false`: only register (the schema or database already exists). With
     /// a PostgreSQL store a new tenant is provisioned unless this says no.
     pub provision: Option<bool>,
 }
+
+/// A domain name as the admin API takes it: labels of letters, digits and
+/// `-`, optionally after `*.` (only in the OpenAPI description).
+#[derive(utoipa::ToSchema)]
+#[schema(
+    value_type = String,
+    pattern = r"^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$",
+    max_length = 253
+)]
+#[allow(dead_code)]
+pub struct DomainName(String);
 
 /// What validation needs to know beyond the spec itself.
 pub struct SpecRules {

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::store::StoredCert;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CertState {
     None,
@@ -15,7 +15,7 @@ pub enum CertState {
     Failed,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CertStatus {
     pub state: CertState,
     /// Expiry of the certificate held (RFC 3339), if any.
