@@ -200,7 +200,7 @@ fn bench_resolve(c: &mut Criterion) {
         Resolution::Tenant(t) => t,
         Resolution::Unknown => unreachable!(),
     };
-    let client_ip = HeaderValue::from_static("127.0.0.1");
+    let peer = headers::PeerValues::new([127, 0, 0, 1].into(), "http");
     let mut template = HeaderMap::new();
     template.insert("host", HeaderValue::from_static("t7.example.test"));
     template.insert("user-agent", HeaderValue::from_static("wrk"));
@@ -223,7 +223,7 @@ fn bench_resolve(c: &mut Criterion) {
                 headers::strip_tenant_headers(&mut h, &names);
                 headers::inject_tenant(&mut h, &names, &routed);
                 let host = h.get("host").cloned();
-                headers::set_forwarded(&mut h, &client_ip, "http", host.as_ref());
+                headers::set_forwarded(&mut h, &peer, host.as_ref());
                 let id = headers::ensure_request_id(&mut h, &names);
                 if let Some(signer) = signer {
                     headers::sign_tenant(&mut h, &names, signer, &routed, &id);

@@ -107,6 +107,31 @@ async fn forwarded_headers_describe_the_client_and_the_host_it_asked_for() {
     assert_eq!(chained.header("x-forwarded-host"), Some("acme.test"));
 }
 
+/// Apps moved from nginx trust `X-Real-IP` for audit logs and rate limits:
+/// a client must not be able to choose it, nor end a `Forwarded` chain.
+#[tokio::test]
+async fn real_ip_is_the_peer_and_forwarded_ends_with_the_peer() {
+    let app = Backend::start("app").await;
+    let gw = Gateway::with_acme(GatewayOptions::new().backend(&app)).await;
+
+    let seen = gw
+        .request(Method::GET, "acme.test", "/")
+        .header("X-Real-IP", "203.0.113.66")
+        .header("Forwarded", "for=203.0.113.66;proto=https")
+        .send()
+        .await
+        .seen();
+    assert_eq!(seen.header("x-real-ip"), Some("127.0.0.1"));
+    assert_eq!(
+        seen.header("forwarded"),
+        Some("for=203.0.113.66;proto=https, for=127.0.0.1;proto=http")
+    );
+
+    let direct = gw.get("acme.test", "/").await.seen();
+    assert_eq!(direct.header("x-real-ip"), Some("127.0.0.1"));
+    assert_eq!(direct.header("forwarded"), Some("for=127.0.0.1;proto=http"));
+}
+
 #[tokio::test]
 async fn a_valid_request_id_is_kept_and_echoed_to_the_client() {
     let app = Backend::start("app").await;

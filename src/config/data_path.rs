@@ -112,6 +112,25 @@ impl Default for HeaderNamesConfig {
     }
 }
 
+/// Which engine serves HTTP/1.1 connections (`data_path.http1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Http1Engine {
+    /// hyper's server and client (HTTP/2 always runs on hyper).
+    Hyper,
+    /// The gateway's own HTTP/1.1 path (`proxy::lean`), which hands a
+    /// connection to hyper for what it does not serve itself.
+    #[default]
+    Lean,
+}
+
+/// How the data path speaks HTTP.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataPathConfig {
+    pub http1: Http1Engine,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {

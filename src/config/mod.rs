@@ -19,8 +19,8 @@ pub use admin::{split_host_port, AdminConfig};
 pub use backend_addr::{BackendAddr, NetHost};
 pub use backend_tls::{load_certificates, load_private_key, BackendTlsConfig};
 pub use data_path::{
-    parse_byte_size, CacheConfig, HeaderNamesConfig, LimitsConfig, RoutingConfig,
-    UnknownHostAction, UnknownHostConfig,
+    parse_byte_size, CacheConfig, DataPathConfig, HeaderNamesConfig, Http1Engine, LimitsConfig,
+    RoutingConfig, UnknownHostAction, UnknownHostConfig,
 };
 pub use hooks::{EventsConfig, HooksConfig, HOOK_PLACEHOLDERS};
 pub use provisioning::{ClusterConfig, ProvisioningConfig};
@@ -82,6 +82,8 @@ pub struct Config {
     pub routing: RoutingConfig,
     pub headers: HeaderNamesConfig,
     pub limits: LimitsConfig,
+    /// Which HTTP/1.1 engine serves the data path.
+    pub data_path: DataPathConfig,
     pub upstream: UpstreamConfig,
     /// Named backend pools; tenants without a pool use their plan's pool,
     /// else `default`.
@@ -110,6 +112,7 @@ impl Default for Config {
             routing: RoutingConfig::default(),
             headers: HeaderNamesConfig::default(),
             limits: LimitsConfig::default(),
+            data_path: DataPathConfig::default(),
             upstream: UpstreamConfig::default(),
             pools: BTreeMap::new(),
             plans: BTreeMap::new(),

@@ -4,12 +4,14 @@
 //! strips or sets them; both read the lists from here, below either.
 
 use http::header::{
-    HeaderName, CONNECTION, CONTENT_LENGTH, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+    HeaderName, CONNECTION, CONTENT_LENGTH, FORWARDED, HOST, TE, TRAILER, TRANSFER_ENCODING,
+    UPGRADE,
 };
 
 pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 pub static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 pub static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
@@ -39,7 +41,15 @@ pub fn reserved_reason(name: &HeaderName) -> Option<&'static str> {
         Some("a hop-by-hop header, dropped before forwarding")
     } else if REQUEST_FRAMING.contains(&name) {
         Some("it carries the request's own host or body length")
-    } else if [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_HOST].contains(&name) {
+    } else if [
+        &X_FORWARDED_FOR,
+        &X_FORWARDED_PROTO,
+        &X_FORWARDED_HOST,
+        &X_REAL_IP,
+        &FORWARDED,
+    ]
+    .contains(&name)
+    {
         Some("set by the gateway to the client's address, scheme or host")
     } else {
         None

@@ -2,13 +2,13 @@
 //! drop hop-by-hop headers, strip every client copy of the tenant headers,
 //! inject ours, and set the `X-Forwarded-*` and request-id headers.
 
-use http::header::{HeaderName, HeaderValue, CONNECTION, HOST, UPGRADE};
+use http::header::{HeaderName, HeaderValue, CONNECTION, FORWARDED, HOST, UPGRADE};
 use http::HeaderMap;
 
 use super::signing::Signer;
 use crate::config::reserved_headers::{
     HOP_BY_HOP, REQUEST_FRAMING, TENANT_PREFIX, X_FORWARDED_FOR, X_FORWARDED_HOST,
-    X_FORWARDED_PROTO,
+    X_FORWARDED_PROTO, X_REAL_IP,
 };
 use crate::config::HeaderNamesConfig;
 use crate::routing::RoutedTenant;
@@ -43,6 +43,22 @@ impl HeaderNames {
             request_id: name(&config.request_id, &defaults.request_id),
             signature: name(&config.signature, &defaults.signature),
         }
+    }
+
+    /// [`Self::is_tenant_header`] for a name as it came on the wire (any case).
+    pub fn is_tenant_name(&self, name: &[u8]) -> bool {
+        (name.len() >= TENANT_PREFIX.len()
+            && name[..TENANT_PREFIX.len()].eq_ignore_ascii_case(TENANT_PREFIX))
+            || [
+                &self.tenant_id,
+                &self.schema,
+                &self.database,
+                &self.cache_prefix,
+                &self.cluster,
+                &self.signature,
+            ]
+            .iter()
+            .any(|n| n.as_str().as_bytes().eq_ignore_ascii_case(name))
     }
 
     fn is_tenant_header(&self, name: &HeaderName) -> bool {
@@ -142,33 +158,61 @@ pub fn sign_tenant(
     headers.insert(names.signature.clone(), signature);
 }
 
-/// Sets `X-Forwarded-For` (appending the client to an existing chain),
-/// `X-Forwarded-Proto` and `X-Forwarded-Host` (the Host the client sent).
-pub fn set_forwarded(
-    headers: &mut HeaderMap,
-    client_ip: &HeaderValue,
-    proto: &'static str,
-    host: Option<&HeaderValue>,
-) {
-    // Every `X-Forwarded-For` line is part of the chain, not just the first.
-    let chained = {
-        let mut prior = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
-        prior.peek().is_some().then(|| {
-            let mut joined = Vec::with_capacity(64);
-            for hop in prior {
-                joined.extend_from_slice(hop.as_bytes());
-                joined.extend_from_slice(b", ");
-            }
-            joined.extend_from_slice(client_ip.as_bytes());
-            HeaderValue::from_bytes(&joined).ok()
-        })
+/// The peer as it is written in the `X-Forwarded-*`, `X-Real-IP` and
+/// `Forwarded` headers, computed once per connection.
+#[derive(Debug, Clone)]
+pub struct PeerValues {
+    /// The peer's IP address (`X-Forwarded-For`, `X-Real-IP`).
+    pub ip: HeaderValue,
+    /// The peer's RFC 7239 element: `for=192.0.2.1;proto=http`, an IPv6
+    /// address quoted and bracketed (`for="[2001:db8::1]";proto=https`).
+    pub forwarded: HeaderValue,
+    pub proto: &'static str,
+}
+
+impl PeerValues {
+    pub fn new(ip: std::net::IpAddr, proto: &'static str) -> PeerValues {
+        let element = match ip {
+            std::net::IpAddr::V4(v4) => format!("for={v4};proto={proto}"),
+            std::net::IpAddr::V6(v6) => format!("for=\"[{v6}]\";proto={proto}"),
+        };
+        PeerValues {
+            ip: HeaderValue::from_str(&ip.to_string()).expect("an IP address is a header value"),
+            forwarded: HeaderValue::from_str(&element).expect("an element is a header value"),
+            proto,
+        }
     }
-    .flatten();
+}
+
+/// `prior` lines joined by `, ` with `last` at the end (one line for a chain).
+fn chain<'a>(prior: impl Iterator<Item = &'a HeaderValue>, last: &HeaderValue) -> HeaderValue {
+    let mut prior = prior.peekable();
+    if prior.peek().is_none() {
+        return last.clone();
+    }
+    let mut joined = Vec::with_capacity(64);
+    for hop in prior {
+        joined.extend_from_slice(hop.as_bytes());
+        joined.extend_from_slice(b", ");
+    }
+    joined.extend_from_slice(last.as_bytes());
+    HeaderValue::from_bytes(&joined).unwrap_or_else(|_| last.clone())
+}
+
+/// Sets `X-Forwarded-For` and `Forwarded` (appending the peer to the chain a
+/// client sent: every line of it, not just the first), `X-Real-IP` (the peer,
+/// whatever the client said), `X-Forwarded-Proto` and `X-Forwarded-Host`
+/// (the Host the client sent).
+pub fn set_forwarded(headers: &mut HeaderMap, peer: &PeerValues, host: Option<&HeaderValue>) {
+    let for_chain = chain(headers.get_all(&X_FORWARDED_FOR).iter(), &peer.ip);
+    headers.insert(X_FORWARDED_FOR.clone(), for_chain);
+    let elements = chain(headers.get_all(FORWARDED).iter(), &peer.forwarded);
+    headers.insert(FORWARDED, elements);
+    headers.insert(X_REAL_IP.clone(), peer.ip.clone());
     headers.insert(
-        X_FORWARDED_FOR.clone(),
-        chained.unwrap_or_else(|| client_ip.clone()),
+        X_FORWARDED_PROTO.clone(),
+        HeaderValue::from_static(peer.proto),
     );
-    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
     match host {
         Some(host) => headers.insert(X_FORWARDED_HOST.clone(), host.clone()),
         None => headers.remove(&X_FORWARDED_HOST),
@@ -188,7 +232,7 @@ pub fn ensure_request_id(headers: &mut HeaderMap, names: &HeaderNames) -> Header
     id
 }
 
-fn is_valid_request_id(id: &[u8]) -> bool {
+pub fn is_valid_request_id(id: &[u8]) -> bool {
     (1..=128).contains(&id.len())
         && id
             .iter()
@@ -309,25 +353,33 @@ mod tests {
     #[test]
     fn forwarded_for_appends_to_the_chain() {
         let mut h = HeaderMap::new();
-        let ip = HeaderValue::from_static("10.0.0.9");
-        set_forwarded(
-            &mut h,
-            &ip,
-            "http",
-            Some(&HeaderValue::from_static("acme.test")),
-        );
+        let peer = PeerValues::new([10, 0, 0, 9].into(), "http");
+        set_forwarded(&mut h, &peer, Some(&HeaderValue::from_static("acme.test")));
         assert_eq!(h[&X_FORWARDED_FOR], "10.0.0.9");
         h.insert(X_FORWARDED_FOR.clone(), HeaderValue::from_static("1.2.3.4"));
-        set_forwarded(&mut h, &ip, "http", None);
+        set_forwarded(&mut h, &peer, None);
         assert_eq!(h[&X_FORWARDED_FOR], "1.2.3.4, 10.0.0.9");
         assert!(h.get(&X_FORWARDED_HOST).is_none());
         h.insert(X_FORWARDED_FOR.clone(), HeaderValue::from_static("1.2.3.4"));
         h.append(X_FORWARDED_FOR.clone(), HeaderValue::from_static("5.6.7.8"));
-        set_forwarded(&mut h, &ip, "http", None);
+        set_forwarded(&mut h, &peer, None);
         assert_eq!(
             h.get_all(&X_FORWARDED_FOR).iter().collect::<Vec<_>>(),
             ["1.2.3.4, 5.6.7.8, 10.0.0.9"]
         );
+    }
+
+    #[test]
+    fn real_ip_is_the_peer_and_forwarded_ends_with_it() {
+        let mut h = HeaderMap::new();
+        h.insert(&X_REAL_IP, HeaderValue::from_static("203.0.113.66"));
+        h.insert(FORWARDED, HeaderValue::from_static("for=203.0.113.66"));
+        let peer = PeerValues::new([10, 0, 0, 9].into(), "http");
+        set_forwarded(&mut h, &peer, None);
+        assert_eq!(h[&X_REAL_IP], "10.0.0.9");
+        assert_eq!(h[FORWARDED], "for=203.0.113.66, for=10.0.0.9;proto=http");
+        let v6 = PeerValues::new("2001:db8::1".parse().unwrap(), "https");
+        assert_eq!(v6.forwarded, "for=\"[2001:db8::1]\";proto=https");
     }
 
     #[test]

@@ -21,7 +21,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::lean::{self, Ending};
 use super::{ConnInfo, Proxy, ProxyBody};
+use crate::config::Http1Engine;
 use crate::tls::TlsFront;
 
 /// Binds a listening socket that other workers can bind too (`SO_REUSEPORT`),
@@ -43,6 +45,8 @@ pub fn bind_reuseport(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 pub struct ListenerSettings {
     pub header_read_timeout: Duration,
     pub drain_timeout: Duration,
+    /// The engine of HTTP/1.1 connections (HTTP/2 always runs on hyper).
+    pub http1: Http1Engine,
 }
 
 /// The HTTP/1.1 + HTTP/2 connection settings both listeners use: keep-alive,
@@ -79,13 +83,24 @@ pub async fn serve(
         move |stream, peer, shutdown| {
             let (builder, proxy, tls) = (builder.clone(), proxy.clone(), tls.clone());
             async move {
+                let lean = settings.http1 == Http1Engine::Lean;
                 let Some(tls) = tls else {
-                    let service = proxy_service(proxy, ConnInfo::new(peer));
+                    let conn = ConnInfo::new(peer);
+                    if lean {
+                        return serve_lean(&builder, proxy, stream, conn, settings, shutdown).await;
+                    }
+                    let service = proxy_service(proxy, conn);
                     return drive(&builder, stream, service, peer, shutdown).await;
                 };
                 match tls.accept(stream).await {
                     Ok((stream, sni)) => {
-                        let service = proxy_service(proxy, ConnInfo::tls(peer, sni));
+                        let conn = ConnInfo::tls(peer, sni);
+                        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                        if lean && !h2 {
+                            return serve_lean(&builder, proxy, stream, conn, settings, shutdown)
+                                .await;
+                        }
+                        let service = proxy_service(proxy, conn);
                         drive(&builder, stream, service, peer, shutdown).await;
                     }
                     Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
@@ -164,6 +179,33 @@ pub async fn accept_loop<H, F>(
             left = connections.len(),
             "drain timeout reached, closing remaining connections"
         );
+    }
+}
+
+/// Serves a connection on the lean HTTP/1.1 path; what it hands over
+/// (HTTP/2, upgrades and the like) goes on on hyper, from the same bytes.
+async fn serve_lean<S>(
+    builder: &auto::Builder<TokioExecutor>,
+    proxy: Proxy,
+    stream: S,
+    conn: ConnInfo,
+    settings: ListenerSettings,
+    shutdown: CancellationToken,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = conn.peer;
+    let ending = lean::serve(
+        &proxy,
+        stream,
+        &conn,
+        settings.header_read_timeout,
+        &shutdown,
+    )
+    .await;
+    if let Ending::Handover(stream) = ending {
+        let service = proxy_service(proxy, conn);
+        drive(builder, stream, service, peer, shutdown).await;
     }
 }
 

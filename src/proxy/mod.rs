@@ -8,9 +8,12 @@
 //! 6. log      — one access line and the request metrics
 
 pub mod decide;
+pub mod h1;
 pub mod headers;
+pub mod lean;
 pub mod listener;
 mod respond;
+mod route;
 pub mod signing;
 mod tls_front;
 
@@ -19,18 +22,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use http::header::{ALLOW, CONTENT_LENGTH, HOST, LOCATION};
+use http::header::{ALLOW, CONTENT_LENGTH, HOST};
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use crate::metrics::{Metrics, Outcome};
-use crate::routing::{Resolution, RoutedTenant, Router};
+use crate::routing::{RoutedTenant, Router};
 use crate::tenant::host::HostBuf;
 use crate::tls::TlsFront;
 use crate::upstream::{self, Forwarded, InFlight, Pools, UpstreamError};
-use decide::{Decision, Policy};
+use decide::Policy;
 use headers::HeaderNames;
 pub use respond::ProxyBody;
 
@@ -66,7 +69,8 @@ pub struct Proxy {
 /// Per-connection facts, computed once per connection rather than per request.
 pub struct ConnInfo {
     pub peer: SocketAddr,
-    client_ip: HeaderValue,
+    /// The peer as the forwarding headers write it.
+    values: headers::PeerValues,
     proto: &'static str,
     /// The TLS SNI name, normalised like a Host (TLS connections only).
     sni: Option<HostBuf>,
@@ -74,11 +78,9 @@ pub struct ConnInfo {
 
 impl ConnInfo {
     pub fn new(peer: SocketAddr) -> ConnInfo {
-        let client_ip = HeaderValue::from_str(&peer.ip().to_string())
-            .expect("an IP address is a valid header value");
         ConnInfo {
             peer,
-            client_ip,
+            values: headers::PeerValues::new(peer.ip(), "http"),
             proto: "http",
             sni: None,
         }
@@ -88,6 +90,7 @@ impl ConnInfo {
     pub fn tls(peer: SocketAddr, sni: Option<HostBuf>) -> ConnInfo {
         ConnInfo {
             proto: "https",
+            values: headers::PeerValues::new(peer.ip(), "https"),
             sni,
             ..ConnInfo::new(peer)
         }
@@ -96,12 +99,12 @@ impl ConnInfo {
 
 /// What the log phase needs to know about a finished request.
 #[derive(Default)]
-struct Exchange {
-    outcome: Option<Outcome>,
-    host: Option<HostBuf>,
-    tenant: Option<Arc<RoutedTenant>>,
-    request_id: Option<HeaderValue>,
-    backend: Option<String>,
+pub(crate) struct Exchange {
+    pub(crate) outcome: Option<Outcome>,
+    pub(crate) host: Option<HostBuf>,
+    pub(crate) tenant: Option<Arc<RoutedTenant>>,
+    pub(crate) request_id: Option<HeaderValue>,
+    pub(crate) backend: Option<String>,
 }
 
 impl Proxy {
@@ -172,69 +175,17 @@ impl Proxy {
             }
         }
 
-        // 1. resolve
-        let host = match self.resolve_host(&req) {
-            Ok(host) => host,
+        // 1. resolve + 2. decide
+        let raw_host = match raw_host(&req) {
+            Ok(raw) => raw,
             Err(reason) => {
                 ex.outcome = Some(Outcome::BadRequest);
                 return respond::text(StatusCode::BAD_REQUEST, format!("bad request: {reason}\n"));
             }
         };
-        let resolution = self.shared.router.resolve(host.as_str()).await;
-        ex.host = Some(host);
-        let resolution = match resolution {
-            Ok(resolution) => resolution,
-            Err(e) => {
-                tracing::warn!(error = %e, "tenant lookup failed");
-                ex.outcome = Some(Outcome::StoreError);
-                return respond::text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "tenant lookup unavailable, try again\n",
-                );
-            }
-        };
-
-        // SNI and Host must name the same tenant (HTTP/2 coalescing may reuse
-        // a connection for another tenant's host): 421 lets the client retry.
-        if let Some(sni) = &conn.sni {
-            let host = ex.host.as_ref().map(HostBuf::as_str).unwrap_or_default();
-            if sni.as_str() != host && self.misdirected(sni.as_str(), &resolution).await {
-                ex.outcome = Some(Outcome::Misdirected);
-                return respond::text(
-                    StatusCode::MISDIRECTED_REQUEST,
-                    "misdirected request: the Host belongs to another tenant than the TLS name\n",
-                );
-            }
-        }
-
-        // 2. decide
-        let tenant = match self.shared.policy.decide(&resolution) {
-            Decision::Forward(tenant) => tenant,
-            Decision::Suspended { tenant, status } => {
-                ex.outcome = Some(Outcome::Suspended);
-                let body = format!("tenant {} is suspended\n", tenant.tenant.id);
-                ex.tenant = Some(tenant);
-                return respond::text(status, body);
-            }
-            Decision::NotFound => {
-                ex.outcome = Some(Outcome::UnknownHost);
-                let host = ex.host.as_ref().map(HostBuf::as_str).unwrap_or_default();
-                return respond::text(
-                    StatusCode::NOT_FOUND,
-                    format!("no tenant for hostname {host}\n"),
-                );
-            }
-            Decision::Redirect(location) => {
-                ex.outcome = Some(Outcome::UnknownHost);
-                let mut response = respond::text(
-                    StatusCode::FOUND,
-                    "no tenant for this hostname, redirecting\n",
-                );
-                if let Ok(location) = HeaderValue::from_str(&location) {
-                    response.headers_mut().insert(LOCATION, location);
-                }
-                return response;
-            }
+        let tenant = match self.route(raw_host, conn, ex).await {
+            Ok(tenant) => tenant,
+            Err(answer) => return answer,
         };
         ex.tenant = Some(tenant.clone());
         if declared_length(&req).is_some_and(|len| len > self.shared.max_request_body) {
@@ -301,35 +252,6 @@ impl Proxy {
         }
     }
 
-    /// Whether the tenant of the TLS name differs from the Host's (a store
-    /// failure counts as different: the client retries on a new connection).
-    async fn misdirected(&self, sni: &str, by_host: &Resolution) -> bool {
-        let Ok(by_sni) = self.shared.router.resolve(sni).await else {
-            return true;
-        };
-        fn tenant_id(resolution: &Resolution) -> Option<&str> {
-            match resolution {
-                Resolution::Tenant(routed) => Some(&routed.tenant.id),
-                Resolution::Unknown => None,
-            }
-        }
-        tenant_id(&by_sni) != tenant_id(by_host)
-    }
-
-    /// Takes the Host header (or the HTTP/2 `:authority`) and normalises it.
-    fn resolve_host(&self, req: &Request<Incoming>) -> Result<HostBuf, String> {
-        let mut hosts = req.headers().get_all(HOST).iter();
-        let raw = match (hosts.next(), hosts.next()) {
-            (Some(_), Some(_)) => return Err("more than one Host header".into()),
-            (Some(host), None) => host.as_bytes(),
-            (None, _) => match req.uri().authority() {
-                Some(authority) => authority.as_str().as_bytes(),
-                None => return Err("missing Host header".into()),
-            },
-        };
-        self.shared.router.normalize(raw).map_err(|e| e.to_string())
-    }
-
     /// Rewrites the request for the backend and returns its request id.
     fn prepare(
         &self,
@@ -354,7 +276,7 @@ impl Proxy {
         headers::inject_tenant(headers, names, tenant);
         headers::ensure_host(headers, authority.as_ref());
         let host = headers.get(HOST).cloned();
-        headers::set_forwarded(headers, &conn.client_ip, conn.proto, host.as_ref());
+        headers::set_forwarded(headers, &conn.values, host.as_ref());
         let request_id = headers::ensure_request_id(headers, names);
         if let Some(signer) = &*self.shared.signer.load() {
             headers::sign_tenant(headers, names, signer, tenant, &request_id);
@@ -362,7 +284,7 @@ impl Proxy {
         request_id
     }
 
-    fn log(
+    pub(crate) fn log(
         &self,
         ex: &Exchange,
         logged: Option<(Method, Uri, Version)>,
@@ -406,6 +328,19 @@ async fn tunnel(client: OnUpgrade, upstream: OnUpgrade, _in_flight: InFlight) {
             }
         }
         Err(e) => tracing::debug!(error = %e, "upgrade failed"),
+    }
+}
+
+/// The Host header's bytes (or the HTTP/2 `:authority`), exactly one.
+fn raw_host(req: &Request<Incoming>) -> Result<&[u8], &'static str> {
+    let mut hosts = req.headers().get_all(HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(_), Some(_)) => Err("more than one Host header"),
+        (Some(host), None) => Ok(host.as_bytes()),
+        (None, _) => match req.uri().authority() {
+            Some(authority) => Ok(authority.as_str().as_bytes()),
+            None => Err("missing Host header"),
+        },
     }
 }
 

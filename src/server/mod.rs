@@ -195,6 +195,7 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
     let settings = ListenerSettings {
         header_read_timeout: config.limits.header_read_timeout,
         drain_timeout: config.shutdown.drain_timeout,
+        http1: config.data_path.http1,
     };
     let (mut tls_listeners, https_addr) = match workers_tls {
         Some((_, (listeners, addr))) => (listeners.into_iter().map(Some).collect(), Some(addr)),

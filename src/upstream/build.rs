@@ -109,6 +109,9 @@ pub(super) fn build_pool(
             .response_header
             .unwrap_or(upstream.response_timeout),
         total_timeout: pool.timeouts.total,
+        h2: pool.tls.as_ref().is_some_and(|tls| tls.h2),
+        max_idle: upstream.max_idle_per_backend,
+        idle_timeout: upstream.idle_timeout,
         health_check: pool.health_check.clone(),
         connector,
         clients,

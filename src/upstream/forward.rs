@@ -111,10 +111,10 @@ async fn attempts(
     body: ClientBody,
     progress: Option<&BodyProgress>,
 ) -> Result<Forwarded, UpstreamError> {
-    pool.budget.deposit();
+    pool.count_request();
     // Only a request without a body can be sent again (a streamed body is gone
     // once sent), and the copy is only worth taking when another backend exists.
-    let can_retry = pool.retries > 0 && pool.backends.len() > 1;
+    let can_retry = pool.may_retry();
     let replay = (can_retry && body.is_end_stream()).then(|| {
         (
             parts.method.clone(),
@@ -169,12 +169,7 @@ async fn attempts(
                 if !e.is_client_fault() {
                     pool.record_failure(index);
                 }
-                let safe = match e {
-                    UpstreamError::Connect(_) | UpstreamError::Certificate(..) => true,
-                    UpstreamError::Reset(..) => idempotent,
-                    _ => false,
-                };
-                if !(safe && replay.is_some() && retries < pool.retries && pool.retry_allowed()) {
+                if !pool.retry_after(&e, idempotent, replay.is_some(), retries) {
                     return Err(e);
                 }
                 tracing::debug!(pool = %pool.name, backend = %backend.name, error = %e, "retrying on another backend");

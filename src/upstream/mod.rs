@@ -12,7 +12,7 @@ pub mod discovery;
 mod forward;
 pub mod health;
 mod pools;
-mod tls;
+pub(crate) mod tls;
 
 pub use crate::config::BackendAddr;
 pub use backend::{now_ms, Backend, InFlight};
@@ -74,6 +74,13 @@ pub struct Pool {
     outlier: OutlierConfig,
     pub response_timeout: Duration,
     pub total_timeout: Option<Duration>,
+    /// The backends speak HTTP/2 over TLS (`tls.h2`): the lean HTTP/1.1
+    /// path hands such requests to hyper.
+    pub h2: bool,
+    /// Idle connections kept per backend and worker, and for how long (the
+    /// lean path's own pool).
+    pub max_idle: usize,
+    pub idle_timeout: Duration,
     pub health_check: Option<HealthCheckConfig>,
     /// Opens connections to the backends (TLS settings included).
     pub connector: Connector,
@@ -114,6 +121,36 @@ impl Pool {
         if others_available && backend.eject(self.outlier.ejection) {
             tracing::warn!(pool = %self.name, backend = %backend.name, streak, ejection = ?self.outlier.ejection, "backend ejected");
         }
+    }
+
+    /// Counts a request towards the retry budget (every request earns a share).
+    pub fn count_request(&self) {
+        self.budget.deposit();
+    }
+
+    /// Whether a request whose attempt failed with `err` may be sent again,
+    /// on another backend: a refused connection always, a dropped one only
+    /// for idempotent methods, and only with the request still in hand,
+    /// retries left and budget in the bucket (taken when it says yes). Both
+    /// HTTP/1 engines ask here.
+    pub fn retry_after(
+        &self,
+        err: &UpstreamError,
+        idempotent: bool,
+        replayable: bool,
+        retries: u32,
+    ) -> bool {
+        let safe = match err {
+            UpstreamError::Connect(_) | UpstreamError::Certificate(..) => true,
+            UpstreamError::Reset(..) => idempotent,
+            _ => false,
+        };
+        safe && replayable && retries < self.retries && self.retry_allowed()
+    }
+
+    /// Whether a retry could ever happen here (worth keeping a copy of the request).
+    pub fn may_retry(&self) -> bool {
+        self.retries > 0 && self.backends.len() > 1
     }
 
     fn retry_allowed(&self) -> bool {

@@ -264,7 +264,8 @@ impl Gateway {
 
     /// Replaces the config file (for a reload, or the next restart).
     pub fn rewrite_config(&mut self, yaml: &str) {
-        std::fs::write(self.dir.path().join("config.yaml"), yaml).expect("rewrite config");
+        std::fs::write(self.dir.path().join("config.yaml"), with_engine(yaml))
+            .expect("rewrite config");
         self.options.yaml_config = Some(yaml.to_owned());
     }
 
@@ -314,6 +315,34 @@ impl Drop for Gateway {
 /// The data, admin and (when configured) HTTPS addresses of a ready gateway.
 type Addrs = (SocketAddr, SocketAddr, Option<SocketAddr>);
 
+/// `GATEWAY_TEST_HTTP1=lean` (or `hyper`) runs every gateway of the suite on
+/// that HTTP/1.1 engine, unless a test's config names one itself.
+fn http1_engine() -> Option<String> {
+    std::env::var("GATEWAY_TEST_HTTP1")
+        .ok()
+        .filter(|e| !e.is_empty())
+}
+
+/// `yaml` with the engine of [`http1_engine`] added (into the mapping, for
+/// a config written as JSON).
+fn with_engine(yaml: &str) -> String {
+    match http1_engine() {
+        Some(_) if yaml.contains("data_path") => yaml.to_owned(),
+        Some(engine) => match yaml.trim_start().strip_prefix('{') {
+            Some(rest) => {
+                let comma = if rest.trim_start().starts_with('}') {
+                    ""
+                } else {
+                    ","
+                };
+                format!("{{\"data_path\": {{\"http1\": \"{engine}\"}}{comma}{rest}")
+            }
+            None => format!("{yaml}\ndata_path:\n  http1: {engine}\n"),
+        },
+        None => yaml.to_owned(),
+    }
+}
+
 /// Starts `serve` in `dir` and waits for its ready line; returns the child
 /// and its addresses.
 async fn spawn_gateway(options: &GatewayOptions, dir: &Path) -> (Child, Addrs) {
@@ -333,9 +362,11 @@ async fn spawn_gateway(options: &GatewayOptions, dir: &Path) -> (Child, Addrs) {
         .arg("--data")
         .arg(dir.join("gw.db"))
         .args(["--workers", &options.workers.to_string()]);
-    if let Some(yaml) = &options.yaml_config {
+    let engine = http1_engine();
+    if options.yaml_config.is_some() || engine.is_some() {
+        let yaml = options.yaml_config.as_deref().unwrap_or_default();
         let path = dir.join("config.yaml");
-        std::fs::write(&path, yaml).expect("write config");
+        std::fs::write(&path, with_engine(yaml)).expect("write config");
         cmd.arg("--config").arg(path);
     }
     for url in &options.default_backends {

@@ -21,6 +21,7 @@
 //! - `webhook`: a receiver recording the JSON POSTed to it
 //! - `commit_cutter`: a proxy in front of PostgreSQL that loses a COMMIT's answer
 //! - `ports`: free loopback ports for servers told their port in advance
+//! - `strict`: a strict recording backend (real sockets) for framing tests
 
 // Each test binary uses a different part of the harness.
 #![allow(dead_code)]
@@ -39,6 +40,7 @@ mod load;
 pub mod pebble;
 pub mod pg;
 mod ports;
+pub mod strict;
 pub mod tls;
 mod webhook;
 
