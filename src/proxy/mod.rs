@@ -107,6 +107,21 @@ pub(crate) struct Exchange {
     pub(crate) backend: Option<String>,
 }
 
+impl Exchange {
+    /// Records a forward that failed as the client's fault or the backend's,
+    /// for the log phase, and logs it at that fault's level (a client must
+    /// not be able to fill the log).
+    pub(crate) fn forward_failed(&mut self, e: &UpstreamError, tenant: &RoutedTenant) {
+        if e.is_client_fault() {
+            self.outcome = Some(Outcome::BadRequest);
+            tracing::debug!(error = %e, tenant = %tenant.tenant.id, "request refused while forwarding");
+        } else {
+            self.outcome = Some(Outcome::UpstreamError);
+            tracing::warn!(error = %e, tenant = %tenant.tenant.id, "forward failed");
+        }
+    }
+}
+
 impl Proxy {
     pub fn new(shared: Arc<DataPath>, worker: usize) -> Proxy {
         Proxy { shared, worker }
@@ -239,14 +254,7 @@ impl Proxy {
                 response.map(|body| respond::streamed(body, in_flight))
             }
             Err(e) => {
-                if e.is_client_fault() {
-                    ex.outcome = Some(Outcome::BadRequest);
-                    // A client must not be able to fill the log.
-                    tracing::debug!(error = %e, tenant = %tenant.tenant.id, "request refused while forwarding");
-                } else {
-                    ex.outcome = Some(Outcome::UpstreamError);
-                    tracing::warn!(error = %e, tenant = %tenant.tenant.id, "forward failed");
-                }
+                ex.forward_failed(&e, &tenant);
                 respond::upstream_error(&e)
             }
         }

@@ -95,13 +95,7 @@ pub(super) async fn forward<S: AsyncRead + AsyncWrite + Unpin>(
             if matches!(e, UpstreamError::Timeout(_)) && progress.waiting_on_client {
                 e = UpstreamError::ClientTimeout;
             }
-            if e.is_client_fault() {
-                ex.outcome = Some(Outcome::BadRequest);
-                tracing::debug!(error = %e, tenant = %tenant.tenant.id, "request refused while forwarding");
-            } else {
-                ex.outcome = Some(Outcome::UpstreamError);
-                tracing::warn!(error = %e, tenant = %tenant.tenant.id, "forward failed");
-            }
+            ex.forward_failed(&e, tenant);
             let answer = respond::upstream_error(&e);
             let status = answer.status();
             let keep_alive = facts.keep_alive && progress.body_done;
