@@ -167,6 +167,26 @@ pub struct NewTenant {
     pub columns: BTreeMap<String, serde_json::Value>,
 }
 
+#[cfg(test)]
+impl NewTenant {
+    /// An active schema tenant `id` (its name and schema too) with these
+    /// domains: the unit tests' fixture.
+    pub(crate) fn example(id: &str, domains: &[&str]) -> NewTenant {
+        NewTenant {
+            id: id.into(),
+            name: id.into(),
+            schema: id.into(),
+            isolation: Isolation::Schema,
+            status: TenantStatus::Active,
+            pool: None,
+            plan: None,
+            cluster: None,
+            domains: domains.iter().map(|d| d.to_string()).collect(),
+            columns: Default::default(),
+        }
+    }
+}
+
 impl NewTenant {
     /// Whether `record` is what creating this tenant would have made (same
     /// fields, same domains, same primary): a retried create.

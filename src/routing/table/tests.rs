@@ -4,28 +4,13 @@
 
 use super::*;
 use crate::store::{OpenMode, SqliteStore, Store};
-use crate::tenant::{Isolation, NewTenant, TenantPatch, TenantStatus};
-
-fn new_tenant(id: &str, domains: &[&str]) -> NewTenant {
-    NewTenant {
-        id: id.into(),
-        name: id.into(),
-        schema: id.into(),
-        isolation: Isolation::Schema,
-        status: TenantStatus::Active,
-        pool: None,
-        plan: None,
-        cluster: None,
-        domains: domains.iter().map(|d| d.to_string()).collect(),
-        columns: Default::default(),
-    }
-}
+use crate::tenant::{NewTenant, TenantPatch, TenantStatus};
 
 async fn store(dir: &std::path::Path) -> Arc<SqliteStore> {
     let store = SqliteStore::open(&dir.join("gw.db"), OpenMode::CreateIfMissing).unwrap();
     let batch = vec![
-        new_tenant("acme", &["acme.test", "*.acme.test"]),
-        new_tenant("shop", &["shop.acme.test"]),
+        NewTenant::example("acme", &["acme.test", "*.acme.test"]),
+        NewTenant::example("shop", &["shop.acme.test"]),
     ];
     assert!(store.import_tenants(batch).await.unwrap().is_empty());
     Arc::new(store)
@@ -106,7 +91,7 @@ async fn a_grown_overlay_is_merged_without_losing_a_domain() {
         .enumerate()
         .map(|(i, chunk)| {
             let names: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            new_tenant(&format!("t{i}"), &names)
+            NewTenant::example(&format!("t{i}"), &names)
         })
         .collect();
     assert!(store.import_tenants(batch).await.unwrap().is_empty());

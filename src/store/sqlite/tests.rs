@@ -1,21 +1,5 @@
 use super::schema::SCHEMA_V1;
 use super::*;
-use crate::tenant::{Isolation, TenantStatus};
-
-fn new_tenant(id: &str, domains: &[&str]) -> NewTenant {
-    NewTenant {
-        id: id.into(),
-        name: id.into(),
-        schema: id.into(),
-        isolation: Isolation::Schema,
-        status: TenantStatus::Active,
-        pool: None,
-        plan: None,
-        cluster: None,
-        domains: domains.iter().map(|d| d.to_string()).collect(),
-        columns: Default::default(),
-    }
-}
 
 #[tokio::test]
 async fn exact_domains_beat_wildcards_and_data_survives_reopen() {
@@ -23,11 +7,11 @@ async fn exact_domains_beat_wildcards_and_data_survives_reopen() {
     let path = dir.path().join("gw.db");
     let store = SqliteStore::open(&path, OpenMode::CreateIfMissing).unwrap();
     store
-        .create_tenant(new_tenant("wild", &["*.example.com"]))
+        .create_tenant(NewTenant::example("wild", &["*.example.com"]))
         .await
         .unwrap();
     store
-        .create_tenant(new_tenant("exact", &["shop.example.com"]))
+        .create_tenant(NewTenant::example("exact", &["shop.example.com"]))
         .await
         .unwrap();
     drop(store);
@@ -72,7 +56,7 @@ async fn a_version_1_file_is_upgraded_and_keeps_its_tenants() {
     let store = SqliteStore::open(&path, OpenMode::CreateIfMissing).unwrap();
     let old = store.get_tenant("old").await.unwrap().unwrap();
     assert_eq!(old.tenant.plan, None);
-    let mut premium = new_tenant("new", &[]);
+    let mut premium = NewTenant::example("new", &[]);
     premium.plan = Some("premium".into());
     store.create_tenant(premium).await.unwrap();
     let patch = TenantPatch {
@@ -92,11 +76,11 @@ async fn conflicts_are_reported_and_leave_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("gw.db"), OpenMode::CreateIfMissing).unwrap();
     store
-        .create_tenant(new_tenant("acme", &["acme.test"]))
+        .create_tenant(NewTenant::example("acme", &["acme.test"]))
         .await
         .unwrap();
     let dup_domain = store
-        .create_tenant(new_tenant("other", &["other.test", "acme.test"]))
+        .create_tenant(NewTenant::example("other", &["other.test", "acme.test"]))
         .await;
     assert_eq!(
         dup_domain,
@@ -110,7 +94,7 @@ async fn conflicts_are_reported_and_leave_nothing_behind() {
         None,
         "partial create must roll back"
     );
-    let mut dup_schema = new_tenant("acme2", &[]);
+    let mut dup_schema = NewTenant::example("acme2", &[]);
     dup_schema.schema = "acme".into();
     assert!(matches!(
         store.create_tenant(dup_schema).await,
@@ -123,14 +107,14 @@ async fn import_commits_good_rows_and_reports_conflicts() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("gw.db"), OpenMode::CreateIfMissing).unwrap();
     store
-        .create_tenant(new_tenant("taken", &["taken.test"]))
+        .create_tenant(NewTenant::example("taken", &["taken.test"]))
         .await
         .unwrap();
     let batch = vec![
-        new_tenant("a", &["a.test"]),
-        new_tenant("taken", &["other.test"]),
-        new_tenant("b", &["a.test"]),
-        new_tenant("c", &["c.test", "c2.test"]),
+        NewTenant::example("a", &["a.test"]),
+        NewTenant::example("taken", &["other.test"]),
+        NewTenant::example("b", &["a.test"]),
+        NewTenant::example("c", &["c.test", "c2.test"]),
     ];
     let rejected = store.import_tenants(batch).await.unwrap();
     let indexes: Vec<usize> = rejected.iter().map(|(i, _)| *i).collect();
@@ -154,7 +138,7 @@ async fn primary_domain_moves_when_removed() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("gw.db"), OpenMode::CreateIfMissing).unwrap();
     store
-        .create_tenant(new_tenant("acme", &["a.test", "b.test"]))
+        .create_tenant(NewTenant::example("acme", &["a.test", "b.test"]))
         .await
         .unwrap();
     store
@@ -184,7 +168,7 @@ async fn a_process_follows_the_other_writers_of_its_file_and_not_itself() {
     let gateway = SqliteStore::open(&path, OpenMode::CreateIfMissing).unwrap();
     let cli = SqliteStore::open(&path, OpenMode::CreateIfMissing).unwrap();
     gateway
-        .create_tenant(new_tenant("before", &["before.test"]))
+        .create_tenant(NewTenant::example("before", &["before.test"]))
         .await
         .unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
@@ -196,10 +180,10 @@ async fn a_process_follows_the_other_writers_of_its_file_and_not_itself() {
     assert!(matches!(feed.recv().await, Some(FeedEvent::CaughtUp)));
 
     gateway
-        .create_tenant(new_tenant("own", &["own.test"]))
+        .create_tenant(NewTenant::example("own", &["own.test"]))
         .await
         .unwrap();
-    cli.create_tenant(new_tenant("acme", &["acme.test", "www2.acme.test"]))
+    cli.create_tenant(NewTenant::example("acme", &["acme.test", "www2.acme.test"]))
         .await
         .unwrap();
     cli.remove_domain("www2.acme.test").await.unwrap();
@@ -237,7 +221,7 @@ async fn opening_an_existing_store_never_creates_one() {
 
     let store = SqliteStore::open(&path, OpenMode::CreateIfMissing).unwrap();
     store
-        .create_tenant(new_tenant("acme", &["acme.test"]))
+        .create_tenant(NewTenant::example("acme", &["acme.test"]))
         .await
         .unwrap();
     drop(store);
