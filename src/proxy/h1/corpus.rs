@@ -1,6 +1,7 @@
 //! The request-smuggling corpus, run against the codec without a socket:
 //! every payload is refused, or framed one way only. `tests/h1_differential.rs`
-//! sends the same payloads through both engines to a recording backend.
+//! keeps its own list of these attacks (each with its own path, so the
+//! recording backend can tell them apart) and sends it through both engines.
 
 use super::chunked::pass_through;
 use super::*;
@@ -21,7 +22,7 @@ fn case(name: &'static str, raw: &[u8], expect: Result<RequestFraming, H1Error>)
     }
 }
 
-/// Every payload of the corpus (shared with the differential test's list).
+/// Every payload of the corpus, with what the codec must make of it.
 pub fn corpus() -> Vec<Case> {
     use H1Error::*;
     use RequestFraming::*;

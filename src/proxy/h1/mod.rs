@@ -106,6 +106,17 @@ pub fn is_hop_by_hop(name: &[u8]) -> bool {
     HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
 }
 
+/// The values of every `name` header among `headers`, in order.
+fn values_of<'s>(
+    headers: &'s [httparse::Header<'_>],
+    name: &'s [u8],
+) -> impl Iterator<Item = &'s [u8]> + 's {
+    headers
+        .iter()
+        .filter(move |h| h.name.as_bytes().eq_ignore_ascii_case(name))
+        .map(|h| h.value)
+}
+
 /// The comma-separated tokens of header values, trimmed, empty ones skipped.
 pub fn tokens<'a>(values: impl Iterator<Item = &'a [u8]>) -> impl Iterator<Item = &'a [u8]> {
     values

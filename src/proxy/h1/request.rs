@@ -3,7 +3,9 @@
 
 use httparse::Header;
 
-use super::{check_lines, from_httparse, length_or_chunked, tokens, trim, H1Error, Limits};
+use super::{
+    check_lines, from_httparse, length_or_chunked, tokens, trim, values_of, H1Error, Limits,
+};
 
 /// How the request body is delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,10 +49,7 @@ impl RequestHead<'_, '_> {
 
     /// The values of every `name` header, in order.
     pub fn values<'s>(&'s self, name: &'s [u8]) -> impl Iterator<Item = &'s [u8]> + 's {
-        self.headers
-            .iter()
-            .filter(move |h| h.name.as_bytes().eq_ignore_ascii_case(name))
-            .map(|h| h.value)
+        values_of(self.headers, name)
     }
 }
 

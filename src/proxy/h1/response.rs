@@ -4,7 +4,9 @@
 
 use httparse::Header;
 
-use super::{check_lines, from_httparse, is_hop_by_hop, parse_length, tokens, H1Error, Limits};
+use super::{
+    check_lines, from_httparse, is_hop_by_hop, parse_length, tokens, values_of, H1Error, Limits,
+};
 
 /// How the response body is delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,10 +51,7 @@ impl ResponseHead<'_, '_> {
 
     /// The values of every `name` header, in order.
     pub fn values<'s>(&'s self, name: &'s [u8]) -> impl Iterator<Item = &'s [u8]> + 's {
-        self.headers
-            .iter()
-            .filter(move |h| h.name.as_bytes().eq_ignore_ascii_case(name))
-            .map(|h| h.value)
+        values_of(self.headers, name)
     }
 }
 
