@@ -62,6 +62,19 @@ class Migration(migrations.Migration):
     ]
 ";
 
+/// A create refused with 422 for one column, named in its message and its
+/// `columns` list.
+fn refused_naming(status: StatusCode, body: &Value, column: &str) {
+    let message = api_error(
+        status,
+        body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unprocessable_entity",
+    );
+    assert!(message.contains(column), "{message}");
+    assert_eq!(body["error"]["columns"], json!([column]), "{body}");
+}
+
 #[tokio::test]
 async fn a_tenant_created_through_the_gateway_is_served_and_migrated_by_django() {
     let Some(python) = django::python() else {
@@ -231,14 +244,7 @@ async fn creates_django_could_not_use_are_refused_before_anything_is_written() {
             Some(create("nobody", json!({}))),
         )
         .await;
-    let message = api_error(
-        status,
-        &body,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "unprocessable_entity",
-    );
-    assert!(message.contains("owner_id"), "{message}");
-    assert_eq!(body["error"]["columns"], json!(["owner_id"]), "{body}");
+    refused_naming(status, &body, "owner_id");
     nothing_of("nobody");
     // An owner that does not exist, a value of the wrong type, an unknown column.
     for (columns, named) in [
@@ -394,14 +400,7 @@ async fn creates_django_could_not_use_are_refused_before_anything_is_written() {
             Some(create("late", json!({"owner_id": owner}))),
         )
         .await;
-    let message = api_error(
-        status,
-        &body,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "unprocessable_entity",
-    );
-    assert!(message.contains("region"), "{message}");
-    assert_eq!(body["error"]["columns"], json!(["region"]), "{body}");
+    refused_naming(status, &body, "region");
     nothing_of("late");
     psql(
         &site.database,
