@@ -119,6 +119,8 @@ fn tenant(i: usize) -> Tenant {
         plan: None,
         cluster: None,
         created_at: String::new(),
+        limits: None,
+        maintenance: None,
     }
 }
 

@@ -44,6 +44,8 @@ impl Policy {
             plan: None,
             cluster: None,
             created_at: String::new(),
+            limits: None,
+            maintenance: None,
         };
         Policy {
             unknown: config.unknown_host.action,

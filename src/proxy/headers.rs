@@ -282,6 +282,8 @@ mod tests {
                 plan: None,
                 cluster: None,
                 created_at: String::new(),
+                limits: None,
+                maintenance: None,
             },
             "acme.test".into(),
         )

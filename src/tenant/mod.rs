@@ -1,6 +1,7 @@
 //! The tenant model shared by the data path and the control plane, and the pure
 //! rules for tenant ids and schema names.
 
+pub mod controls;
 pub mod host;
 pub mod signup;
 pub mod spec;
@@ -10,6 +11,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use utoipa::ToSchema;
+
+pub use controls::{Maintenance, Rate, RatePeriod, TenantLimits};
 
 /// How a tenant's data is kept apart from other tenants' data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
@@ -115,6 +118,12 @@ pub struct Tenant {
     pub cluster: Option<String>,
     /// RFC 3339, UTC.
     pub created_at: String,
+    /// Its own limits, over its plan's (`PATCH /v1/tenants/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<TenantLimits>,
+    /// Set while the tenant is under maintenance (`POST /v1/tenants/{id}/maintenance`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<Maintenance>,
 }
 
 /// A domain routed to a tenant.

@@ -178,6 +178,8 @@ mod tests {
             plan: plan.map(Into::into),
             cluster: None,
             created_at: String::new(),
+            limits: None,
+            maintenance: None,
         }
     }
 

@@ -160,6 +160,8 @@ mod tests {
             plan: Some("premium".into()),
             cluster: None,
             created_at: "2026-01-01T00:00:00Z".into(),
+            limits: None,
+            maintenance: None,
         }
     }
 

@@ -1,18 +1,27 @@
 //! Tenants of the warm domain table, each kept once however many domains it
 //! has: its fields encoded back to back in one arena (id, name, schema when
 //! it differs from the id, pool, plan, cluster, status, isolation, creation
-//! time), interned by content while a block is built.
+//! time, and its own limits and maintenance as JSON when it has any),
+//! interned by content while a block is built.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
-use crate::tenant::{Isolation, Tenant, TenantStatus};
+use crate::tenant::{Isolation, Maintenance, Tenant, TenantLimits, TenantStatus};
 
 const SCHEMA_IS_ID: u8 = 1;
 const HAS_POOL: u8 = 2;
 const HAS_PLAN: u8 = 4;
 const HAS_CLUSTER: u8 = 8;
 const SUSPENDED: u8 = 16;
+const HAS_CONTROLS: u8 = 32;
+
+/// A tenant's own limits and maintenance, rare enough to keep as JSON.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Controls {
+    limits: Option<TenantLimits>,
+    maintenance: Option<Maintenance>,
+}
 
 /// Encoded tenants, addressed by index.
 #[derive(Default)]
@@ -102,6 +111,8 @@ fn encode(t: &Tenant, out: &mut Vec<u8>) {
     flags |= if t.pool.is_some() { HAS_POOL } else { 0 };
     flags |= if t.plan.is_some() { HAS_PLAN } else { 0 };
     flags |= if t.cluster.is_some() { HAS_CLUSTER } else { 0 };
+    let has_controls = t.limits.is_some() || t.maintenance.is_some();
+    flags |= if has_controls { HAS_CONTROLS } else { 0 };
     flags |= if t.status == TenantStatus::Suspended {
         SUSPENDED
     } else {
@@ -121,6 +132,13 @@ fn encode(t: &Tenant, out: &mut Vec<u8>) {
         put_str(out, s);
     }
     put_str(out, &t.created_at);
+    if has_controls {
+        let controls = Controls {
+            limits: t.limits.clone(),
+            maintenance: t.maintenance.clone(),
+        };
+        put_str(out, &serde_json::to_string(&controls).unwrap_or_default());
+    }
 }
 
 fn decode(bytes: &[u8]) -> Tenant {
@@ -143,6 +161,11 @@ fn decode(bytes: &[u8]) -> Tenant {
     let pool = optional(HAS_POOL);
     let plan = optional(HAS_PLAN);
     let cluster = optional(HAS_CLUSTER);
+    let created_at = next();
+    let controls: Controls = (flags & HAS_CONTROLS != 0)
+        .then(next)
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default();
     Tenant {
         id,
         name,
@@ -156,7 +179,9 @@ fn decode(bytes: &[u8]) -> Tenant {
         pool,
         plan,
         cluster,
-        created_at: next(),
+        created_at,
+        limits: controls.limits,
+        maintenance: controls.maintenance,
     }
 }
 
@@ -176,6 +201,14 @@ mod tests {
             plan: None,
             cluster: Some("eu".into()),
             created_at: "2026-01-01T00:00:00Z".into(),
+            limits: Some(TenantLimits {
+                rate: Some("50/s".parse().unwrap()),
+                ..TenantLimits::default()
+            }),
+            maintenance: Some(Maintenance {
+                hold: Some(std::time::Duration::from_secs(10)),
+                since: "2026-01-02T00:00:00Z".into(),
+            }),
         };
         let plain = Tenant {
             schema: "acme".into(),
@@ -184,6 +217,8 @@ mod tests {
             pool: None,
             plan: Some("free".into()),
             cluster: None,
+            limits: None,
+            maintenance: None,
             ..full.clone()
         };
         let mut b = RecordsBuilder::default();

@@ -95,5 +95,8 @@ pub(super) fn tenant_from_row(row: &Row) -> Result<Tenant, StoreError> {
         created_at: row.get(6),
         plan: row.get(7),
         cluster: row.get(8),
+        // Persisted by the stores' controls (see `tenant::controls`).
+        limits: None,
+        maintenance: None,
     })
 }

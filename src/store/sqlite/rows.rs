@@ -32,6 +32,9 @@ pub(super) fn tenant_from_row(row: &Row<'_>) -> rusqlite::Result<Tenant> {
         created_at: row.get(6)?,
         plan: row.get(7)?,
         cluster: row.get(8)?,
+        // Persisted by the stores' controls (see `tenant::controls`).
+        limits: None,
+        maintenance: None,
     })
 }
 
