@@ -33,6 +33,7 @@ use tenant_gateway::tenant::{
 struct TableStore(HashMap<String, Tenant>, Vec<String>);
 
 /// Keeps no certificates (the trait's defaults).
+impl tenant_gateway::store::UsageStore for TableStore {}
 impl tenant_gateway::store::CertificateStore for TableStore {}
 
 #[async_trait]

@@ -50,6 +50,9 @@ pub struct AdminState {
     /// On-demand certificates (`tls.acme`), for `"tls": "issue"` and the
     /// certificate state of a domain.
     pub acme: Option<crate::tls::acme::Acme>,
+    /// Usage metering (`usage.enabled`): a read flushes this replica's
+    /// counts first.
+    pub usage: Option<Arc<crate::traffic::usage::flush::Flusher>>,
 }
 
 type Routes = OpenApiRouter<Arc<AdminState>>;

@@ -13,6 +13,7 @@ mod signing;
 mod store;
 mod tls;
 mod upstream;
+mod usage;
 mod validate;
 
 pub use admin::{split_host_port, AdminConfig};
@@ -31,6 +32,7 @@ pub use upstream::{
     BackendConfig, Balance, HealthCheckConfig, OutlierConfig, PoolConfig, PoolTimeouts,
     RetryConfig, UpstreamConfig,
 };
+pub use usage::UsageConfig;
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -95,6 +97,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    /// Usage metering for billing (off by default).
+    pub usage: UsageConfig,
     /// HTTPS listener and certificates; no HTTPS when absent.
     pub tls: Option<TlsConfig>,
 }
@@ -120,6 +124,7 @@ impl Default for Config {
             shutdown: ShutdownConfig::default(),
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
+            usage: UsageConfig::default(),
             tls: None,
         }
     }

@@ -46,6 +46,11 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
     }
 
     store_problems(config, &mut bad);
+    let mut usage_problems = Vec::new();
+    config.usage.problems(&mut usage_problems);
+    for problem in usage_problems {
+        bad(problem.key, problem.reason);
+    }
     if let Some(tls) = &config.tls {
         let mut tls_problems = Vec::new();
         super::tls::problems(tls, config.listen, &mut tls_problems);

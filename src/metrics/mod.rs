@@ -358,6 +358,12 @@ impl Metrics {
         }
     }
 
+    /// Where a part of the gateway outside this module registers its own
+    /// series (usage metering's flushes).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     pub fn record_admin(&self, method: &str, status: u16) {
         let class = CLASSES[usize::from(status / 100).clamp(1, 5) - 1];
         self.admin_requests

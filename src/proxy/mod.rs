@@ -12,6 +12,7 @@ pub mod h1;
 pub mod headers;
 pub mod lean;
 pub mod listener;
+mod meter;
 mod respond;
 mod route;
 pub mod signing;
@@ -56,6 +57,8 @@ pub struct DataPath {
     /// The HTTPS side (certificates, ACME challenges, redirect); `None` keeps
     /// the plain-HTTP path free of any TLS check.
     pub tls: Option<Arc<TlsFront>>,
+    /// Usage metering (`usage.enabled`); `None` costs the log phase one branch.
+    pub usage: Option<Arc<crate::traffic::usage::Meter>>,
 }
 
 /// One worker's proxy: the shared data path plus the worker's own client pool.
@@ -105,6 +108,8 @@ pub(crate) struct Exchange {
     pub(crate) tenant: Option<Arc<RoutedTenant>>,
     pub(crate) request_id: Option<HeaderValue>,
     pub(crate) backend: Option<String>,
+    /// Usage metering's counts (`usage.enabled` only).
+    pub(crate) usage: meter::Metered,
 }
 
 impl Exchange {
@@ -137,8 +142,13 @@ impl Proxy {
             .shared
             .access_log
             .then(|| (req.method().clone(), req.uri().clone(), req.version()));
+        let metered = self.shared.usage.is_some() && req.method() != Method::HEAD;
         let mut exchange = Exchange::default();
         let mut response = self.process(req, conn, &mut exchange).await;
+        if metered && !exchange.usage.deferred {
+            let hint = http_body::Body::size_hint(response.body());
+            exchange.usage.bytes_out = hint.exact().unwrap_or(0);
+        }
         if let Some(id) = &exchange.request_id {
             response
                 .headers_mut()
@@ -229,11 +239,17 @@ impl Proxy {
         };
         let upstream_started = Instant::now();
         let limit = usize::try_from(self.shared.max_request_body).unwrap_or(usize::MAX);
-        let result = upstream::forward(pool, self.worker, &tenant.tenant.id, req, limit).await;
+        let req = req.map(|body| upstream::ClientBody::new(body, limit));
+        if self.shared.usage.is_some() {
+            ex.usage.body = req.body().progress();
+        }
+        let result = upstream::forward(pool, self.worker, &tenant.tenant.id, req).await;
+        let upstream_elapsed = upstream_started.elapsed();
+        ex.usage.upstream = upstream_elapsed;
         self.shared
             .metrics
             .upstream_seconds
-            .observe(upstream_started.elapsed().as_secs_f64());
+            .observe(upstream_elapsed.as_secs_f64());
         match result {
             Ok(Forwarded {
                 mut response,
@@ -251,7 +267,8 @@ impl Proxy {
                     }
                 }
                 headers::remove_hop_by_hop(response.headers_mut());
-                response.map(|body| respond::streamed(body, in_flight))
+                let tally = self.tally(ex, &tenant, response.status(), upstream_started);
+                response.map(|body| respond::streamed(body, in_flight, tally))
             }
             Err(e) => {
                 ex.forward_failed(&e, &tenant);
@@ -306,6 +323,7 @@ impl Proxy {
         self.shared
             .metrics
             .record_request(outcome, status.as_u16(), elapsed.as_secs_f64(), tenant);
+        self.meter(ex, status);
         if let Some((method, uri, version)) = logged {
             tracing::info!(
                 target: "access",

@@ -11,6 +11,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 
+use super::meter::Tally;
 use crate::upstream::{InFlight, UpstreamError};
 
 /// A backend's streamed body, or a short body of our own.
@@ -21,6 +22,8 @@ pub type ProxyBody = Either<Streamed, Full<Bytes>>;
 pub struct Streamed {
     body: Incoming,
     _in_flight: InFlight,
+    /// Counts the body's bytes for usage metering (`usage.enabled`).
+    tally: Option<Tally>,
 }
 
 impl Body for Streamed {
@@ -31,7 +34,12 @@ impl Body for Streamed {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        if let (Some(tally), Poll::Ready(Some(Ok(frame)))) = (&mut this.tally, &polled) {
+            tally.bytes_out += frame.data_ref().map_or(0, |d| d.len() as u64);
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -43,10 +51,11 @@ impl Body for Streamed {
     }
 }
 
-pub fn streamed(body: Incoming, in_flight: InFlight) -> ProxyBody {
+pub(crate) fn streamed(body: Incoming, in_flight: InFlight, tally: Option<Tally>) -> ProxyBody {
     Either::Left(Streamed {
         body,
         _in_flight: in_flight,
+        tally,
     })
 }
 

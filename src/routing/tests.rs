@@ -30,6 +30,7 @@ impl Switchable {
 }
 
 /// Keeps no certificates (the trait's defaults).
+impl crate::store::UsageStore for Switchable {}
 impl crate::store::CertificateStore for Switchable {}
 
 #[async_trait]

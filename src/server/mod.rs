@@ -1,6 +1,7 @@
 //! Start-up and shutdown: open the store, register static tenants, build the
 //! shared data path, bind one listener per worker, serve the admin API, and
-//! on SIGTERM/SIGINT stop accepting and drain before exiting.
+//! on SIGTERM/SIGINT stop accepting, drain, and flush the usage counts
+//! before exiting.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use crate::routing::{self, Router};
 use crate::store::{self, Store, StoreError};
 use crate::tls::acme::Acme;
 use crate::tls::TlsFront;
+use crate::traffic::usage::flush::Flusher;
 use crate::upstream::Pools;
 
 mod signals;
@@ -27,6 +29,9 @@ mod signals;
 /// How long warming waits for the change feed's first catch-up (a store
 /// slow to answer should not keep the cache cold for long).
 const FEED_WAIT_BEFORE_WARMING: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Tries of the usage flush at exit (half a second apart).
+const FINAL_FLUSH_ATTEMPTS: u32 = 5;
 
 use signals::{spawn_reload_on_hangup, wait_for_signal};
 
@@ -160,6 +165,10 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         change_feed,
         forget_certificate,
     ));
+    let usage = config.usage.enabled.then(|| {
+        let meter = Arc::new(crate::traffic::usage::Meter::new(workers));
+        Arc::new(Flusher::new(meter, store.clone(), Some(&metrics)))
+    });
     let data_path = Arc::new(DataPath {
         router,
         pools: arc_swap::ArcSwap::from_pointee(pools),
@@ -172,7 +181,13 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         max_request_body: config.limits.max_request_body,
         access_log: config.log.access_log,
         tls: tls_front.clone(),
+        usage: usage.as_ref().map(|flusher| flusher.meter().clone()),
     });
+    let flush_stop = CancellationToken::new();
+    if let Some(flusher) = &usage {
+        let interval = config.usage.flush_interval;
+        tokio::spawn(flusher.clone().run(interval, flush_stop.clone()));
+    }
 
     let reloader = Reloader::start(source, data_path.clone(), workers, pools_source);
     let (listeners, data_addr) = bind_data_listeners(config.listen, workers)?;
@@ -247,6 +262,7 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         provisioner,
         events: crate::provision::events::Events::new(&config.events),
         acme,
+        usage: usage.clone(),
     });
     let admin_shutdown = shutdown.clone();
     let admin = tokio::spawn(serve_admin(
@@ -278,6 +294,11 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         }
     });
     let _ = joined.await;
+    // Every request has drained (or was cut off): their counts are final.
+    flush_stop.cancel();
+    if let Some(flusher) = &usage {
+        flusher.final_flush(FINAL_FLUSH_ATTEMPTS).await;
+    }
     let _ = tokio::time::timeout(config.shutdown.drain_timeout, admin).await;
     tracing::info!("stopped");
     Ok(())

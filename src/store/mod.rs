@@ -5,6 +5,7 @@ pub mod certs;
 pub mod feed;
 pub mod postgres;
 mod sqlite;
+pub mod usage;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -21,6 +22,7 @@ use feed::FeedEvent;
 
 use crate::tenant::{Domain, NewTenant, Tenant, TenantPatch, TenantRecord};
 pub use certs::{CertificateStore, StoredCert};
+pub use usage::{UsageBatch, UsageCounts, UsageQuery, UsageRow, UsageStore};
 
 /// What went wrong in a store, in terms the admin API and the data path act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,7 +62,7 @@ pub struct HostMatch {
 /// Every write is atomic: it either happens whole or not at all. Lookups are
 /// single indexed reads so that a cache miss costs one round trip.
 #[async_trait]
-pub trait Store: CertificateStore + Send + Sync + 'static {
+pub trait Store: CertificateStore + UsageStore + Send + Sync + 'static {
     /// Answers once the store can serve reads (used by `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -12,6 +12,7 @@ mod certs;
 mod changes;
 mod rows;
 mod schema;
+mod usage;
 
 use self::rows::{
     domain_owner, domains_of, existing_record, insert_tenant, record, tenant_from_row,

@@ -5,7 +5,7 @@
 //! ejected by sending broken bodies.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -25,7 +25,7 @@ pub enum ClientBodyError {
 /// Where sending the body stands, shared with the forward phase so a
 /// timeout can tell whom it waited on.
 #[derive(Debug, Default)]
-pub struct BodyProgress(AtomicU8);
+pub struct BodyProgress(AtomicU8, AtomicU64);
 
 /// Sending proceeds at the backend's pace (or has not started).
 const AT_BACKENDS_PACE: u8 = 0;
@@ -38,6 +38,11 @@ impl BodyProgress {
     /// Whether the body is unfinished because the client has not sent it.
     pub fn waiting_on_client(&self) -> bool {
         self.0.load(Ordering::Acquire) == WAITING_ON_CLIENT
+    }
+
+    /// Body bytes read from the client so far (usage metering's bytes in).
+    pub fn bytes_read(&self) -> u64 {
+        self.1.load(Ordering::Relaxed)
     }
 
     fn set(&self, state: u8) {
@@ -105,6 +110,9 @@ impl Body for ClientBody {
             return Poll::Ready(Some(Err(ClientBodyError::TooLarge)));
         }
         this.remaining -= size;
+        if let Some(progress) = &this.progress {
+            progress.1.fetch_add(size as u64, Ordering::Relaxed);
+        }
         this.mark(if this.inner.is_end_stream() {
             DONE
         } else {

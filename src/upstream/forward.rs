@@ -68,16 +68,15 @@ pub struct Forwarded {
     pub in_flight: InFlight,
 }
 
-/// Sends `req` (whose URI holds only path and query) to a backend of `pool`.
+/// Sends `req` (whose URI holds only path and query, whose body is capped
+/// by `ClientBody::new`) to a backend of `pool`.
 pub async fn forward(
     pool: &Pool,
     worker: usize,
     tenant: &str,
-    req: Request<Incoming>,
-    max_body: usize,
+    req: Request<ClientBody>,
 ) -> Result<Forwarded, UpstreamError> {
     let (parts, body) = req.into_parts();
-    let body = ClientBody::new(body, max_body);
     let progress = body.progress();
     let attempts = attempts(pool, worker, tenant, parts, body, progress.as_deref());
     match pool.total_timeout {

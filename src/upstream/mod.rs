@@ -16,6 +16,7 @@ pub(crate) mod tls;
 
 pub use crate::config::BackendAddr;
 pub use backend::{now_ms, Backend, InFlight};
+pub use client_body::{BodyProgress, ClientBody};
 pub use connect::{ConnectError, Connector, Target, UpstreamStream};
 pub use discovery::Resolved;
 pub use forward::{forward, Forwarded, UpstreamError, UpstreamRequestBody};

@@ -36,6 +36,9 @@ pub(super) struct Progress {
     waiting_on_client: bool,
     pub status: Option<StatusCode>,
     pub keep_alive: bool,
+    /// Body bytes read from the client and sent to it (usage metering).
+    pub bytes_in: u64,
+    pub bytes_out: u64,
 }
 
 /// Forwards the request whose upstream head is in `out` (its client head
@@ -72,13 +75,15 @@ pub(super) async fn forward<S: AsyncRead + AsyncWrite + Unpin>(
                     .unwrap_or_else(|_| Err(UpstreamError::Timeout(format!("pool {}", pool.name)))),
                 None => attempts.await,
             };
+            let elapsed = started.elapsed();
+            ex.usage.upstream = elapsed;
             let metrics = &proxy.shared.metrics;
-            metrics
-                .upstream_seconds
-                .observe(started.elapsed().as_secs_f64());
+            metrics.upstream_seconds.observe(elapsed.as_secs_f64());
             result
         }
     };
+    ex.usage.bytes_in = progress.bytes_in;
+    ex.usage.bytes_out = progress.bytes_out;
     match result {
         Ok(()) => Done {
             status: progress.status.unwrap_or(StatusCode::BAD_GATEWAY),
@@ -97,6 +102,7 @@ pub(super) async fn forward<S: AsyncRead + AsyncWrite + Unpin>(
             }
             ex.forward_failed(&e, tenant);
             let answer = respond::upstream_error(&e);
+            ex.usage.bytes_out = super::own_body_len(proxy, &answer, facts);
             let status = answer.status();
             let keep_alive = facts.keep_alive && progress.body_done;
             let name = proxy.shared.names.request_id.as_str().as_bytes();
@@ -237,6 +243,7 @@ async fn send_request<S: AsyncRead + AsyncWrite + Unpin>(
                 out.extend_from_slice(&client.buf[..take]);
                 client.consume(take);
                 left -= take as u64;
+                progress.bytes_in += take as u64;
                 if first || !out.is_empty() {
                     upstream.stream.write_all(out).await.map_err(reset)?;
                 }
@@ -267,6 +274,7 @@ async fn send_request<S: AsyncRead + AsyncWrite + Unpin>(
                     }
                 }
                 client.consume(at);
+                progress.bytes_in = framer.payload;
                 if framer.payload > facts.max_body {
                     return Err(UpstreamError::BodyTooLarge);
                 }

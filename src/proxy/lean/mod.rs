@@ -210,6 +210,7 @@ where
                 let status = answer.status();
                 // A body we did not read would be taken for the next request.
                 let keep_alive = facts.keep_alive && facts.framing == RequestFraming::Length(0);
+                ex.usage.bytes_out = own_body_len(proxy, &answer, &facts);
                 head::own_answer(&mut out, answer, None, keep_alive, facts.to_head).await;
                 let written = client.io.write_all(&out).await.is_ok();
                 client.consume(facts.head_len);
@@ -230,6 +231,16 @@ where
         first = false;
         deadline = Instant::now() + header_read_timeout;
     }
+}
+
+/// The body bytes an own answer sends, for usage metering (none to HEAD).
+fn own_body_len(proxy: &Proxy, answer: &http::Response<super::ProxyBody>, facts: &Facts) -> u64 {
+    if proxy.shared.usage.is_none() || facts.to_head {
+        return 0;
+    }
+    http_body::Body::size_hint(answer.body())
+        .exact()
+        .unwrap_or(0)
 }
 
 /// Whether the tenant's pool talks HTTP/2 to its backends (`tls.h2`).

@@ -109,6 +109,7 @@ pub(super) async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let mut framer = Chunked::new(true);
     let mut done = framing == ResponseFraming::Empty || left == 0;
+    let mut body_bytes = 0u64;
     loop {
         // Pass on what the buffer holds of the body.
         let mut at = 0;
@@ -131,6 +132,7 @@ pub(super) async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
             };
             out.extend_from_slice(&upstream.buf[at..at + n]);
             at += n;
+            body_bytes += n as u64;
             if let ResponseFraming::Length(_) = framing {
                 left -= n as u64;
                 done = left == 0;
@@ -143,6 +145,11 @@ pub(super) async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
             .write_all(out)
             .await
             .map_err(|e| UpstreamError::ClientBody(e.to_string()))?;
+        // Sent: the payload (a chunked body's without its framing).
+        progress.bytes_out = match framing {
+            ResponseFraming::Chunked => framer.payload,
+            _ => body_bytes,
+        };
         progress.responded = true;
         out.clear();
         if done {

@@ -4,7 +4,7 @@
 //! and the `Store` implementation. The SQL lives in `layout`, the writes in
 //! `write`, table creation in `tables`, error mapping and row reading in
 //! `rows`, the replicas' change feed in `changes`, ACME storage in `certs`,
-//! the django-tenants tables' columns in `columns`.
+//! the django-tenants tables' columns in `columns`, usage counters in `usage`.
 
 mod certs;
 mod changes;
@@ -12,6 +12,7 @@ pub mod columns;
 mod layout;
 mod rows;
 mod tables;
+mod usage;
 mod write;
 
 pub use rows::{pg_error, pg_message, quote_ident};

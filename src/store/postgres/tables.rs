@@ -1,5 +1,5 @@
 //! The tables the PostgreSQL store needs, made at start under an advisory
-//! lock (one gateway at a time): the change log for every layout, the
+//! lock (one gateway at a time): the change log and usage counters for every layout, the
 //! versioned registry tables of the native layout, and the checks (and
 //! optional change triggers) of the django-tenants layout.
 
@@ -21,6 +21,9 @@ impl PgStore {
             .await
             .map_err(pg_error)?;
         tx.batch_execute(changes::CREATE_TABLE)
+            .await
+            .map_err(pg_error)?;
+        tx.batch_execute(super::usage::CREATE_TABLES)
             .await
             .map_err(pg_error)?;
         if self.sql.layout == StoreLayout::DjangoTenants {

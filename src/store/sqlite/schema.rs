@@ -3,7 +3,7 @@
 
 use rusqlite::Connection;
 
-use super::{backend, certs, changes};
+use super::{backend, certs, changes, usage};
 use crate::store::StoreError;
 
 /// The store file's schema, one step per version: step `i` brings
@@ -15,6 +15,7 @@ pub(super) const SCHEMA_STEPS: &[&str] = &[
     certs::SCHEMA_ACME,
     certs::SCHEMA_ACME_ORDERS,
     changes::SCHEMA_CHANGES,
+    usage::SCHEMA_USAGE,
 ];
 
 /// Schema version kept in `PRAGMA user_version`.
