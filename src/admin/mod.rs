@@ -18,6 +18,8 @@ pub mod openapi;
 mod ops;
 mod pools;
 mod tenants;
+mod usage;
+pub mod usage_export;
 
 use std::sync::Arc;
 
@@ -80,6 +82,9 @@ fn routes(protect: impl FnOnce(Routes) -> Routes) -> Routes {
         .routes(routes!(migrate::job))
         .routes(routes!(pools::list))
         .routes(routes!(domains::show, domains::remove))
+        .routes(routes!(usage::tenant))
+        .routes(routes!(usage::list))
+        .routes(routes!(usage_export::export))
         .routes(routes!(ops::resolve))
         .routes(routes!(ops::reload))
         .routes(routes!(openapi::serve));

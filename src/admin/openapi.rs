@@ -34,6 +34,7 @@ const BEARER: &str = "bearer";
         (name = "tenants", description = "Create, list, change and delete tenants"),
         (name = "domains", description = "The domains routed to a tenant"),
         (name = "migrations", description = "Schema migrations of provisioned tenants"),
+        (name = "usage", description = "Requests, bytes and upstream time per tenant per hour, for billing"),
         (name = "operations", description = "Health, metrics, reload and routing explanations"),
     ),
 )]
