@@ -18,7 +18,7 @@ pub mod openapi;
 mod ops;
 mod pools;
 mod tenants;
-mod usage;
+pub mod usage;
 pub mod usage_export;
 
 use std::sync::Arc;

@@ -41,7 +41,7 @@ pub struct UsageHour {
 }
 
 impl UsageHour {
-    pub(super) fn from_row(row: &UsageRow) -> UsageHour {
+    pub fn from_row(row: &UsageRow) -> UsageHour {
         let c = &row.counts;
         UsageHour {
             hour: hour_text(row.hour),
@@ -56,7 +56,7 @@ impl UsageHour {
 }
 
 /// The hour starting at `unix` as RFC 3339 (`2026-12-02T09:00:00Z`).
-pub(super) fn hour_text(unix: i64) -> String {
+pub fn hour_text(unix: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
@@ -65,8 +65,8 @@ pub(super) fn hour_text(unix: i64) -> String {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TenantUsage {
-    tenant: String,
-    hours: Vec<UsageHour>,
+    pub tenant: String,
+    pub hours: Vec<UsageHour>,
 }
 
 /// The range of a usage read.
@@ -84,7 +84,7 @@ pub struct RangeQuery {
 
 /// `from` and `to` as Unix seconds: `from` floored to its hour, `to` as
 /// given (an hour is read when it starts in `from..to`).
-pub(super) fn range(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), ApiError> {
+pub fn range(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), ApiError> {
     let now = crate::clock::unix_now();
     let current_hour = now.div_euclid(3600) * 3600;
     let from = match from {

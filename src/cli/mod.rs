@@ -5,5 +5,6 @@ mod migrate;
 mod progress;
 mod store;
 pub mod tenants;
+mod usage;
 
 pub use crate::ConfigArgs;

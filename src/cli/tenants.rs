@@ -81,6 +81,9 @@ pub enum TenantsCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Usage by hour: one tenant's as a table (`--json`), or every
+    /// tenant's as CSV or NDJSON for billing (`--all --format`).
+    Usage(super::usage::UsageArgs),
 }
 
 #[derive(Args)]
@@ -149,6 +152,7 @@ pub fn run(command: TenantsCommand) -> anyhow::Result<()> {
         TenantsCommand::Migrate { id, config } => super::migrate::one(&config, id),
         TenantsCommand::MigrateAll { parallel, config } => super::migrate::all(&config, parallel),
         TenantsCommand::Import { file, config } => import_file(&file, &config),
+        TenantsCommand::Usage(args) => super::usage::run(args),
     }
 }
 

@@ -60,6 +60,9 @@ mod tests {
             problem_keys("usage: {flush_interval: 10ms}"),
             ["usage.flush_interval"]
         );
-        assert_eq!(problem_keys("usage: {flush_every: 10s}"), ["usage.flush_every"]);
+        assert_eq!(
+            problem_keys("usage: {flush_every: 10s}"),
+            ["usage.flush_every"]
+        );
     }
 }
