@@ -1,6 +1,7 @@
 //! A tiny backend that answers every request with JSON describing what it
 //! received (method, path, headers, body size). `?sleep_ms=N` delays the
-//! answer, for drain and timeout tests. A WebSocket handshake is accepted:
+//! answer, for drain and timeout tests; `?status=N` answers with status N
+//! (the same JSON body). A WebSocket handshake is accepted:
 //! the first message is that JSON (so the handshake's headers can be
 //! checked), then every message is echoed back. Shared by
 //! `examples/echo_backend.rs` and the integration-test harness.
@@ -84,6 +85,12 @@ async fn answer(
         .query()
         .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("sleep_ms=")))
         .and_then(|v| v.parse::<u64>().ok());
+    let status = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("status=")))
+        .and_then(|v| StatusCode::from_bytes(v.as_bytes()).ok())
+        .unwrap_or(StatusCode::OK);
     let mut headers = serde_json::Map::new();
     for (key, value) in req.headers() {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
@@ -133,6 +140,7 @@ async fn answer(
         return Ok(response);
     }
     let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
     response.headers_mut().insert(
         "content-type",
         hyper::header::HeaderValue::from_static("application/json"),
