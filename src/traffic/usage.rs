@@ -68,7 +68,10 @@ impl Meter {
         let mut map = self.shard(worker);
         let hours = match map.get_mut(tenant) {
             Some(hours) => hours,
-            None => map.entry(tenant.into()).or_default(),
+            // One hour's room: the common case, and no spare slots held.
+            None => map
+                .entry(tenant.into())
+                .or_insert_with(|| Vec::with_capacity(1)),
         };
         let counts = match hours.iter_mut().rposition(|(h, _)| *h == hour) {
             Some(i) => &mut hours[i].1,
