@@ -3,7 +3,8 @@
 //! added up in the store. Given requests whose answers the client saw,
 //! the usage shows exactly those: after a graceful stop of two replicas on
 //! one PostgreSQL (nothing lost, nothing counted twice, though they flush
-//! every second meanwhile), and before any flush on the embedded store.
+//! every second meanwhile), and before any flush on the embedded store,
+//! over HTTP/1.1 on both engines and over HTTP/2.
 
 mod common;
 
@@ -70,6 +71,33 @@ async fn traffic(gw: &Gateway, host: &str, count: usize, expected: &mut Expected
         expected.bytes_out += reply.body.len() as u64;
         expected.status_4xx += u64::from(reply.status.is_client_error());
         expected.status_5xx += u64::from(reply.status.is_server_error());
+    }
+}
+
+/// As [`traffic`], over one HTTP/2 connection (prior knowledge).
+async fn h2_traffic(gw: &Gateway, host: &str, count: usize, expected: &mut Expected) {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("HTTP/2 handshake");
+    tokio::spawn(conn);
+    for i in 0..count {
+        let status = if i % 2 == 0 { "404" } else { "200" };
+        let body = vec![b'y'; 100 + i * 311];
+        let req = hyper::Request::post(format!("http://{host}/h2/{i}?status={status}"))
+            .body(Full::new(bytes::Bytes::from(body.clone())))
+            .unwrap();
+        let response = sender.send_request(req).await.expect("HTTP/2 request");
+        let answered = response.status();
+        let got = response.into_body().collect().await.unwrap().to_bytes();
+        expected.requests += 1;
+        expected.bytes_in += body.len() as u64;
+        expected.bytes_out += got.len() as u64;
+        expected.status_4xx += u64::from(answered.is_client_error());
     }
 }
 
@@ -182,6 +210,7 @@ async fn the_embedded_store_shows_the_hour_not_flushed_yet_and_keeps_it_over_a_r
     let mut gw = Gateway::with_acme(GatewayOptions::new().backend(&backend).config(yaml)).await;
     let mut want = Expected::default();
     traffic(&gw, "acme.test", 20, &mut want).await;
+    h2_traffic(&gw, "acme.test", 6, &mut want).await;
 
     // No flush has run (an hour apart): the read includes the counts.
     let (status, body) = gw.admin(Method::GET, "/v1/tenants/acme/usage", None).await;
