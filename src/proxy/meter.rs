@@ -83,10 +83,10 @@ impl Proxy {
         tenant: &Arc<RoutedTenant>,
         status: StatusCode,
         upstream_started: Instant,
-    ) -> Option<Tally> {
+    ) -> Option<Box<Tally>> {
         let meter = self.shared.usage.as_ref()?;
         ex.usage.deferred = true;
-        Some(Tally {
+        Some(Box::new(Tally {
             meter: meter.clone(),
             worker: self.worker,
             tenant: tenant.clone(),
@@ -94,6 +94,6 @@ impl Proxy {
             body: ex.usage.body.take(),
             upstream_started,
             bytes_out: 0,
-        })
+        }))
     }
 }

@@ -22,8 +22,9 @@ pub type ProxyBody = Either<Streamed, Full<Bytes>>;
 pub struct Streamed {
     body: Incoming,
     _in_flight: InFlight,
-    /// Counts the body's bytes for usage metering (`usage.enabled`).
-    tally: Option<Tally>,
+    /// Counts the body's bytes for usage metering (`usage.enabled`); boxed
+    /// so that a response without it stays as small as before.
+    tally: Option<Box<Tally>>,
 }
 
 impl Body for Streamed {
@@ -51,7 +52,11 @@ impl Body for Streamed {
     }
 }
 
-pub(crate) fn streamed(body: Incoming, in_flight: InFlight, tally: Option<Tally>) -> ProxyBody {
+pub(crate) fn streamed(
+    body: Incoming,
+    in_flight: InFlight,
+    tally: Option<Box<Tally>>,
+) -> ProxyBody {
     Either::Left(Streamed {
         body,
         _in_flight: in_flight,
