@@ -30,9 +30,6 @@ mod signals;
 /// slow to answer should not keep the cache cold for long).
 const FEED_WAIT_BEFORE_WARMING: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Tries of the usage flush at exit (half a second apart).
-const FINAL_FLUSH_ATTEMPTS: u32 = 5;
-
 use signals::{spawn_reload_on_hangup, wait_for_signal};
 
 #[derive(Debug, thiserror::Error)]
@@ -165,10 +162,8 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         change_feed,
         forget_certificate,
     ));
-    let usage = config.usage.enabled.then(|| {
-        let meter = Arc::new(crate::traffic::usage::Meter::new(workers));
-        Arc::new(Flusher::new(meter, store.clone(), Some(&metrics)))
-    });
+    let usage = (config.usage.enabled)
+        .then(|| Flusher::start(workers, &store, &metrics, config.usage.flush_interval));
     let data_path = Arc::new(DataPath {
         router,
         pools: arc_swap::ArcSwap::from_pointee(pools),
@@ -183,11 +178,6 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         tls: tls_front.clone(),
         usage: usage.as_ref().map(|flusher| flusher.meter().clone()),
     });
-    let flush_stop = CancellationToken::new();
-    if let Some(flusher) = &usage {
-        let interval = config.usage.flush_interval;
-        tokio::spawn(flusher.clone().run(interval, flush_stop.clone()));
-    }
 
     let reloader = Reloader::start(source, data_path.clone(), workers, pools_source);
     let (listeners, data_addr) = bind_data_listeners(config.listen, workers)?;
@@ -295,9 +285,8 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
     });
     let _ = joined.await;
     // Every request has drained (or was cut off): their counts are final.
-    flush_stop.cancel();
     if let Some(flusher) = &usage {
-        flusher.final_flush(FINAL_FLUSH_ATTEMPTS).await;
+        flusher.finish().await;
     }
     let _ = tokio::time::timeout(config.shutdown.drain_timeout, admin).await;
     tracing::info!("stopped");

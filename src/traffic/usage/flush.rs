@@ -19,6 +19,9 @@ use super::Meter;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError, UsageBatch, UsageQuery, UsageRow};
 
+/// Tries of the last flush at exit (half a second apart).
+const FINAL_FLUSH_ATTEMPTS: u32 = 5;
+
 /// Flushes one meter into one store.
 pub struct Flusher {
     meter: Arc<Meter>,
@@ -30,6 +33,8 @@ pub struct Flusher {
     writer: String,
     sequence: AtomicU64,
     flushes: Option<IntCounterVec>,
+    /// Stops the periodic flushes (see [`Flusher::finish`]).
+    stop: CancellationToken,
 }
 
 impl Flusher {
@@ -50,7 +55,29 @@ impl Flusher {
             writer: crate::store::new_writer_name(),
             sequence: AtomicU64::new(0),
             flushes,
+            stop: CancellationToken::new(),
         }
+    }
+
+    /// A meter for `workers` data-path workers and its flusher, flushing
+    /// into `store` every `interval` until [`Flusher::finish`].
+    pub fn start(
+        workers: usize,
+        store: &Arc<dyn Store>,
+        metrics: &Metrics,
+        interval: Duration,
+    ) -> Arc<Flusher> {
+        let meter = Arc::new(Meter::new(workers));
+        let flusher = Arc::new(Flusher::new(meter, store.clone(), Some(metrics)));
+        tokio::spawn(flusher.clone().run(interval));
+        flusher
+    }
+
+    /// Stops the periodic flushes and flushes one last time: call it once
+    /// the data path has drained.
+    pub async fn finish(&self) {
+        self.stop.cancel();
+        self.final_flush(FINAL_FLUSH_ATTEMPTS).await;
     }
 
     pub fn meter(&self) -> &Arc<Meter> {
@@ -100,16 +127,16 @@ impl Flusher {
         self.store.read_usage(query).await
     }
 
-    /// Flushes every `interval` until `stop`; a failure is logged and its
-    /// counts retried at the next tick.
-    pub async fn run(self: Arc<Self>, interval: Duration, stop: CancellationToken) {
+    /// Flushes every `interval` until [`Flusher::finish`]; a failure is
+    /// logged and its counts retried at the next tick.
+    async fn run(self: Arc<Self>, interval: Duration) {
         let start = tokio::time::Instant::now() + interval;
         let mut ticks = tokio::time::interval_at(start, interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = ticks.tick() => {}
-                () = stop.cancelled() => return,
+                () = self.stop.cancelled() => return,
             }
             if let Err(e) = self.flush().await {
                 tracing::warn!(error = %e, "usage flush failed; its counts are kept for the next one");
@@ -119,7 +146,7 @@ impl Flusher {
 
     /// The last flush, after the data path drained: retried a few times,
     /// since counts still unflushed when the process exits are lost.
-    pub async fn final_flush(&self, attempts: u32) {
+    async fn final_flush(&self, attempts: u32) {
         let attempts = attempts.max(1);
         for attempt in 1..=attempts {
             match self.flush().await {
