@@ -207,6 +207,7 @@ pub async fn update(
                 status,
                 pool: req.pool,
                 plan: req.plan,
+                ..TenantPatch::default()
             },
         )
         .await?;

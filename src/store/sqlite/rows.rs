@@ -4,13 +4,15 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::backend;
+use crate::store::controls::decode;
 use crate::store::StoreError;
 use crate::tenant::{DomainEntry, NewTenant, Tenant, TenantRecord};
 
 pub(super) const TENANT_COLUMNS: &str =
-    "t.id, t.name, t.schema_name, t.isolation, t.status, t.pool, t.created_at, t.plan, t.cluster";
+    "t.id, t.name, t.schema_name, t.isolation, t.status, t.pool, t.created_at, t.plan, t.cluster, \
+     t.limits, t.maintenance";
 /// Columns of `TENANT_COLUMNS`; a select's further columns start here.
-pub(super) const TENANT_COLUMN_COUNT: usize = 9;
+pub(super) const TENANT_COLUMN_COUNT: usize = 11;
 
 pub(super) fn tenant_from_row(row: &Row<'_>) -> rusqlite::Result<Tenant> {
     let parse_err = |i: usize, e: String| {
@@ -32,9 +34,8 @@ pub(super) fn tenant_from_row(row: &Row<'_>) -> rusqlite::Result<Tenant> {
         created_at: row.get(6)?,
         plan: row.get(7)?,
         cluster: row.get(8)?,
-        // Persisted by the stores' controls (see `tenant::controls`).
-        limits: None,
-        maintenance: None,
+        limits: decode("limits", row.get(9)?).map_err(|e| parse_err(9, e))?,
+        maintenance: decode("maintenance", row.get(10)?).map_err(|e| parse_err(10, e))?,
     })
 }
 
