@@ -25,10 +25,12 @@ pub enum Outcome {
     /// A plain-HTTP request answered with a redirect to HTTPS, or an ACME
     /// challenge answer.
     HttpsRedirect,
+    /// The tenant is under maintenance: 503 at once, or after its hold ran out.
+    Maintenance,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 8] = [
+    const ALL: [Outcome; 9] = [
         Outcome::Routed,
         Outcome::UnknownHost,
         Outcome::Suspended,
@@ -37,6 +39,7 @@ impl Outcome {
         Outcome::StoreError,
         Outcome::Misdirected,
         Outcome::HttpsRedirect,
+        Outcome::Maintenance,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +52,7 @@ impl Outcome {
             Outcome::StoreError => "store_error",
             Outcome::Misdirected => "misdirected",
             Outcome::HttpsRedirect => "https_redirect",
+            Outcome::Maintenance => "maintenance",
         }
     }
 }

@@ -295,7 +295,15 @@ impl Store for SqliteStore {
                  maintenance = ?7 WHERE id = ?1",
             )
             .map_err(backend)?
-            .execute(params![id, name, status.as_str(), pool, plan, limits, maintenance])
+            .execute(params![
+                id,
+                name,
+                status.as_str(),
+                pool,
+                plan,
+                limits,
+                maintenance
+            ])
             .map_err(backend)?;
             let updated = existing_record(tx, &id)?;
             let touched = updated.domain_names();

@@ -220,7 +220,8 @@ impl Sql {
              c.maintenance::text, t.{t_pk}::int8"
         );
         // One indexed probe more per tenant read; no row: no controls.
-        let controls = format!("LEFT JOIN gateway_tenant_controls c ON c.tenant_id = t.{t_id}::text");
+        let controls =
+            format!("LEFT JOIN gateway_tenant_controls c ON c.tenant_id = t.{t_id}::text");
         let count_by_cluster = (layout == StoreLayout::Native || django.cluster_column.is_some())
             .then(|| {
                 format!(
@@ -378,7 +379,8 @@ mod tests {
         assert_eq!(sql.insert_fields, [Field::Schema, Field::Id, Field::Name]);
         assert!(sql.update_name.is_some() && sql.update_tenant.is_none());
         assert!(
-            sql.update_plan.is_none() && sql.get_tenant.contains("NULL::text, NULL::text, c.limits")
+            sql.update_plan.is_none()
+                && sql.get_tenant.contains("NULL::text, NULL::text, c.limits")
         );
         let with_plan = DjangoLayoutConfig {
             plan_column: Some("plan".into()),
