@@ -133,6 +133,16 @@ pub struct Maintenance {
     pub since: String,
 }
 
+impl Maintenance {
+    /// Maintenance switched on now, holding requests up to `hold`.
+    pub fn starting_now(hold: Option<Duration>) -> Maintenance {
+        Maintenance {
+            hold,
+            since: crate::clock::now_rfc3339(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,17 +93,6 @@ pub(super) fn domain_owner(
         .map_err(backend)
 }
 
-pub(super) fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
 /// Inserts a tenant and its domains after checking every uniqueness rule, so
 /// a conflict is reported as `Conflict` and nothing of the row is written.
 pub(super) fn insert_tenant(tx: &Connection, t: &NewTenant) -> Result<(), StoreError> {
@@ -140,7 +129,7 @@ pub(super) fn insert_tenant(tx: &Connection, t: &NewTenant) -> Result<(), StoreE
         "INSERT INTO tenants (id, name, schema_name, isolation, status, pool, created_at, plan, cluster) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
     .map_err(backend)?
-    .execute(params![t.id, t.name, t.schema, t.isolation.as_str(), t.status.as_str(), t.pool, now_rfc3339(), t.plan, t.cluster])
+    .execute(params![t.id, t.name, t.schema, t.isolation.as_str(), t.status.as_str(), t.pool, crate::clock::now_rfc3339(), t.plan, t.cluster])
     .map_err(backend)?;
     let mut insert_domain = tx
         .prepare_cached("INSERT INTO domains (domain, tenant_id, is_primary) VALUES (?1, ?2, ?3)")
