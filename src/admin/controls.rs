@@ -15,10 +15,8 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
 use super::AdminState;
+use crate::tenant::controls::MAX_HOLD;
 use crate::tenant::{Maintenance, TenantLimits, TenantPatch, TenantRecord};
-
-/// The longest hold accepted: held requests keep their connections open.
-pub const MAX_HOLD: Duration = Duration::from_secs(3600);
 
 /// `limits` of a tenant update: an object, or `null` to clear; a bad field
 /// is a 400 naming it (`limits.rate: invalid rate '5'…`).

@@ -133,6 +133,10 @@ pub struct Maintenance {
     pub since: String,
 }
 
+/// The longest maintenance hold accepted: held requests keep their
+/// connections open.
+pub const MAX_HOLD: Duration = Duration::from_secs(3600);
+
 impl Maintenance {
     /// Maintenance switched on now, holding requests up to `hold`.
     pub fn starting_now(hold: Option<Duration>) -> Maintenance {
