@@ -31,6 +31,18 @@ impl Proxy {
         let Some(hold) = maintenance.hold else {
             return Err(unavailable(ex));
         };
+        // Boxed: the hold's state stays out of every request's future.
+        Box::pin(self.hold(tenant, hold, ex)).await
+    }
+
+    /// Waits up to `hold` for the tenant's maintenance to end, then decides
+    /// again on the tenant as it is then; 503 if the hold runs out.
+    async fn hold(
+        &self,
+        tenant: Arc<RoutedTenant>,
+        hold: std::time::Duration,
+        ex: &mut Exchange,
+    ) -> Result<Arc<RoutedTenant>, Response<ProxyBody>> {
         let host = ex.host.as_ref().map(HostBuf::as_str).unwrap_or_default();
         let router = &self.shared.router;
         let ended = || async {
@@ -42,12 +54,12 @@ impl Proxy {
             }
         };
         let deadline = Instant::now() + hold;
-        match self
+        let ended = self
             .shared
             .holds
             .wait(&tenant.tenant.id, deadline, ended)
-            .await
-        {
+            .await;
+        match ended {
             Some(resolution) => self.answer(self.shared.policy.decide(&resolution), ex),
             None => Err(unavailable(ex)),
         }
