@@ -96,6 +96,8 @@ async fn held_requests_go_through_when_maintenance_ends_and_503_when_the_hold_ru
     }));
     let release = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
+        let held = gw.metric("tenant_gateway_maintenance_held_requests").await;
+        assert_eq!(held, 4.0, "all four are held");
         let ended = Instant::now();
         switch(&gw, "acme", json!({"enabled": false})).await;
         ended
@@ -106,6 +108,8 @@ async fn held_requests_go_through_when_maintenance_ends_and_503_when_the_hold_ru
         assert!(answered >= ended, "answered before maintenance ended");
         assert!(answered < ended + Duration::from_secs(2), "held too long");
     }
+    let held = gw.metric("tenant_gateway_maintenance_held_requests").await;
+    assert_eq!(held, 0.0);
 }
 
 #[tokio::test]

@@ -81,6 +81,9 @@ pub struct Metrics {
     /// 1 while the change feed's connection is up.
     pub change_feed_connected: IntGauge,
     pub in_flight: IntGauge,
+    /// Requests waiting for their tenant's maintenance to end (a part of
+    /// `in_flight`).
+    pub maintenance_held: IntGauge,
     admin_requests: IntCounterVec,
     tenant_requests: Option<TenantSeries>,
     /// Per-backend series, labelled `{pool, backend}` (bounded by config).
@@ -340,6 +343,10 @@ impl Metrics {
             in_flight: gauge(
                 "tenant_gateway_in_flight_requests",
                 "Data-path requests being served",
+            ),
+            maintenance_held: gauge(
+                "tenant_gateway_maintenance_held_requests",
+                "Data-path requests held until their tenant's maintenance ends",
             ),
             admin_requests,
             tenant_requests,

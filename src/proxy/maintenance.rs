@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Response, StatusCode};
+use prometheus::IntGauge;
 use tokio::time::Instant;
 
 use super::respond::{self, ProxyBody};
@@ -54,15 +55,34 @@ impl Proxy {
             }
         };
         let deadline = Instant::now() + hold;
-        let ended = self
-            .shared
-            .holds
-            .wait(&tenant.tenant.id, deadline, ended)
-            .await;
+        let ended = {
+            // Counted down however the wait ends (the client may go away).
+            let _held = Held::count(&self.shared.metrics.maintenance_held);
+            self.shared
+                .holds
+                .wait(&tenant.tenant.id, deadline, ended)
+                .await
+        };
         match ended {
             Some(resolution) => self.answer(self.shared.policy.decide(&resolution), ex),
             None => Err(unavailable(ex)),
         }
+    }
+}
+
+/// One held request in `tenant_gateway_maintenance_held_requests`.
+struct Held<'a>(&'a IntGauge);
+
+impl<'a> Held<'a> {
+    fn count(gauge: &'a IntGauge) -> Held<'a> {
+        gauge.inc();
+        Held(gauge)
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 
