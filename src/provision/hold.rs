@@ -36,7 +36,7 @@ pub struct MaintenanceWindow {
 }
 
 /// A tenant switched into maintenance by a [`MaintenanceWindow`].
-pub struct Opened<'a> {
+pub struct Switched<'a> {
     window: &'a MaintenanceWindow,
     tenant: String,
 }
@@ -44,7 +44,7 @@ pub struct Opened<'a> {
 impl MaintenanceWindow {
     /// Switches `tenant` into maintenance and waits `settle`. `None` when
     /// it was under maintenance already: an operator's, left as it is.
-    pub async fn open(&self, tenant: &Tenant) -> Result<Option<Opened<'_>>, ProvisionError> {
+    pub async fn open(&self, tenant: &Tenant) -> Result<Option<Switched<'_>>, ProvisionError> {
         if tenant.maintenance.is_some() {
             return Ok(None);
         }
@@ -53,7 +53,7 @@ impl MaintenanceWindow {
             .map_err(store_failed("maintenance on"))?;
         tracing::info!(tenant = %tenant.id, hold = ?self.hold, "maintenance on for the migration");
         tokio::time::sleep(self.settle).await;
-        Ok(Some(Opened {
+        Ok(Some(Switched {
             window: self,
             tenant: tenant.id.clone(),
         }))
@@ -76,7 +76,7 @@ impl MaintenanceWindow {
     }
 }
 
-impl Opened<'_> {
+impl Switched<'_> {
     /// Switches maintenance off (retrying a store that is briefly away),
     /// and passes on what the migration came to. A migration that worked
     /// but whose tenant stays under maintenance is reported as failed.
