@@ -105,3 +105,62 @@ impl Switched<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provision::ProvisionFailure;
+    use crate::store::{OpenMode, SqliteStore};
+    use crate::tenant::NewTenant;
+
+    async fn window() -> (tempfile::TempDir, MaintenanceWindow) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("gw.db"), OpenMode::CreateIfMissing);
+        let store: Arc<dyn Store> = Arc::new(store.unwrap());
+        store
+            .create_tenant(NewTenant::example("acme", &["acme.test"]))
+            .await
+            .unwrap();
+        let window = MaintenanceWindow {
+            store,
+            hold: Some(Duration::from_secs(5)),
+            settle: Duration::ZERO,
+            router: None,
+        };
+        (dir, window)
+    }
+
+    async fn tenant(window: &MaintenanceWindow) -> Tenant {
+        window
+            .store
+            .get_tenant("acme")
+            .await
+            .unwrap()
+            .unwrap()
+            .tenant
+    }
+
+    #[tokio::test]
+    async fn maintenance_is_on_while_the_migration_runs_and_off_even_when_it_fails() {
+        let (_dir, window) = window().await;
+        let switched = window.open(&tenant(&window).await).await.unwrap().unwrap();
+        let during = tenant(&window).await.maintenance.unwrap();
+        assert_eq!(during.hold, Some(Duration::from_secs(5)));
+        let failed: Result<(), _> = Err(ProvisionError {
+            step: "migration 0002_slow.sql".into(),
+            source: ProvisionFailure::Migration("boom".into()),
+        });
+        let err = switched.close(failed).await.unwrap_err();
+        assert_eq!(err.step, "migration 0002_slow.sql", "the migration's error");
+        assert_eq!(tenant(&window).await.maintenance, None);
+    }
+
+    #[tokio::test]
+    async fn an_operators_maintenance_is_left_as_it_is() {
+        let (_dir, window) = window().await;
+        let theirs = Maintenance::starting_now(None);
+        window.switch("acme", Some(theirs.clone())).await.unwrap();
+        assert!(window.open(&tenant(&window).await).await.unwrap().is_none());
+        assert_eq!(tenant(&window).await.maintenance, Some(theirs));
+    }
+}
