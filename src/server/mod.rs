@@ -177,6 +177,7 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         access_log: config.log.access_log,
         tls: tls_front.clone(),
         usage: usage.as_ref().map(|flusher| flusher.meter().clone()),
+        holds: Default::default(),
     });
 
     let reloader = Reloader::start(source, data_path.clone(), workers, pools_source);

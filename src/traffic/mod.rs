@@ -1,5 +1,6 @@
-//! Per-tenant traffic controls of the data path (like `routing/`, it knows
-//! tenants but not the control plane): state that each request touches on
-//! its way through `proxy/`.
+//! Data path: per-tenant traffic controls applied after the decide phase,
+//! each reading the routed tenant's own settings (`tenant::controls`) and
+//! keeping its per-replica state here, apart from routing and forwarding.
 
+pub mod maintenance;
 pub mod usage;

@@ -1,9 +1,10 @@
 //! The tables the PostgreSQL store needs, made at start under an advisory
-//! lock (one gateway at a time): the change log and usage counters for every layout, the
+//! lock (one gateway at a time): the change log and the tenants' controls
+//! and usage counters for every layout, the
 //! versioned registry tables of the native layout, and the checks (and
 //! optional change triggers) of the django-tenants layout.
 
-use super::layout::NATIVE_MIGRATIONS;
+use super::layout::{CONTROLS_TABLE, NATIVE_MIGRATIONS};
 use super::{changes, pg_error, pg_message, PgStore};
 use crate::config::StoreLayout;
 use crate::store::StoreError;
@@ -23,6 +24,7 @@ impl PgStore {
         tx.batch_execute(changes::CREATE_TABLE)
             .await
             .map_err(pg_error)?;
+        tx.batch_execute(CONTROLS_TABLE).await.map_err(pg_error)?;
         tx.batch_execute(super::usage::CREATE_TABLES)
             .await
             .map_err(pg_error)?;

@@ -1,4 +1,4 @@
-//! The embedded store's usage counters (schema step 7): one row per tenant
+//! The embedded store's usage counters (schema step 8): one row per tenant
 //! and hour, added to by each flush in one transaction with its batch id.
 
 use async_trait::async_trait;
