@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::pg::fresh_database;
-use common::{api_error, Backend, Gateway, GatewayOptions};
+use common::{api_error, run_command, Backend, Gateway, GatewayOptions};
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -185,6 +185,27 @@ async fn two_replicas_add_up_exactly_after_a_graceful_stop() {
         .collect();
     assert!(tenants.contains(&"globex"), "{rest}");
 
+    // The CLI reads the same from the store.
+    let json = run_command(
+        &["tenants", "usage", "acme", "--json", "--store", &db],
+        "",
+        &[],
+    )
+    .await;
+    assert!(json.status.success(), "{}", json.stderr);
+    let body: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(Expected::of(&body["hours"]), expected["acme"], "{body}");
+    let all = [
+        "tenants", "usage", "--all", "--format", "csv", "--store", &db,
+    ];
+    let cli_csv = run_command(&all, "", &[]).await;
+    assert!(cli_csv.status.success(), "{}", cli_csv.stderr);
+    let table = run_command(&["tenants", "usage", "globex", "--store", &db], "", &[]).await;
+    assert!(table.stdout.starts_with("HOUR"), "{}", table.stdout);
+    assert!(table
+        .stdout
+        .contains(&format!(" {} ", expected["globex"].requests)));
+
     let csv = reader
         .admin_raw(
             None,
@@ -201,6 +222,7 @@ async fn two_replicas_add_up_exactly_after_a_graceful_stop() {
         .map(|l| l.split(',').nth(2).unwrap().parse::<u64>().unwrap())
         .sum();
     assert_eq!(requests, expected.values().map(|e| e.requests).sum::<u64>());
+    assert_eq!(cli_csv.stdout, text, "the CLI's CSV is the API's");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
