@@ -89,6 +89,15 @@ impl H1Error {
     }
 }
 
+/// Whether `buf` holds the end of a head: a line feed followed by an empty
+/// line (`\r\n`, or a bare `\n` for the parser to refuse).
+pub fn has_blank_line(buf: &[u8]) -> bool {
+    memchr::memchr_iter(b'\n', buf).any(|i| {
+        let rest = &buf[i + 1..];
+        rest.starts_with(b"\n") || rest.starts_with(b"\r\n")
+    })
+}
+
 /// Hop-by-hop headers (RFC 9110 §7.6.1): about one connection, never forwarded
 /// as they came (lower case; compare with `eq_ignore_ascii_case`).
 pub const HOP_BY_HOP: [&[u8]; 7] = [
@@ -143,7 +152,7 @@ pub fn trim(bytes: &[u8]) -> &[u8] {
 /// it), and a line that starts with a space or tab (obs-fold, §5.2).
 fn check_lines(head: &[u8]) -> Result<(), H1Error> {
     let mut i = 0;
-    while let Some(at) = head[i..].iter().position(|&b| b == b'\n' || b == b'\r') {
+    while let Some(at) = memchr::memchr2(b'\n', b'\r', &head[i..]) {
         let at = i + at;
         if head[at] == b'\n' || head.get(at + 1) != Some(&b'\n') {
             return Err(H1Error::BareLineEnding);

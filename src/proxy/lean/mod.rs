@@ -111,7 +111,7 @@ where
         let started = Instant::now();
         let mut ex = Exchange::default();
         out.clear();
-        let step = if has_blank_line(&client.buf) {
+        let step = if h1::has_blank_line(&client.buf) {
             let mut storage = [httparse::EMPTY_HEADER; 100];
             match h1::parse_request(&client.buf, &mut storage, &limits) {
                 Ok(None) => Step::More,
@@ -223,7 +223,7 @@ where
         };
         proxy.shared.metrics.in_flight.dec();
         proxy.log(&ex, logged, conn, status, started);
-        if !keep_alive || (client.eof && !has_blank_line(&client.buf)) {
+        if !keep_alive || (client.eof && !h1::has_blank_line(&client.buf)) {
             let _ = client.io.shutdown().await;
             return Ending::Closed;
         }
@@ -238,19 +238,6 @@ fn speaks_h2(proxy: &Proxy, tenant: &crate::routing::RoutedTenant) -> bool {
     pools
         .for_tenant(&tenant.tenant, &tenant.pool_slot)
         .is_some_and(|pool| pool.h2)
-}
-
-/// Whether `buf` holds the end of a head (or a bare-LF one, to refuse).
-fn has_blank_line(buf: &[u8]) -> bool {
-    let mut at = 0;
-    while let Some(i) = buf[at..].iter().position(|&b| b == b'\n') {
-        let rest = &buf[at + i + 1..];
-        if rest.starts_with(b"\n") || rest.starts_with(b"\r\n") {
-            return true;
-        }
-        at += i + 1;
-    }
-    false
 }
 
 /// Method, target and version for the access log (only when it is on).

@@ -19,7 +19,7 @@ use crate::upstream::{Pool, UpstreamError};
 pub(super) async fn read_head(upstream: &mut Upstream, facts: &Facts) -> Result<(), UpstreamError> {
     let reset = |why: &str| UpstreamError::Reset(String::new(), why.to_owned());
     loop {
-        if super::has_blank_line(&upstream.buf) {
+        if h1::has_blank_line(&upstream.buf) {
             let mut storage = [httparse::EMPTY_HEADER; 100];
             match h1::parse_response(
                 &upstream.buf,
