@@ -17,6 +17,8 @@ pub use chunked::{Chunked, Piece};
 pub use request::{parse_request, RequestFraming, RequestHead};
 pub use response::{parse_response, ResponseFraming, ResponseHead};
 
+use std::mem::MaybeUninit;
+
 use http::StatusCode;
 
 /// Bounds on a head: larger or longer heads are refused with 431.
@@ -37,6 +39,16 @@ impl Default for Limits {
             max_headers: 100,
         }
     }
+}
+
+/// Room for the headers of one head (as many as `Limits::max_headers`
+/// allows by default), left uninitialised: the parser writes those it finds,
+/// so a request does not pay for zeroing a hundred slots.
+pub type HeaderStorage<'b> = [MaybeUninit<httparse::Header<'b>>; 100];
+
+/// An empty [`HeaderStorage`].
+pub fn header_storage<'b>() -> HeaderStorage<'b> {
+    [const { MaybeUninit::uninit() }; 100]
 }
 
 /// Why bytes on the wire were refused.

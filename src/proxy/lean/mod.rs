@@ -112,7 +112,7 @@ where
         let mut ex = Exchange::default();
         out.clear();
         let step = if h1::has_blank_line(&client.buf) {
-            let mut storage = [httparse::EMPTY_HEADER; 100];
+            let mut storage = h1::header_storage();
             match h1::parse_request(&client.buf, &mut storage, &limits) {
                 Ok(None) => Step::More,
                 Err(e) => Step::Refuse(e),

@@ -20,8 +20,10 @@ pub struct Upstream {
 }
 
 thread_local! {
-    /// This worker's idle connections, by backend address.
-    static IDLE: RefCell<HashMap<String, Vec<Upstream>>> = RefCell::new(HashMap::new());
+    /// This worker's idle connections, by backend address (a fast hasher:
+    /// the keys are our own backends' names, not a client's input).
+    static IDLE: RefCell<HashMap<String, Vec<Upstream>, foldhash::fast::RandomState>> =
+        RefCell::new(HashMap::default());
 }
 
 /// Opens a new connection to `backend` through the pool's connector (TCP,
