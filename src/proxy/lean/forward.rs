@@ -147,8 +147,7 @@ async fn attempts<S: AsyncRead + AsyncWrite + Unpin>(
                 if proxy.shared.access_log {
                     ex.backend = Some(backend.name.clone());
                 }
-                let result =
-                    relay(pool, index, upstream, head, client, out, facts, progress).await;
+                let result = relay(pool, index, upstream, head, client, out, facts, progress).await;
                 drop(in_flight);
                 return result;
             }
