@@ -138,6 +138,22 @@ fn values_of<'s>(
         .map(|h| h.value)
 }
 
+/// Calls `f` on each token of the `Connection` headers among `headers` (the
+/// loop `tokens` would make, without its iterator adapters: every head pays
+/// for it).
+fn each_connection_token(headers: &[httparse::Header<'_>], mut f: impl FnMut(&[u8])) {
+    for h in headers {
+        if h.name.eq_ignore_ascii_case("connection") {
+            for token in h.value.split(|&b| b == b',') {
+                let token = trim(token);
+                if !token.is_empty() {
+                    f(token);
+                }
+            }
+        }
+    }
+}
+
 /// The comma-separated tokens of header values, trimmed, empty ones skipped.
 pub fn tokens<'a>(values: impl Iterator<Item = &'a [u8]>) -> impl Iterator<Item = &'a [u8]> {
     values

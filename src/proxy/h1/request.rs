@@ -6,7 +6,8 @@ use std::mem::MaybeUninit;
 use httparse::Header;
 
 use super::{
-    check_lines, from_httparse, length_or_chunked, tokens, trim, values_of, H1Error, Limits,
+    check_lines, each_connection_token, from_httparse, length_or_chunked, tokens, trim, values_of,
+    H1Error, Limits,
 };
 
 /// How the request body is delimited on the wire.
@@ -118,13 +119,13 @@ pub fn parse_request<'h, 'b>(
         lists_others: false,
     };
     let (mut close, mut keep_alive, mut upgrade, mut others) = (false, false, false, false);
-    for token in tokens(head.values(b"connection")) {
+    each_connection_token(headers, |token| {
         close |= token.eq_ignore_ascii_case(b"close");
         let alive = token.eq_ignore_ascii_case(b"keep-alive");
         keep_alive |= alive;
         others |= !alive;
         upgrade |= token.eq_ignore_ascii_case(b"upgrade");
-    }
+    });
     head.lists_others = others;
     head.keep_alive = !close && (minor_version == 1 || keep_alive);
     if upgrade && minor_version == 1 {

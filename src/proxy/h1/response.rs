@@ -7,7 +7,8 @@ use std::mem::MaybeUninit;
 use httparse::Header;
 
 use super::{
-    check_lines, from_httparse, is_hop_by_hop, parse_length, tokens, values_of, H1Error, Limits,
+    check_lines, each_connection_token, from_httparse, is_hop_by_hop, parse_length, tokens,
+    values_of, H1Error, Limits,
 };
 
 /// How the response body is delimited on the wire.
@@ -129,12 +130,12 @@ pub fn parse_response<'h, 'b>(
         lists_others: false,
     };
     let (mut close, mut keep_alive, mut others) = (false, false, false);
-    for token in tokens(head.values(b"connection")) {
+    each_connection_token(headers, |token| {
         close |= token.eq_ignore_ascii_case(b"close");
         let alive = token.eq_ignore_ascii_case(b"keep-alive");
         keep_alive |= alive;
         others |= !alive;
-    }
+    });
     head.lists_others = others;
     head.keep_alive = framing != ResponseFraming::Close
         && !close

@@ -65,7 +65,17 @@ pub(super) async fn forward<S: AsyncRead + AsyncWrite + Unpin>(
         }
         Some(pool) => {
             let started = Instant::now();
-            let attempts = attempts(proxy, pool, tenant, client, out, facts, ex, &mut progress);
+            let attempts = attempts(
+                proxy,
+                pool,
+                tenant,
+                client,
+                out,
+                facts,
+                ex,
+                &mut progress,
+                started,
+            );
             let result = match pool.total_timeout {
                 Some(total) => tokio::time::timeout(total, attempts)
                     .await
@@ -123,6 +133,7 @@ async fn attempts<S: AsyncRead + AsyncWrite + Unpin>(
     facts: &Facts,
     ex: &mut Exchange,
     progress: &mut Progress,
+    first_started: Instant,
 ) -> Result<(), UpstreamError> {
     pool.count_request();
     let replayable = facts.framing == RequestFraming::Length(0) && pool.may_retry();
@@ -133,7 +144,12 @@ async fn attempts<S: AsyncRead + AsyncWrite + Unpin>(
         };
         let backend = &pool.backends[index];
         let in_flight = backend.start();
-        let started = Instant::now();
+        // The first attempt starts with the forward (one clock read less).
+        let started = if retries == 0 {
+            first_started
+        } else {
+            Instant::now()
+        };
         let name = proxy.shared.names.request_id.as_str().as_bytes();
         let id = ex.request_id.as_ref().map_or(&b""[..], |v| v.as_bytes());
         let sent = send(pool, index, client, out, facts, (name, id), progress).await;
