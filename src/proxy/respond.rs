@@ -11,16 +11,19 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 
+use crate::traffic::limits::Admitted;
 use crate::upstream::{InFlight, UpstreamError};
 
 /// A backend's streamed body, or a short body of our own.
 pub type ProxyBody = Either<Streamed, Full<Bytes>>;
 
 /// A backend's body, streamed through; the backend counts the request as in
-/// flight until the body is done (or the client goes away).
+/// flight until the body is done (or the client goes away), and so does the
+/// tenant's concurrency cap.
 pub struct Streamed {
     body: Incoming,
     _in_flight: InFlight,
+    _admitted: Option<Admitted>,
 }
 
 impl Body for Streamed {
@@ -43,10 +46,11 @@ impl Body for Streamed {
     }
 }
 
-pub fn streamed(body: Incoming, in_flight: InFlight) -> ProxyBody {
+pub fn streamed(body: Incoming, in_flight: InFlight, admitted: Option<Admitted>) -> ProxyBody {
     Either::Left(Streamed {
         body,
         _in_flight: in_flight,
+        _admitted: admitted,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Resolve and decide phases, shared by both HTTP/1 engines (hyper's and the
 //! lean one) so they cannot drift: normalise the Host, look it up, check it
-//! against the TLS name, then forward, refuse or answer per the policy.
+//! against the TLS name, then forward, refuse or answer per the policy, and
+//! admit a forwarded request under its tenant's limits (`admit.rs`).
 
 use std::sync::Arc;
 
@@ -65,6 +66,10 @@ impl Proxy {
         match self.shared.policy.decide(&resolution) {
             Decision::Forward(tenant) => {
                 ex.tenant = Some(tenant.clone());
+                // 2b. admit (one flag and an `Option` when nothing is limited)
+                if self.shared.limiter.applies(&tenant.tenant) {
+                    self.admit(&tenant, ex).await?;
+                }
                 Ok(tenant)
             }
             Decision::Suspended { tenant, status } => {
