@@ -3,7 +3,8 @@
 //! (the "theoretical arrival time"), so taking a token is one
 //! compare-and-swap, and a changed rate or burst applies to the next request
 //! with no state to rebuild: a bucket never owes more than it holds at the
-//! current pace, so a raised rate is not held back by the old one's debt.
+//! current pace, so a raised rate is not held back by the old one's debt
+//! (the next request passes and leaves the bucket empty at the new pace).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -37,21 +38,17 @@ impl Bucket {
         let tolerance = pace.tolerance();
         let mut full_at = self.full_at.load(Ordering::Relaxed);
         loop {
-            // Beyond `tolerance` only after the pace went up: empty, not owing.
-            let start = full_at.clamp(now, now.saturating_add(tolerance));
+            let limit = now.saturating_add(tolerance);
+            let start = if full_at > limit {
+                // Only after the pace changed: owe no more than one request
+                // at this pace, which then empties the bucket.
+                limit - pace.interval.min(tolerance)
+            } else {
+                full_at.max(now)
+            };
             let next = start.saturating_add(pace.interval);
             let ahead = next - now;
             if ahead > tolerance {
-                if start < full_at {
-                    // Remember the bucket as empty at this pace (a lost race
-                    // leaves it to the next request).
-                    let _ = self.full_at.compare_exchange(
-                        full_at,
-                        start,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    );
-                }
                 return Err(ahead - tolerance);
             }
             match self.full_at.compare_exchange_weak(
@@ -137,15 +134,17 @@ mod tests {
         let now = 5_000 * MS;
         bucket.take(now, slow).unwrap();
         assert!(bucket.take(now, slow).is_err());
-        // The slow pace's second is not owed at the fast one: the bucket is
-        // empty at the fast pace, and its next token comes after 1 ms.
+        // The slow pace's second is not owed at the fast one: the next
+        // request passes and leaves the bucket empty at the fast pace.
         let fast = Pace {
             interval: MS,
             burst: 10,
         };
+        assert!(bucket.take(now, fast).is_ok());
         assert_eq!(bucket.take(now, fast), Err(MS));
         assert!(bucket.take(now + MS, fast).is_ok());
         bucket.give_back(fast);
         assert!(bucket.take(now + MS, fast).is_ok());
+        assert!(bucket.take(now + MS, fast).is_err());
     }
 }

@@ -152,10 +152,7 @@ async fn reloaded_plans_and_changed_tenant_limits_apply_to_the_next_request() {
         Some(limits(Some("1000/s"), Some(1000), None)),
     );
     assert_eq!(limiter.effective(&raised).burst, 1000);
-    // The hour owed at 1/h is not owed at 1000/s: the bucket is empty at
-    // the new pace, and one interval (1 ms) on it admits again.
-    assert!(limiter.admit(&raised).await.is_err());
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    // The hour owed at 1/h is not owed at 1000/s.
     assert!(limiter.admit(&raised).await.is_ok());
     // A reload without limits: nothing is limited any more.
     limiter.reconfigure(&plans(&[("free", TenantLimits::default())]), &config(10, 1));
