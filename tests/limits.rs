@@ -3,7 +3,8 @@
 //! 429s for the rest, while a neighbour on the same pool loses nothing; a
 //! tenant at its concurrency cap queues, then gets 503s, and its backend
 //! never sees more than the cap at once; a reload changes the limits of the
-//! next request. Each runs on both HTTP/1.1 engines.
+//! next request. Each runs on both HTTP/1.1 engines, and the cap on HTTP/2
+//! streams of one connection too.
 
 mod common;
 
@@ -281,4 +282,49 @@ async fn a_reload_changes_a_plans_limits_for_the_next_request() {
     for _ in 0..20 {
         assert_eq!(gw.get("acme.test", "/").await.status, StatusCode::OK);
     }
+}
+
+#[tokio::test]
+async fn http2_streams_of_one_connection_share_their_tenants_cap() {
+    use hyper_util::rt::TokioIo;
+
+    let slow = Backend::start_slow("slow", Duration::from_millis(500)).await;
+    let gw = gateway(
+        "lean",
+        &slow,
+        "{small: {concurrency: 1}}",
+        "{queue_timeout: 200ms}",
+    )
+    .await;
+    tenant(&gw, "capped", Some("small")).await;
+    // HTTP/2 with prior knowledge: three streams at once on one connection.
+    let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("HTTP/2 handshake");
+    tokio::spawn(conn);
+    let requests = (0..3).map(|_| {
+        let mut sender = sender.clone();
+        async move {
+            let req = Request::get("http://capped.test/")
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let response = sender.send_request(req).await.expect("HTTP/2 request");
+            let status = response.status();
+            response.into_body().collect().await.expect("body");
+            status
+        }
+    });
+    let mut statuses = futures_util::future::join_all(requests).await;
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::SERVICE_UNAVAILABLE
+        ]
+    );
+    assert_eq!(slow.peak_in_flight(), 1);
 }
