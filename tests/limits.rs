@@ -2,9 +2,9 @@
 //! gateway: a tenant driven at ten times its rate gets its rate through and
 //! 429s for the rest, while a neighbour on the same pool loses nothing; a
 //! tenant at its concurrency cap queues, then gets 503s, and its backend
-//! never sees more than the cap at once; a reload changes the limits of the
-//! next request. Each runs on both HTTP/1.1 engines, and the cap on HTTP/2
-//! streams of one connection too.
+//! never sees more than the cap at once (on both HTTP/1.1 engines, and on
+//! HTTP/2 streams of one connection); a reload changes the limits of the
+//! next request.
 
 mod common;
 
