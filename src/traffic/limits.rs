@@ -174,7 +174,10 @@ impl Limiter {
             return Ok(None);
         }
         let now = self.now();
-        let entry = self.table.entry(&tenant.id, |e| e.bucket.is_full(now));
+        let now_secs = u32::try_from(now / 1_000_000_000).unwrap_or(u32::MAX);
+        let entry = self
+            .table
+            .entry(&tenant.id, now_secs, |e| e.bucket.is_full(now));
         let pace = limits.pace();
         if let (Some(pace), Some(rate)) = (pace, limits.rate) {
             entry.bucket.take(now, pace).map_err(|wait| Refusal::Rate {
