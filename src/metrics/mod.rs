@@ -25,6 +25,8 @@ pub enum Outcome {
     /// A plain-HTTP request answered with a redirect to HTTPS, or an ACME
     /// challenge answer.
     HttpsRedirect,
+    /// The tenant is under maintenance: 503 at once, or after its hold ran out.
+    Maintenance,
     /// Over its tenant's rate limit (429).
     RateLimited,
     /// Beyond its tenant's concurrency cap after the queue (503).
@@ -32,7 +34,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    const ALL: [Outcome; 10] = [
+    const ALL: [Outcome; 11] = [
         Outcome::Routed,
         Outcome::UnknownHost,
         Outcome::Suspended,
@@ -41,6 +43,7 @@ impl Outcome {
         Outcome::StoreError,
         Outcome::Misdirected,
         Outcome::HttpsRedirect,
+        Outcome::Maintenance,
         Outcome::RateLimited,
         Outcome::ConcurrencyLimited,
     ];
@@ -55,6 +58,7 @@ impl Outcome {
             Outcome::StoreError => "store_error",
             Outcome::Misdirected => "misdirected",
             Outcome::HttpsRedirect => "https_redirect",
+            Outcome::Maintenance => "maintenance",
             Outcome::RateLimited => "rate_limited",
             Outcome::ConcurrencyLimited => "concurrency_limited",
         }
@@ -97,6 +101,9 @@ pub struct Metrics {
     /// 1 while the change feed's connection is up.
     pub change_feed_connected: IntGauge,
     pub in_flight: IntGauge,
+    /// Requests waiting for their tenant's maintenance to end (a part of
+    /// `in_flight`).
+    pub maintenance_held: IntGauge,
     /// Requests refused by their tenant's limits, by `LIMITED_REASONS`.
     limited: [IntCounter; 2],
     admin_requests: IntCounterVec,
@@ -373,6 +380,10 @@ impl Metrics {
             in_flight: gauge(
                 "tenant_gateway_in_flight_requests",
                 "Data-path requests being served",
+            ),
+            maintenance_held: gauge(
+                "tenant_gateway_maintenance_held_requests",
+                "Data-path requests held until their tenant's maintenance ends",
             ),
             admin_requests,
             tenant_requests,

@@ -62,14 +62,29 @@ impl Proxy {
             }
         }
 
-        // 2. decide
-        match self.shared.policy.decide(&resolution) {
+        // 2. decide, then hold (or refuse) a tenant under maintenance
+        let tenant = self.answer(self.shared.policy.decide(&resolution), ex)?;
+        let tenant = self.maintenance(tenant, ex).await?;
+        // 2b. admit under the tenant's limits, once any hold is over (one
+        // flag and an `Option` when nothing is limited)
+        if self.shared.limiter.applies(&tenant.tenant) {
+            self.admit(&tenant, ex).await?;
+        }
+        Ok(tenant)
+    }
+
+    /// The tenant to forward to, or the answer a decision gives instead.
+    // The refusal is the response itself, as `route`'s (async, so unlinted):
+    // boxing it would cost an allocation per refused request.
+    #[allow(clippy::result_large_err)]
+    pub(super) fn answer(
+        &self,
+        decision: Decision,
+        ex: &mut Exchange,
+    ) -> Result<Arc<RoutedTenant>, Response<ProxyBody>> {
+        match decision {
             Decision::Forward(tenant) => {
                 ex.tenant = Some(tenant.clone());
-                // 2b. admit (one flag and an `Option` when nothing is limited)
-                if self.shared.limiter.applies(&tenant.tenant) {
-                    self.admit(&tenant, ex).await?;
-                }
                 Ok(tenant)
             }
             Decision::Suspended { tenant, status } => {

@@ -1,6 +1,7 @@
-//! Per-tenant traffic controls of the data path: the state each replica
-//! keeps per tenant to hold it to its limits. Like `routing/`, it sits on the
-//! data path's side and never imports the control plane; `proxy/` calls it
-//! once per request, after the tenant is decided.
+//! Data path: per-tenant traffic controls applied after the decide phase,
+//! each reading the routed tenant's own settings (`tenant::controls`) and
+//! keeping its per-replica state here, apart from routing and forwarding:
+//! maintenance holds, and rate limits with concurrency caps.
 
 pub mod limits;
+pub mod maintenance;

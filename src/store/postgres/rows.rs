@@ -6,6 +6,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{GenericClient, Row};
 
 use super::layout::KEY_COLUMN;
+use crate::store::controls::decode;
 use crate::store::{HostMatch, StoreError};
 use crate::tenant::Tenant;
 
@@ -95,8 +96,7 @@ pub(super) fn tenant_from_row(row: &Row) -> Result<Tenant, StoreError> {
         created_at: row.get(6),
         plan: row.get(7),
         cluster: row.get(8),
-        // Persisted by the stores' controls (see `tenant::controls`).
-        limits: None,
-        maintenance: None,
+        limits: decode("limits", row.get(9)).map_err(bad)?,
+        maintenance: decode("maintenance", row.get(10)).map_err(bad)?,
     })
 }
