@@ -3,8 +3,8 @@
 //! 429s for the rest, while a neighbour on the same pool loses nothing; a
 //! tenant at its concurrency cap queues, then gets 503s, and its backend
 //! never sees more than the cap at once (on both HTTP/1.1 engines, and on
-//! HTTP/2 streams of one connection); a reload changes the limits of the
-//! next request.
+//! HTTP/2 streams of one connection); a reload, or a tenant's own limits set
+//! through the admin API, change the limits of the next request.
 
 mod common;
 
@@ -327,4 +327,43 @@ async fn http2_streams_of_one_connection_share_their_tenants_cap() {
         ]
     );
     assert_eq!(slow.peak_in_flight(), 1);
+}
+
+#[tokio::test]
+async fn a_tenants_own_limits_from_the_admin_api_apply_to_its_next_request() {
+    let app = Backend::start("app").await;
+    let gw = gateway("lean", &app, "{free: {rate: 1/h, concurrency: 5}}", "{}").await;
+    tenant(&gw, "acme", Some("free")).await;
+    tenant(&gw, "beta", None).await;
+    assert_eq!(gw.get("acme.test", "/").await.status, StatusCode::OK);
+    assert_eq!(
+        gw.get("acme.test", "/").await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    // Its own rate overrides its plan's at once (the plan's cap stays). The
+    // bucket starts empty at the new pace: a token every 10 µs.
+    let (status, body) = gw
+        .patch_tenant("acme", json!({"limits": {"rate": "100000/s"}}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for _ in 0..20 {
+        assert_eq!(gw.get("acme.test", "/").await.status, StatusCode::OK);
+    }
+
+    // A tenant without a plan limited on its own, then freed again.
+    let (status, body) = gw
+        .patch_tenant("beta", json!({"limits": {"rate": "1/h"}}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(gw.get("beta.test", "/").await.status, StatusCode::OK);
+    let refused = gw.get("beta.test", "/").await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        refused.header("ratelimit-policy"),
+        Some("\"default\";q=1;w=3600")
+    );
+    let (status, body) = gw.patch_tenant("beta", json!({"limits": null})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(gw.get("beta.test", "/").await.status, StatusCode::OK);
 }
