@@ -4,7 +4,8 @@
 //! every `resolve_interval`, and a changed answer rebuilds the pools (a new
 //! address joins, a vanished one drains). In-flight requests finish on the
 //! pools they started with; backends present before and after keep their
-//! health. Tenant-header signing keys are swapped too (key rotation). Other
+//! health. Tenant-header signing keys are swapped too (key rotation), and
+//! the plans' limits with the queue settings (`limits.queue_*`). Other
 //! settings take effect on restart.
 
 use std::collections::{BTreeMap, HashMap};
@@ -56,7 +57,7 @@ impl PoolsSource {
         .await;
         PoolsSource {
             pools: config.pools.clone(),
-            plans: config.plans.clone(),
+            plans: config.plan_pools(),
             upstream: config.upstream.clone(),
             resolver,
             resolved,
@@ -147,6 +148,9 @@ impl Reloader {
         drop(current);
         self.names_changed.notify_one();
         self.data_path.signer.store(signer);
+        self.data_path
+            .limiter
+            .reconfigure(&config.plans, &config.limits);
         tracing::info!(pools = ?reloaded.pools, backends = reloaded.backends, "configuration reloaded");
         if !reloaded.removed_pools.is_empty() {
             tracing::warn!(removed = ?reloaded.removed_pools, "pools removed: tenants still assigned to them get 503 until given another pool");

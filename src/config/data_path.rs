@@ -1,6 +1,7 @@
 //! What the data path reads from the config: the routing cache, the Host
 //! rules and the unknown-host answer, the injected header names, and the
-//! request limits (with the byte sizes they are written in).
+//! request limits (with the byte sizes they are written in) and the queue
+//! of requests beyond a tenant's concurrency cap.
 
 use std::time::Duration;
 
@@ -140,6 +141,13 @@ pub struct LimitsConfig {
     /// A client must send its request headers within this time.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    /// How long a request beyond its tenant's concurrency cap waits for a
+    /// slot before its 503.
+    #[serde(with = "humantime_serde")]
+    pub queue_timeout: Duration,
+    /// How many requests of one tenant may wait for a slot at once; more
+    /// get their 503 at once.
+    pub queue_size: u32,
 }
 
 impl Default for LimitsConfig {
@@ -147,6 +155,8 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_request_body: 10 * 1024 * 1024,
             header_read_timeout: Duration::from_secs(30),
+            queue_timeout: Duration::from_secs(1),
+            queue_size: 100,
         }
     }
 }

@@ -7,6 +7,7 @@ mod backend_addr;
 mod backend_tls;
 mod data_path;
 mod hooks;
+mod plans;
 mod provisioning;
 pub mod reserved_headers;
 mod signing;
@@ -24,6 +25,7 @@ pub use data_path::{
     RoutingConfig, UnknownHostAction, UnknownHostConfig,
 };
 pub use hooks::{EventsConfig, HooksConfig, HOOK_PLACEHOLDERS};
+pub use plans::PlanConfig;
 pub use provisioning::{ClusterConfig, ProvisioningConfig};
 pub use signing::{is_valid_key_id, SigningConfig, SigningKeyConfig};
 pub use store::{DjangoLayoutConfig, StoreConfig, StoreKind, StoreLayout};
@@ -90,8 +92,9 @@ pub struct Config {
     /// Named backend pools; tenants without a pool use their plan's pool,
     /// else `default`.
     pub pools: BTreeMap<String, PoolConfig>,
-    /// Plan name → pool name (e.g. `premium: dedicated`); reloadable.
-    pub plans: BTreeMap<String, String>,
+    /// Plan name → its pool (e.g. `premium: dedicated`), or its pool and
+    /// limits (`free: {pool: shared, rate: 20/s}`); reloadable.
+    pub plans: BTreeMap<String, PlanConfig>,
     /// Tenants registered at start (created when missing).
     pub tenants: Vec<TenantSpec>,
     pub shutdown: ShutdownConfig,
@@ -236,11 +239,12 @@ impl Config {
                 key
             };
             let message = err.into_inner().to_string();
-            // serde_yaml_ng starts its message with the key too: say it once.
-            let message = message
-                .strip_prefix(&format!("{key}: "))
-                .map(str::to_owned)
-                .unwrap_or(message);
+            // serde_yaml_ng starts its message with the key (or, for an
+            // error inside a map read by a visitor, the map's key): say it once.
+            let message = match message.split_once(": ") {
+                Some((path, rest)) if key.starts_with(path) => rest.to_owned(),
+                _ => message,
+            };
             ConfigErrors(vec![ConfigError::new(key, message)])
         })
     }
@@ -312,6 +316,14 @@ impl Config {
         if let Some(workers) = overrides.workers {
             self.workers = workers;
         }
+    }
+
+    /// Plan name → pool name, for the plans that name a pool.
+    pub fn plan_pools(&self) -> BTreeMap<String, String> {
+        self.plans
+            .iter()
+            .filter_map(|(plan, config)| Some((plan.clone(), config.pool.clone()?)))
+            .collect()
     }
 
     /// Worker threads for the data path, resolving 0 to the number of cores.

@@ -155,6 +155,12 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
             "must be longer than 0s".into(),
         );
     }
+    if config.limits.queue_timeout.is_zero() {
+        bad(
+            "limits.queue_timeout".into(),
+            "must be longer than 0s (set queue_size: 0 to refuse at once)".into(),
+        );
+    }
     if config.upstream.connect_timeout.is_zero() {
         bad(
             "upstream.connect_timeout".into(),
@@ -250,16 +256,10 @@ pub(super) fn problems(config: &Config) -> Vec<ConfigError> {
         }
     }
 
-    for (plan, pool) in &config.plans {
-        if let Err(e) = crate::tenant::validate_plan(plan) {
-            bad(format!("plans.{plan}"), e.to_string());
-        }
-        if !config.pools.contains_key(pool) {
-            bad(
-                format!("plans.{plan}"),
-                format!("no pool named '{pool}' in pools"),
-            );
-        }
+    let mut plan_problems = Vec::new();
+    super::plans::problems(config, &mut plan_problems);
+    for problem in plan_problems {
+        bad(problem.key, problem.reason);
     }
 
     let rules = config.spec_rules();

@@ -27,10 +27,14 @@ pub enum Outcome {
     HttpsRedirect,
     /// The tenant is under maintenance: 503 at once, or after its hold ran out.
     Maintenance,
+    /// Over its tenant's rate limit (429).
+    RateLimited,
+    /// Beyond its tenant's concurrency cap after the queue (503).
+    ConcurrencyLimited,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 9] = [
+    const ALL: [Outcome; 11] = [
         Outcome::Routed,
         Outcome::UnknownHost,
         Outcome::Suspended,
@@ -40,6 +44,8 @@ impl Outcome {
         Outcome::Misdirected,
         Outcome::HttpsRedirect,
         Outcome::Maintenance,
+        Outcome::RateLimited,
+        Outcome::ConcurrencyLimited,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,11 +59,25 @@ impl Outcome {
             Outcome::Misdirected => "misdirected",
             Outcome::HttpsRedirect => "https_redirect",
             Outcome::Maintenance => "maintenance",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::ConcurrencyLimited => "concurrency_limited",
+        }
+    }
+
+    /// The `reason` of `tenant_gateway_limited_requests_total`, for a
+    /// request its tenant's limits refused.
+    fn limited_reason(self) -> Option<usize> {
+        match self {
+            Outcome::RateLimited => Some(0),
+            Outcome::ConcurrencyLimited => Some(1),
+            _ => None,
         }
     }
 }
 
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+/// The `reason` labels of the limited requests, by `Outcome::limited_reason`.
+const LIMITED_REASONS: [&str; 2] = ["rate", "concurrency"];
 
 pub struct Metrics {
     registry: Registry,
@@ -84,6 +104,8 @@ pub struct Metrics {
     /// Requests waiting for their tenant's maintenance to end (a part of
     /// `in_flight`).
     pub maintenance_held: IntGauge,
+    /// Requests refused by their tenant's limits, by `LIMITED_REASONS`.
+    limited: [IntCounter; 2],
     admin_requests: IntCounterVec,
     tenant_requests: Option<TenantSeries>,
     /// Per-backend series, labelled `{pool, backend}` (bounded by config).
@@ -198,9 +220,17 @@ impl Metrics {
                 ),
                 &["tenant"],
             ));
+            let limited = must(IntCounterVec::new(
+                Opts::new(
+                    "tenant_gateway_tenant_limited_requests_total",
+                    "Requests per tenant refused by its rate limit or concurrency cap (bounded like the requests)",
+                ),
+                &["tenant"],
+            ));
             reg(Box::new(vec.clone()));
             reg(Box::new(errors.clone()));
-            TenantSeries::new(vec, errors, max_tenant_series)
+            reg(Box::new(limited.clone()));
+            TenantSeries::new([vec, errors, limited], max_tenant_series)
         });
         let pair = &["pool", "backend"];
         let counter_vec = |name: &str, help: &str, labels: &[&str]| {
@@ -294,7 +324,14 @@ impl Metrics {
                 v
             },
         };
+        let limited_vec = counter_vec(
+            "tenant_gateway_limited_requests_total",
+            "Requests refused by their tenant's limits: reason=rate (429) or concurrency (503)",
+            &["reason"],
+        );
+        let limited = LIMITED_REASONS.map(|reason| limited_vec.with_label_values(&[reason]));
         Metrics {
+            limited,
             acme,
             backends,
             requests,
@@ -364,8 +401,12 @@ impl Metrics {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.requests[outcome as usize][class].inc();
         self.request_seconds.observe(seconds);
+        let limited = outcome.limited_reason();
+        if let Some(reason) = limited {
+            self.limited[reason].inc();
+        }
         if let (Some(series), Some(tenant)) = (&self.tenant_requests, tenant) {
-            series.inc(tenant, status >= 500);
+            series.inc(tenant, status >= 500, limited.is_some());
         }
     }
 
@@ -414,5 +455,20 @@ mod tests {
         assert!(text.contains("tenant_gateway_tenant_requests_total{tenant=\"_other\"} 3"));
         assert!(!text.contains("tenant=\"c\""));
         assert!(text.contains("tenant_gateway_requests_total{class=\"2xx\",outcome=\"routed\"} 5"));
+    }
+
+    #[test]
+    fn limited_requests_are_counted_by_reason_and_tenant() {
+        let m = Metrics::new(true, 1);
+        m.record_request(Outcome::RateLimited, 429, 0.0, Some("a"));
+        m.record_request(Outcome::RateLimited, 429, 0.0, Some("b"));
+        m.record_request(Outcome::ConcurrencyLimited, 503, 0.0, Some("a"));
+        m.record_request(Outcome::Routed, 200, 0.0, Some("a"));
+        let text = m.render(0);
+        assert!(text.contains("tenant_gateway_limited_requests_total{reason=\"rate\"} 2"));
+        assert!(text.contains("tenant_gateway_limited_requests_total{reason=\"concurrency\"} 1"));
+        assert!(text.contains("tenant_gateway_tenant_limited_requests_total{tenant=\"a\"} 2"));
+        assert!(text.contains("tenant_gateway_tenant_limited_requests_total{tenant=\"_other\"} 1"));
+        assert!(text.contains("outcome=\"rate_limited\""));
     }
 }

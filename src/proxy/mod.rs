@@ -3,11 +3,13 @@
 //! 1. resolve  — normalise Host, look it up through the routing cache
 //! 2. decide   — forward, 404 / public / redirect, or refuse a suspended tenant;
 //!    a tenant under maintenance: 503, or held until it ends
+//!    admit    — the tenant's rate limit and concurrency cap (429 / 503)
 //! 3. prepare  — strip client tenant headers, inject ours, `X-Forwarded-*`
 //! 4. pick     — the tenant's pool, then a backend in it
 //! 5. forward  — send and stream the answer back (502 / 504 on failure)
 //! 6. log      — one access line and the request metrics
 
+mod admit;
 pub mod decide;
 pub mod h1;
 pub mod headers;
@@ -35,6 +37,7 @@ use crate::metrics::{Metrics, Outcome};
 use crate::routing::{RoutedTenant, Router};
 use crate::tenant::host::HostBuf;
 use crate::tls::TlsFront;
+use crate::traffic::limits::{Admitted, Limiter};
 use crate::upstream::{self, Forwarded, InFlight, Pools, UpstreamError};
 use decide::Policy;
 use headers::HeaderNames;
@@ -54,6 +57,9 @@ pub struct DataPath {
     /// keys rotate without a restart.
     pub signer: ArcSwapOption<signing::Signer>,
     pub metrics: Arc<Metrics>,
+    /// Rate limits and concurrency caps per tenant (plans' limits swapped
+    /// on reload).
+    pub limiter: Limiter,
     pub max_request_body: u64,
     pub access_log: bool,
     /// The HTTPS side (certificates, ACME challenges, redirect); `None` keeps
@@ -114,6 +120,9 @@ pub(crate) struct Exchange {
     pub(crate) backend: Option<String>,
     /// Usage metering's counts (`usage.enabled` only).
     pub(crate) usage: meter::Metered,
+    /// A limited tenant's admission: its concurrency slot is held until the
+    /// response is finished (moved into the streamed body).
+    pub(crate) admitted: Option<Admitted>,
 }
 
 impl Exchange {
@@ -271,8 +280,9 @@ impl Proxy {
                     }
                 }
                 headers::remove_hop_by_hop(response.headers_mut());
+                let admitted = ex.admitted.take();
                 let tally = self.tally(ex, &tenant, response.status(), upstream_started);
-                response.map(|body| respond::streamed(body, in_flight, tally))
+                response.map(|body| respond::streamed(body, in_flight, admitted, tally))
             }
             Err(e) => {
                 ex.forward_failed(&e, &tenant);

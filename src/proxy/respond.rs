@@ -12,16 +12,19 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 
 use super::meter::Tally;
+use crate::traffic::limits::Admitted;
 use crate::upstream::{InFlight, UpstreamError};
 
 /// A backend's streamed body, or a short body of our own.
 pub type ProxyBody = Either<Streamed, Full<Bytes>>;
 
 /// A backend's body, streamed through; the backend counts the request as in
-/// flight until the body is done (or the client goes away).
+/// flight until the body is done (or the client goes away), and so does the
+/// tenant's concurrency cap.
 pub struct Streamed {
     body: Incoming,
     _in_flight: InFlight,
+    _admitted: Option<Admitted>,
     /// Counts the body's bytes for usage metering (`usage.enabled`); boxed
     /// so that a response without it stays as small as before.
     tally: Option<Box<Tally>>,
@@ -55,11 +58,13 @@ impl Body for Streamed {
 pub(crate) fn streamed(
     body: Incoming,
     in_flight: InFlight,
+    admitted: Option<Admitted>,
     tally: Option<Box<Tally>>,
 ) -> ProxyBody {
     Either::Left(Streamed {
         body,
         _in_flight: in_flight,
+        _admitted: admitted,
         tally,
     })
 }

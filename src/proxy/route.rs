@@ -1,6 +1,7 @@
 //! Resolve and decide phases, shared by both HTTP/1 engines (hyper's and the
 //! lean one) so they cannot drift: normalise the Host, look it up, check it
-//! against the TLS name, then forward, refuse or answer per the policy.
+//! against the TLS name, then forward, refuse or answer per the policy, and
+//! admit a forwarded request under its tenant's limits (`admit.rs`).
 
 use std::sync::Arc;
 
@@ -63,7 +64,13 @@ impl Proxy {
 
         // 2. decide, then hold (or refuse) a tenant under maintenance
         let tenant = self.answer(self.shared.policy.decide(&resolution), ex)?;
-        self.maintenance(tenant, ex).await
+        let tenant = self.maintenance(tenant, ex).await?;
+        // 2b. admit under the tenant's limits, once any hold is over (one
+        // flag and an `Option` when nothing is limited)
+        if self.shared.limiter.applies(&tenant.tenant) {
+            self.admit(&tenant, ex).await?;
+        }
+        Ok(tenant)
     }
 
     /// The tenant to forward to, or the answer a decision gives instead.

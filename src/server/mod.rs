@@ -21,6 +21,7 @@ use crate::routing::{self, Router};
 use crate::store::{self, Store, StoreError};
 use crate::tls::acme::Acme;
 use crate::tls::TlsFront;
+use crate::traffic::limits::Limiter;
 use crate::traffic::usage::flush::Flusher;
 use crate::upstream::Pools;
 
@@ -129,7 +130,7 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
     let pools_source = PoolsSource::resolve(&config, None, &metrics).await;
     let pools = Pools::build(
         &config.pools,
-        &config.plans,
+        &config.plan_pools(),
         &config.upstream,
         workers,
         &metrics,
@@ -173,6 +174,7 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
             signing::signer_for(&config.headers).map_err(ServerError::Signing)?,
         ),
         metrics,
+        limiter: Limiter::new(&config.plans, &config.limits),
         max_request_body: config.limits.max_request_body,
         access_log: config.log.access_log,
         tls: tls_front.clone(),

@@ -44,6 +44,7 @@ impl Backend {
             name: name.to_owned(),
             delay,
             stop: CancellationToken::new(),
+            busy: Default::default(),
         };
         tokio::spawn(serve(listener, echo.clone()));
         Backend {
@@ -51,6 +52,11 @@ impl Backend {
             url: format!("http://{addr}"),
             echo,
         }
+    }
+
+    /// The most requests this backend has answered at once.
+    pub fn peak_in_flight(&self) -> usize {
+        self.echo.busy.peak()
     }
 
     /// The URL as a YAML flow item, for [`super::pool_config`].

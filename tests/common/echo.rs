@@ -8,6 +8,8 @@
 //! `examples/echo_backend.rs` and the integration-test harness.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -35,6 +37,40 @@ pub struct Echo {
     /// Cancelling it stops accepting and drops every open connection at
     /// once, as a crashed process would.
     pub stop: CancellationToken,
+    /// Requests being answered now, and the most ever at once.
+    pub busy: Arc<Busy>,
+}
+
+/// How many requests an echo backend is answering at once.
+#[derive(Default)]
+pub struct Busy {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl Busy {
+    /// The most requests answered at once so far.
+    #[allow(dead_code)] // the example backend (examples/echo_backend.rs) never asks
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts one request as being answered until dropped.
+struct Answering<'a>(&'a Busy);
+
+impl<'a> Answering<'a> {
+    fn start(busy: &'a Busy) -> Answering<'a> {
+        let now = busy.now.fetch_add(1, Ordering::SeqCst) + 1;
+        busy.peak.fetch_max(now, Ordering::SeqCst);
+        Answering(busy)
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Serves echo responses on `listener` forever, tagging each with `name`.
@@ -43,6 +79,7 @@ pub async fn serve_echo(listener: TcpListener, name: String) {
         name,
         delay: Duration::ZERO,
         stop: CancellationToken::new(),
+        busy: Arc::default(),
     };
     serve(listener, echo).await;
 }
@@ -81,6 +118,7 @@ async fn answer(
     mut req: Request<Incoming>,
     echo: Echo,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let _answering = Answering::start(&echo.busy);
     let received_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);

@@ -32,6 +32,7 @@ fn echo(name: &str) -> Echo {
         name: name.to_owned(),
         delay: Duration::ZERO,
         stop: CancellationToken::new(),
+        busy: Default::default(),
     }
 }
 

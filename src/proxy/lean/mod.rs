@@ -151,6 +151,10 @@ where
                             // Backends spoken to over HTTP/2: hyper's client.
                             Ok(tenant) if speaks_h2(proxy, &tenant) => {
                                 proxy.shared.metrics.in_flight.dec();
+                                // hyper admits it again: not twice against the rate.
+                                if let Some(admitted) = ex.admitted.take() {
+                                    admitted.give_back();
+                                }
                                 Step::Handover
                             }
                             Ok(tenant) => {
