@@ -18,8 +18,11 @@ use crate::store::{Store, StoreError};
 use crate::tenant::spec::{SpecRules, TenantSpec};
 use crate::tenant::NewTenant;
 
-/// Tenants written per transaction.
-const BATCH: usize = 5_000;
+/// Tenants written per transaction: large, so commits (each a WAL sync and
+/// about one checkpoint for the embedded store) are few (5,000 → 25,000:
+/// see docs/performance.md), small enough that a batch holds the store's
+/// write lock for about a second.
+const BATCH: usize = 25_000;
 /// Errors listed in a report; more are only counted.
 const MAX_LISTED_ERRORS: usize = 1_000;
 /// Up to this many imported domains are invalidated one by one.
@@ -96,7 +99,6 @@ pub async fn import(
         ..ImportReport::default()
     };
     let total = parsed.len();
-    let mut batch: Vec<(usize, NewTenant)> = Vec::with_capacity(BATCH);
     let mut tell = |report: &ImportReport| {
         progress(Progress {
             total,
@@ -104,50 +106,72 @@ pub async fn import(
             failed: report.failed,
         })
     };
-    for (line, parsed) in parsed.0 {
+    let mut rows = parsed.0.into_iter();
+    let mut batch = validated(&mut rows, rules, &mut report);
+    while !batch.is_empty() {
+        // The next batch is validated while the store writes this one
+        // (on its own thread, for the embedded store).
+        let (lines, tenants): (Vec<usize>, Vec<NewTenant>) = batch.into_iter().unzip();
+        // Only while they may still be listed (a few): cloning is not free.
+        let domains: Vec<Vec<String>> = match report.domains {
+            Some(_) => tenants.iter().map(|t| t.domains.clone()).collect(),
+            None => Vec::new(),
+        };
+        let (rejected, next) = tokio::join!(store.import_tenants(tenants), async {
+            validated(&mut rows, rules, &mut report)
+        });
+        account(&lines, domains, rejected?, &mut report);
+        tell(&report);
+        batch = next;
+    }
+    tell(&report);
+    Ok(report)
+}
+
+/// The next `BATCH` valid tenants of `rows`, bad rows reported on the way.
+fn validated(
+    rows: &mut impl Iterator<Item = Parsed>,
+    rules: &SpecRules,
+    report: &mut ImportReport,
+) -> Vec<(usize, NewTenant)> {
+    let mut batch = Vec::with_capacity(BATCH);
+    for (line, parsed) in rows.by_ref() {
         match parsed.and_then(|spec| spec.validate(rules).map_err(|e| e.message)) {
             Ok(tenant) => batch.push((line, tenant)),
             Err(message) => report.reject(line, message),
         }
         if batch.len() == BATCH {
-            write_batch(store, std::mem::take(&mut batch), &mut report).await?;
-            tell(&report);
+            break;
         }
     }
-    write_batch(store, batch, &mut report).await?;
-    tell(&report);
-    Ok(report)
+    batch
 }
 
-async fn write_batch(
-    store: &dyn Store,
-    batch: Vec<(usize, NewTenant)>,
+/// Counts a written batch: the store's rejected rows by line, the others
+/// imported (and their domains listed while few).
+fn account(
+    lines: &[usize],
+    domains: Vec<Vec<String>>,
+    rejected: Vec<(usize, StoreError)>,
     report: &mut ImportReport,
-) -> Result<(), StoreError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let (lines, tenants): (Vec<usize>, Vec<NewTenant>) = batch.into_iter().unzip();
-    let domains: Vec<Vec<String>> = tenants.iter().map(|t| t.domains.clone()).collect();
-    let rejected = store.import_tenants(tenants).await?;
+) {
     let mut rejected_at = vec![false; lines.len()];
     for (index, error) in rejected {
         rejected_at[index] = true;
         report.reject(lines[index], error.to_string());
     }
+    report.imported += rejected_at.iter().filter(|r| !**r).count();
     for (tenant_domains, rejected) in domains.into_iter().zip(rejected_at) {
-        if rejected {
-            continue;
-        }
-        report.imported += 1;
-        if let Some(listed) = &mut report.domains {
+        let Some(listed) = &mut report.domains else {
+            break;
+        };
+        if !rejected {
             listed.extend(tenant_domains);
             if listed.len() > MAX_LISTED_DOMAINS {
                 report.domains = None;
             }
         }
     }
-    Ok(())
 }
 
 /// A tenant with the line it starts on, or why that line is a bad row.

@@ -27,7 +27,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{GenericClient, NoTls};
 
 use self::layout::{Sql, KEY_COLUMN};
-use super::{HostMatch, Store, StoreError};
+use super::{HostMatch, RouteSink, Store, StoreError};
 use crate::config::{StoreConfig, StoreLayout};
 use crate::tenant::host::wildcard_parent;
 use crate::tenant::{Domain, DomainEntry, NewTenant, TenantPatch, TenantRecord};
@@ -235,6 +235,33 @@ impl Store for PgStore {
         )
         .await?;
         rows.iter().map(host_match_from_row).collect()
+    }
+
+    /// One query (one snapshot) read through a portal, `SCAN_BATCH` rows
+    /// a round trip, instead of a query per page.
+    async fn scan_routes(&self, mut sink: Box<dyn RouteSink>) -> Result<(), StoreError> {
+        const SCAN_BATCH: i32 = 50_000;
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(pg_error)?;
+        let portal = tx
+            .bind(self.sql.routes_all.as_str(), &[])
+            .await
+            .map_err(pg_error)?;
+        loop {
+            let rows = tx
+                .query_portal(&portal, SCAN_BATCH)
+                .await
+                .map_err(pg_error)?;
+            for row in &rows {
+                let m = host_match_from_row(row)?;
+                if !sink.route(Some(&m.tenant), &m.domain) {
+                    return Ok(());
+                }
+            }
+            if rows.len() < SCAN_BATCH as usize {
+                return Ok(());
+            }
+        }
     }
 
     async fn routes_for(&self, domains: &[String]) -> Result<Vec<HostMatch>, StoreError> {
