@@ -17,4 +17,5 @@ pub mod server;
 pub mod store;
 pub mod tenant;
 pub mod tls;
+pub mod traffic;
 pub mod upstream;

@@ -6,6 +6,7 @@
 
 mod auth;
 mod console;
+mod controls;
 mod create;
 mod domains;
 mod error;
@@ -71,6 +72,7 @@ fn routes(protect: impl FnOnce(Routes) -> Routes) -> Routes {
         .routes(routes!(tenants::import))
         .routes(routes!(tenants::show, tenants::update, tenants::remove))
         .routes(routes!(domains::add))
+        .routes(routes!(controls::maintenance))
         .routes(routes!(migrate::one))
         .routes(routes!(migrate::all))
         .routes(routes!(jobs::list))

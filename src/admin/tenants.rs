@@ -15,7 +15,7 @@ use super::import::ImportReport;
 use super::AdminState;
 use crate::provision::events;
 use crate::tenant::spec::{check_name, SpecError, SpecRules};
-use crate::tenant::{TenantPatch, TenantRecord, TenantStatus, DEFAULT_CLUSTER};
+use crate::tenant::{TenantLimits, TenantPatch, TenantRecord, TenantStatus, DEFAULT_CLUSTER};
 
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
@@ -156,6 +156,11 @@ pub struct UpdateTenant {
     /// `null` removes the plan.
     #[serde(default, deserialize_with = "present")]
     plan: Option<Option<String>>,
+    /// The tenant's own limits over its plan's, e.g. `{"rate": "50/s",
+    /// "burst": 100, "concurrency": 20}`; `null` clears them.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<TenantLimits>)]
+    limits: Option<serde_json::Value>,
 }
 
 /// Tells "absent" (`None`) from "null" (`Some(None)`).
@@ -163,7 +168,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     T::deserialize(d).map(Some)
 }
 
-/// Rename, suspend or resume a tenant, or move it to another pool or plan
+/// Rename, suspend or resume a tenant, move it to another pool or plan, or set its own limits
 #[utoipa::path(patch, path = "/tenants/{id}", operation_id = "update_tenant", tag = "tenants",
     params(("id" = String, Path, description = "The tenant's id")),
     request_body = UpdateTenant,
@@ -177,12 +182,21 @@ pub async fn update(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<UpdateTenant>,
 ) -> Result<Json<TenantRecord>, ApiError> {
-    if req.name.is_none() && req.status.is_none() && req.pool.is_none() && req.plan.is_none() {
+    let limits = req.limits.map(super::controls::read_limits).transpose()?;
+    let patch = TenantPatch {
+        name: req.name,
+        status: None,
+        pool: req.pool,
+        plan: req.plan,
+        limits,
+        maintenance: None,
+    };
+    if patch.is_empty() && req.status.is_none() {
         return Err(ApiError::BadRequest(
-            "nothing to change: send name, status, pool or plan".into(),
+            "nothing to change: send name, status, pool, plan or limits".into(),
         ));
     }
-    if let Some(name) = &req.name {
+    if let Some(name) = &patch.name {
         check_name(name)?;
     }
     let status = req
@@ -192,24 +206,14 @@ pub async fn update(
         .transpose()
         .map_err(ApiError::BadRequest)?;
     let rules = state.rules();
-    if let Some(pool) = &req.pool {
+    if let Some(pool) = &patch.pool {
         rules.check_pool(pool.as_deref())?;
     }
-    if let Some(plan) = &req.plan {
+    if let Some(plan) = &patch.plan {
         rules.check_plan(plan.as_deref())?;
     }
-    let record = state
-        .store
-        .update_tenant(
-            &id,
-            TenantPatch {
-                name: req.name,
-                status,
-                pool: req.pool,
-                plan: req.plan,
-            },
-        )
-        .await?;
+    let patch = TenantPatch { status, ..patch };
+    let record = state.store.update_tenant(&id, patch).await?;
     let router = &state.data_path.router;
     router.invalidate_domains(&record.domains).await;
     tracing::info!(tenant = %id, status = record.tenant.status.as_str(), "tenant updated");

@@ -1,6 +1,8 @@
 //! Subcommands beyond `serve` and `check-config`.
 
+mod controls;
 pub mod domains;
+mod import;
 mod migrate;
 mod progress;
 mod store;

@@ -7,16 +7,16 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use clap::{Args, Subcommand};
-use tenant_gateway::admin::import;
 use tenant_gateway::provision::events::{self, Events};
 use tenant_gateway::provision::Provisioned;
-use tenant_gateway::store::{self, OpenMode};
+use tenant_gateway::store::OpenMode;
 use tenant_gateway::tenant::spec::TenantSpec;
 use tenant_gateway::tenant::{Isolation, TenantPatch, TenantRecord, TenantStatus};
 
-use super::progress::Shown;
+use super::controls::{LimitArgs, MaintenanceArgs};
+use super::migrate::MaintenanceFlags;
 use super::store::{provision_error, store_error, with_store};
 use super::ConfigArgs;
 
@@ -63,6 +63,8 @@ pub enum TenantsCommand {
     Migrate {
         id: String,
         #[command(flatten)]
+        maintenance: MaintenanceFlags,
+        #[command(flatten)]
         config: ConfigArgs,
     },
     /// Migrate every tenant, each in its own transaction, going on past failures.
@@ -71,8 +73,14 @@ pub enum TenantsCommand {
         #[arg(long)]
         parallel: Option<usize>,
         #[command(flatten)]
+        maintenance: MaintenanceFlags,
+        #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Set a tenant's own limits over its plan's, or `--clear` them.
+    Limit(LimitArgs),
+    /// Put a tenant under maintenance (`on [--hold 10s]`) or end it (`off`).
+    Maintenance(MaintenanceArgs),
     /// Import tenants from a CSV (`id,schema,domain[,name,isolation,status,pool,plan,cluster]`,
     /// optional header) or NDJSON file, one transaction per batch.
     Import {
@@ -146,9 +154,19 @@ pub fn run(command: TenantsCommand) -> anyhow::Result<()> {
         TenantsCommand::Delete { id, drop, config } => delete(&config, id, drop),
         TenantsCommand::Suspend { id, config } => set_status(&config, id, TenantStatus::Suspended),
         TenantsCommand::Resume { id, config } => set_status(&config, id, TenantStatus::Active),
-        TenantsCommand::Migrate { id, config } => super::migrate::one(&config, id),
-        TenantsCommand::MigrateAll { parallel, config } => super::migrate::all(&config, parallel),
-        TenantsCommand::Import { file, config } => import_file(&file, &config),
+        TenantsCommand::Migrate {
+            id,
+            maintenance,
+            config,
+        } => super::migrate::one(&config, id, maintenance),
+        TenantsCommand::MigrateAll {
+            parallel,
+            maintenance,
+            config,
+        } => super::migrate::all(&config, parallel, maintenance),
+        TenantsCommand::Limit(args) => super::controls::limit(args),
+        TenantsCommand::Maintenance(args) => super::controls::maintenance(args),
+        TenantsCommand::Import { file, config } => super::import::import_file(&file, &config),
     }
 }
 
@@ -355,46 +373,4 @@ fn set_status(config: &ConfigArgs, id: String, status: TenantStatus) -> anyhow::
         println!("Tenant '{id}' is {}", status.as_str());
         Ok(())
     })
-}
-
-fn import_file(file: &PathBuf, args: &ConfigArgs) -> anyhow::Result<()> {
-    let config = args.load()?;
-    let text = if file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
-    } else {
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?
-    };
-    // A bad header is refused before the store is opened (or created).
-    let parsed = import::read(&text)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let report = runtime.block_on(async {
-        let store = store::open(&config.store, OpenMode::CreateIfMissing)
-            .await
-            .with_context(|| format!("cannot open the store {}", store::describe(&config.store)))?
-            .store;
-        let rules = config.spec_rules();
-        let started = Instant::now();
-        let shown = Shown::new("tenants");
-        let report = import::import(store.as_ref(), parsed, &rules, |p| shown.update(p))
-            .await
-            .context("import failed")?;
-        shown.finish();
-        anyhow::Ok((report, started.elapsed()))
-    })?;
-    let (report, elapsed) = report;
-    for error in &report.errors {
-        eprintln!("line {}: {}", error.line, error.message);
-    }
-    println!(
-        "imported {} tenant(s), {} failed, in {:.1} s",
-        report.imported,
-        report.failed,
-        elapsed.as_secs_f64()
-    );
-    if report.failed > 0 {
-        anyhow::bail!("{} row(s) were not imported", report.failed);
-    }
-    Ok(())
 }

@@ -42,6 +42,15 @@ pub struct ProvisioningConfig {
     pub database_role: bool,
     /// Run after the provisioning steps, before the registry commit.
     pub hooks: HooksConfig,
+    /// How long a tenant's requests wait for a `--maintenance` migration
+    /// when no `--hold` is given.
+    #[serde(with = "humantime_serde")]
+    pub maintenance_hold: Duration,
+    /// How long a `--maintenance` migration waits after switching its
+    /// tenant into maintenance before migrating, for every replica to see
+    /// the switch and requests already forwarded to finish.
+    #[serde(with = "humantime_serde")]
+    pub maintenance_settle: Duration,
 }
 
 impl Default for ProvisioningConfig {
@@ -57,6 +66,8 @@ impl Default for ProvisioningConfig {
             clusters: BTreeMap::new(),
             database_role: false,
             hooks: HooksConfig::default(),
+            maintenance_hold: Duration::from_secs(10),
+            maintenance_settle: Duration::from_secs(1),
         }
     }
 }
@@ -96,6 +107,12 @@ pub(super) fn problems(config: &Config, bad: &mut impl FnMut(String, String)) {
         bad(
             "provisioning.migrations".into(),
             format!("{} is not a directory", dir.display()),
+        );
+    }
+    if p.maintenance_hold > crate::tenant::controls::MAX_HOLD {
+        bad(
+            "provisioning.maintenance_hold".into(),
+            "must be at most 1h (held requests keep their connections open)".into(),
         );
     }
     if p.migrate_parallel == 0 {

@@ -25,10 +25,12 @@ pub enum Outcome {
     /// A plain-HTTP request answered with a redirect to HTTPS, or an ACME
     /// challenge answer.
     HttpsRedirect,
+    /// The tenant is under maintenance: 503 at once, or after its hold ran out.
+    Maintenance,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 8] = [
+    const ALL: [Outcome; 9] = [
         Outcome::Routed,
         Outcome::UnknownHost,
         Outcome::Suspended,
@@ -37,6 +39,7 @@ impl Outcome {
         Outcome::StoreError,
         Outcome::Misdirected,
         Outcome::HttpsRedirect,
+        Outcome::Maintenance,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +52,7 @@ impl Outcome {
             Outcome::StoreError => "store_error",
             Outcome::Misdirected => "misdirected",
             Outcome::HttpsRedirect => "https_redirect",
+            Outcome::Maintenance => "maintenance",
         }
     }
 }
@@ -77,6 +81,9 @@ pub struct Metrics {
     /// 1 while the change feed's connection is up.
     pub change_feed_connected: IntGauge,
     pub in_flight: IntGauge,
+    /// Requests waiting for their tenant's maintenance to end (a part of
+    /// `in_flight`).
+    pub maintenance_held: IntGauge,
     admin_requests: IntCounterVec,
     tenant_requests: Option<TenantSeries>,
     /// Per-backend series, labelled `{pool, backend}` (bounded by config).
@@ -336,6 +343,10 @@ impl Metrics {
             in_flight: gauge(
                 "tenant_gateway_in_flight_requests",
                 "Data-path requests being served",
+            ),
+            maintenance_held: gauge(
+                "tenant_gateway_maintenance_held_requests",
+                "Data-path requests held until their tenant's maintenance ends",
             ),
             admin_requests,
             tenant_requests,

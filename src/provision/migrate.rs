@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
+use super::hold::MaintenanceWindow;
 use super::{migrations, sql_failed, store_failed, ProvisionError, Provisioner};
 use crate::store::Store;
 use crate::tenant::{Isolation, Tenant};
@@ -40,6 +41,16 @@ impl Provisioner {
     /// Table and cache tenants own no schema, and the public tenant's
     /// `public` schema holds the shared tables, not a tenant's: nothing to do.
     pub async fn migrate(&self, tenant: &Tenant) -> Result<Vec<String>, ProvisionError> {
+        self.migrate_in(tenant, None).await
+    }
+
+    /// [`Provisioner::migrate`]; with a `window`, a tenant that has
+    /// migrations to apply is under maintenance while they run (see `hold`).
+    pub async fn migrate_in(
+        &self,
+        tenant: &Tenant,
+        window: Option<&MaintenanceWindow>,
+    ) -> Result<Vec<String>, ProvisionError> {
         if tenant.schema == "public" {
             return Ok(Vec::new());
         }
@@ -54,24 +65,41 @@ impl Provisioner {
             Some(_) => "connect to the tenant's database",
         };
         let mut conn = cluster.connect(&self.store, database, step).await?;
-        let tx = conn
-            .transaction()
-            .await
-            .map_err(|e| sql_failed("begin", e))?;
-        self.limit_statements(&tx).await?;
-        let applied = migrations::apply(&tx, &tenant.schema, &self.migrations).await?;
-        tx.commit().await.map_err(|e| sql_failed("commit", e))?;
-        Ok(applied)
+        let opened = match window {
+            Some(window)
+                if migrations::pending(&*conn, &tenant.schema, &self.migrations).await? =>
+            {
+                window.open(tenant).await?
+            }
+            _ => None,
+        };
+        let migrated = async {
+            let tx = conn
+                .transaction()
+                .await
+                .map_err(|e| sql_failed("begin", e))?;
+            self.limit_statements(&tx).await?;
+            let applied = migrations::apply(&tx, &tenant.schema, &self.migrations).await?;
+            tx.commit().await.map_err(|e| sql_failed("commit", e))?;
+            Ok(applied)
+        }
+        .await;
+        match opened {
+            Some(opened) => opened.close(migrated).await,
+            None => migrated,
+        }
     }
 
     /// Migrates every tenant of `store`, at most `parallel` at a time, each
     /// in its own transaction. A failing tenant is reported and the others
     /// go on; `progress` is called after each tenant. Results are in tenant
-    /// id order.
+    /// id order. With a `window`, each tenant is under maintenance only
+    /// while its own migrations run (and not at all if it has none).
     pub async fn migrate_all(
         self: &Arc<Self>,
         store: &dyn Store,
         parallel: usize,
+        window: Option<MaintenanceWindow>,
         progress: impl Fn(Progress) + Send + Sync + 'static,
     ) -> Result<Vec<TenantMigration>, ProvisionError> {
         let mut tenants = Vec::new();
@@ -94,18 +122,20 @@ impl Provisioner {
             ..Progress::default()
         }));
         let progress = Arc::new(progress);
+        let window = Arc::new(window);
         progress(*state.lock().unwrap_or_else(|e| e.into_inner()));
         let mut tasks = tokio::task::JoinSet::new();
         for (i, tenant) in tenants.into_iter().enumerate() {
-            let (this, permits, state, progress) = (
+            let (this, permits, state, progress, window) = (
                 self.clone(),
                 permits.clone(),
                 state.clone(),
                 progress.clone(),
+                window.clone(),
             );
             tasks.spawn(async move {
                 let _permit = permits.acquire_owned().await;
-                let outcome = this.migrate(&tenant).await;
+                let outcome = this.migrate_in(&tenant, window.as_ref().as_ref()).await;
                 let now = {
                     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
                     s.done += 1;

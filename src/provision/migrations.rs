@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
-use tokio_postgres::Transaction;
+use tokio_postgres::{GenericClient, Transaction};
 
 use super::{operator_sql_failed, sql_failed, ProvisionError, ProvisionFailure};
 use crate::store::postgres::quote_ident;
@@ -123,6 +123,37 @@ pub async fn apply(
         applied.push(m.name.clone());
     }
     Ok(applied)
+}
+
+/// Whether `schema` lacks one of `migrations` (by name): a migration would
+/// apply something. Read outside any transaction, before deciding to put
+/// the tenant under maintenance.
+pub async fn pending(
+    client: &impl GenericClient,
+    schema: &str,
+    migrations: &[Migration],
+) -> Result<bool, ProvisionError> {
+    if migrations.is_empty() {
+        return Ok(false);
+    }
+    let table = format!("{}.gateway_migrations", quote_ident(schema));
+    let step = |e| sql_failed("migration table", e);
+    let found: Option<String> = client
+        .query_one("SELECT to_regclass($1)::text", &[&table])
+        .await
+        .map_err(step)?
+        .get(0);
+    if found.is_none() {
+        return Ok(true);
+    }
+    let recorded: Vec<String> = client
+        .query(&format!("SELECT name FROM {table}"), &[])
+        .await
+        .map_err(step)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(migrations.iter().any(|m| !recorded.contains(&m.name)))
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod clone;
 pub mod cluster;
 mod commit;
 pub mod events;
+pub mod hold;
 pub mod hooks;
 pub mod jobs;
 pub mod migrate;
@@ -160,6 +161,9 @@ pub struct Provisioner {
     hooks: Hooks,
     /// Tenants migrated at once by `POST /v1/migrate`.
     pub migrate_parallel: usize,
+    /// `provisioning.maintenance_hold` and `maintenance_settle`.
+    maintenance_hold: Duration,
+    maintenance_settle: Duration,
     /// Background work (`POST /v1/migrate`) and its progress.
     pub jobs: jobs::Jobs,
 }
@@ -201,10 +205,28 @@ impl Provisioner {
             store,
             jobs: jobs::Jobs::default(),
             migrate_parallel: config.migrate_parallel,
+            maintenance_hold: config.maintenance_hold,
+            maintenance_settle: config.maintenance_settle,
             template_schema: config.template_schema.clone(),
             template_copy_data: config.template_copy_data.clone(),
             recipe: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// How a `--maintenance` migration holds its tenant: `hold`, else
+    /// `provisioning.maintenance_hold`; `router` is this process's own.
+    pub fn maintenance_window(
+        &self,
+        store: std::sync::Arc<dyn crate::store::Store>,
+        hold: Option<Duration>,
+        router: Option<std::sync::Arc<crate::routing::Router>>,
+    ) -> hold::MaintenanceWindow {
+        hold::MaintenanceWindow {
+            store,
+            hold: Some(hold.unwrap_or(self.maintenance_hold)),
+            settle: self.maintenance_settle,
+            router,
+        }
     }
 
     pub fn migrations(&self) -> &[Migration] {

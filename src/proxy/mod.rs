@@ -1,7 +1,8 @@
 //! The data path, one request at a time, in named phases:
 //!
 //! 1. resolve  — normalise Host, look it up through the routing cache
-//! 2. decide   — forward, 404 / public / redirect, or refuse a suspended tenant
+//! 2. decide   — forward, 404 / public / redirect, or refuse a suspended tenant;
+//!    a tenant under maintenance: 503, or held until it ends
 //! 3. prepare  — strip client tenant headers, inject ours, `X-Forwarded-*`
 //! 4. pick     — the tenant's pool, then a backend in it
 //! 5. forward  — send and stream the answer back (502 / 504 on failure)
@@ -12,6 +13,7 @@ pub mod h1;
 pub mod headers;
 pub mod lean;
 pub mod listener;
+mod maintenance;
 mod respond;
 mod route;
 pub mod signing;
@@ -56,6 +58,8 @@ pub struct DataPath {
     /// The HTTPS side (certificates, ACME challenges, redirect); `None` keeps
     /// the plain-HTTP path free of any TLS check.
     pub tls: Option<Arc<TlsFront>>,
+    /// Requests held while their tenant is under maintenance.
+    pub holds: crate::traffic::maintenance::Holds,
 }
 
 /// One worker's proxy: the shared data path plus the worker's own client pool.

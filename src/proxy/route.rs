@@ -61,8 +61,21 @@ impl Proxy {
             }
         }
 
-        // 2. decide
-        match self.shared.policy.decide(&resolution) {
+        // 2. decide, then hold (or refuse) a tenant under maintenance
+        let tenant = self.answer(self.shared.policy.decide(&resolution), ex)?;
+        self.maintenance(tenant, ex).await
+    }
+
+    /// The tenant to forward to, or the answer a decision gives instead.
+    // The refusal is the response itself, as `route`'s (async, so unlinted):
+    // boxing it would cost an allocation per refused request.
+    #[allow(clippy::result_large_err)]
+    pub(super) fn answer(
+        &self,
+        decision: Decision,
+        ex: &mut Exchange,
+    ) -> Result<Arc<RoutedTenant>, Response<ProxyBody>> {
+        match decision {
             Decision::Forward(tenant) => {
                 ex.tenant = Some(tenant.clone());
                 Ok(tenant)

@@ -176,6 +176,7 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         max_request_body: config.limits.max_request_body,
         access_log: config.log.access_log,
         tls: tls_front.clone(),
+        holds: Default::default(),
     });
 
     let reloader = Reloader::start(source, data_path.clone(), workers, pools_source);

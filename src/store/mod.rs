@@ -2,6 +2,7 @@
 //! the control plane do not care whether it is the embedded file or PostgreSQL.
 
 pub mod certs;
+mod controls;
 pub mod feed;
 pub mod postgres;
 pub mod scan;

@@ -20,7 +20,7 @@ use self::rows::{
 };
 use self::schema::migrate;
 
-use super::{HostMatch, OpenMode, RouteSink, Store, StoreError};
+use super::{controls, HostMatch, OpenMode, RouteSink, Store, StoreError};
 use crate::tenant::host::wildcard_parent;
 use crate::tenant::{Domain, NewTenant, Tenant, TenantPatch, TenantRecord};
 
@@ -198,10 +198,7 @@ impl Store for SqliteStore {
     }
 
     async fn scan_routes(&self, sink: Box<dyn RouteSink>) -> Result<(), StoreError> {
-        let path = self.inner.path.clone();
-        tokio::task::spawn_blocking(move || scan::routes(&path, sink))
-            .await
-            .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+        scan::routes(self.inner.path.clone(), sink).await
     }
 
     async fn routes_for(&self, domains: &[String]) -> Result<Vec<HostMatch>, StoreError> {
@@ -296,15 +293,25 @@ impl Store for SqliteStore {
         let id = id.to_owned();
         self.write_logged(move |tx| {
             let current = existing_record(tx, &id)?.tenant;
+            let (limits, maintenance) = controls::patched(&current, &patch)?;
             let name = patch.name.unwrap_or(current.name);
             let status = patch.status.unwrap_or(current.status);
             let pool = patch.pool.unwrap_or(current.pool);
             let plan = patch.plan.unwrap_or(current.plan);
             tx.prepare_cached(
-                "UPDATE tenants SET name = ?2, status = ?3, pool = ?4, plan = ?5 WHERE id = ?1",
+                "UPDATE tenants SET name = ?2, status = ?3, pool = ?4, plan = ?5, limits = ?6, \
+                 maintenance = ?7 WHERE id = ?1",
             )
             .map_err(backend)?
-            .execute(params![id, name, status.as_str(), pool, plan])
+            .execute(params![
+                id,
+                name,
+                status.as_str(),
+                pool,
+                plan,
+                limits,
+                maintenance
+            ])
             .map_err(backend)?;
             let updated = existing_record(tx, &id)?;
             let touched = updated.domain_names();

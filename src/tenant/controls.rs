@@ -133,6 +133,20 @@ pub struct Maintenance {
     pub since: String,
 }
 
+/// The longest maintenance hold accepted: held requests keep their
+/// connections open.
+pub const MAX_HOLD: Duration = Duration::from_secs(3600);
+
+impl Maintenance {
+    /// Maintenance switched on now, holding requests up to `hold`.
+    pub fn starting_now(hold: Option<Duration>) -> Maintenance {
+        Maintenance {
+            hold,
+            since: crate::clock::now_rfc3339(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

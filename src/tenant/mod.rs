@@ -233,6 +233,17 @@ pub struct TenantPatch {
     pub pool: Option<Option<String>>,
     /// `Some(None)` removes the tenant's plan.
     pub plan: Option<Option<String>>,
+    /// `Some(None)` clears the tenant's own limits (its plan's apply).
+    pub limits: Option<Option<TenantLimits>>,
+    /// `Some(Some(_))` puts the tenant under maintenance, `Some(None)` ends it.
+    pub maintenance: Option<Option<Maintenance>>,
+}
+
+impl TenantPatch {
+    /// Whether the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == TenantPatch::default()
+    }
 }
 
 /// The name of the registry's own PostgreSQL server as a cluster: the only

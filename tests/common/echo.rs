@@ -1,5 +1,6 @@
 //! A tiny backend that answers every request with JSON describing what it
-//! received (method, path, headers, body size). `?sleep_ms=N` delays the
+//! received (method, path, headers, body size, and when it arrived, in
+//! milliseconds since the Unix epoch). `?sleep_ms=N` delays the
 //! answer, for drain and timeout tests. A WebSocket handshake is accepted:
 //! the first message is that JSON (so the handshake's headers can be
 //! checked), then every message is echoed back. Shared by
@@ -79,6 +80,9 @@ async fn answer(
     mut req: Request<Incoming>,
     echo: Echo,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let received_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     let sleep_ms = req
         .uri()
         .query()
@@ -115,6 +119,7 @@ async fn answer(
         "path": path,
         "headers": headers,
         "body_bytes": body_bytes,
+        "received_ms": received_ms,
     });
     let body = format!("{body:#}\n");
     if let (Some(key), Some(upgrade)) = (websocket_key, upgrade) {

@@ -31,6 +31,8 @@ pub struct Outcome {
     pub status: Option<StatusCode>,
     /// The echo backend that answered (`"backend"` of its JSON).
     pub backend: Option<String>,
+    /// When the backend received it (`"received_ms"`: ms since the epoch).
+    pub received_ms: Option<u64>,
     /// The body when the answer is not an echo, or the transport error.
     pub detail: String,
 }
@@ -150,9 +152,11 @@ async fn client_loop(
         };
         let outcome = match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
             Ok(Ok((status, body))) => {
-                let backend = serde_json::from_slice::<serde_json::Value>(&body)
-                    .ok()
+                let seen = serde_json::from_slice::<serde_json::Value>(&body).ok();
+                let backend = seen
+                    .as_ref()
                     .and_then(|seen| seen["backend"].as_str().map(str::to_owned));
+                let received_ms = seen.as_ref().and_then(|seen| seen["received_ms"].as_u64());
                 let detail = match backend {
                     Some(_) => String::new(),
                     None => String::from_utf8_lossy(&body).into_owned(),
@@ -162,6 +166,7 @@ async fn client_loop(
                     took: sent.elapsed(),
                     status: Some(status),
                     backend,
+                    received_ms,
                     detail,
                 }
             }
@@ -170,6 +175,7 @@ async fn client_loop(
                 took: sent.elapsed(),
                 status: None,
                 backend: None,
+                received_ms: None,
                 detail: error,
             },
             Err(_) => Outcome {
@@ -177,6 +183,7 @@ async fn client_loop(
                 took: sent.elapsed(),
                 status: None,
                 backend: None,
+                received_ms: None,
                 detail: "timed out".into(),
             },
         };

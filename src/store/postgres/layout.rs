@@ -46,9 +46,21 @@ CREATE INDEX gateway_tenants_cluster ON gateway_tenants (cluster);
 ];
 
 /// Columns `0..TENANT_COLUMNS` of a tenant select are the tenant (see
-/// `tenant_from_row`); the next one is its integer key, then any extra
-/// (the matched domain of `resolve_host`).
-pub(super) const TENANT_COLUMNS: usize = 9;
+/// `tenant_from_row`; its controls last); the next one is its integer key,
+/// then any extra (the matched domain of `resolve_host`).
+pub(super) const TENANT_COLUMNS: usize = 11;
+
+/// A tenant's own traffic controls, as JSON (`store::controls`), for every
+/// layout: a side table keyed by tenant id, since django-tenants' tenant
+/// table is Django's. Created idempotently at start like the change log;
+/// rows go with their tenant (`delete_controls`).
+pub(super) const CONTROLS_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS gateway_tenant_controls (
+    tenant_id   text PRIMARY KEY,
+    limits      jsonb,
+    maintenance jsonb
+);
+";
 pub(super) const KEY_COLUMN: usize = TENANT_COLUMNS;
 
 /// The unique index that makes an owned schema name a conflict.
@@ -107,6 +119,10 @@ pub(super) struct Sql {
     /// `(cluster, tenants)` for the given cluster names (`$1`); `None` when
     /// the layout records no cluster.
     pub count_by_cluster: Option<String>,
+    /// Sets tenant `$1`'s controls (`$2` limits, `$3` maintenance, JSON text).
+    pub upsert_controls: String,
+    /// Forgets tenant `$1`'s controls (deleted, or created anew).
+    pub delete_controls: String,
 }
 
 struct Names {
@@ -202,8 +218,12 @@ impl Sql {
         } = names;
         let cols = format!(
             "t.{t_id}::text, {name_expr}, t.{t_schema}::text, {isolation_expr}, {status_expr}, \
-             {pool_expr}, {created_expr}, {plan_expr}, {cluster_expr}, t.{t_pk}::int8"
+             {pool_expr}, {created_expr}, {plan_expr}, {cluster_expr}, c.limits::text, \
+             c.maintenance::text, t.{t_pk}::int8"
         );
+        // One indexed probe more per tenant read; no row: no controls.
+        let controls =
+            format!("LEFT JOIN gateway_tenant_controls c ON c.tenant_id = t.{t_id}::text");
         let count_by_cluster = (layout == StoreLayout::Native || django.cluster_column.is_some())
             .then(|| {
                 format!(
@@ -261,20 +281,20 @@ impl Sql {
         let insert_tenant = insert_parts.concat();
         Sql {
             layout,
-            get_tenant: format!("SELECT {cols} FROM {tt} t WHERE t.{t_id} = $1"),
+            get_tenant: format!("SELECT {cols} FROM {tt} t {controls} WHERE t.{t_id} = $1"),
             lock_tenant: format!(
                 "SELECT t.{t_pk}::int8 FROM {tt} t WHERE t.{t_id} = $1 FOR UPDATE"
             ),
             list_tenants: format!(
-                "SELECT {cols} FROM {tt} t WHERE t.{t_id} > $1 ORDER BY t.{t_id} LIMIT $2"
+                "SELECT {cols} FROM {tt} t {controls} WHERE t.{t_id} > $1 ORDER BY t.{t_id} LIMIT $2"
             ),
             resolve_host: format!(
                 "SELECT {cols}, d.{d_domain}::text FROM {dt} d JOIN {tt} t ON t.{t_pk} = d.{d_fk} \
-                 WHERE d.{d_domain} IN ($1, $2) ORDER BY (d.{d_domain} = $1) DESC LIMIT 1"
+                 {controls} WHERE d.{d_domain} IN ($1, $2) ORDER BY (d.{d_domain} = $1) DESC LIMIT 1"
             ),
             routes_page: format!(
                 "SELECT {cols}, d.{d_domain}::text FROM {dt} d JOIN {tt} t ON t.{t_pk} = d.{d_fk} \
-                 WHERE d.{d_domain} > $1 \
+                 {controls} WHERE d.{d_domain} > $1 \
                  ORDER BY d.{d_domain} LIMIT $2"
             ),
             routes_all: format!(
@@ -282,7 +302,7 @@ impl Sql {
             ),
             routes_for: format!(
                 "SELECT {cols}, d.{d_domain}::text FROM {dt} d JOIN {tt} t ON t.{t_pk} = d.{d_fk} \
-                 WHERE d.{d_domain} = ANY($1)"
+                 {controls} WHERE d.{d_domain} = ANY($1)"
             ),
             domains_of: format!(
                 "SELECT {d_domain}::text, {d_primary} FROM {dt} WHERE {d_fk} = $1 \
@@ -333,6 +353,11 @@ impl Sql {
                 _ => None,
             },
             count_by_cluster,
+            upsert_controls: "INSERT INTO gateway_tenant_controls (tenant_id, limits, maintenance) \
+                 VALUES ($1, $2::text::jsonb, $3::text::jsonb) ON CONFLICT (tenant_id) DO UPDATE \
+                 SET limits = EXCLUDED.limits, maintenance = EXCLUDED.maintenance"
+                .into(),
+            delete_controls: "DELETE FROM gateway_tenant_controls WHERE tenant_id = $1".into(),
             tenant_table: tt,
             domain_table: dt,
         }
@@ -359,7 +384,8 @@ mod tests {
         assert_eq!(sql.insert_fields, [Field::Schema, Field::Id, Field::Name]);
         assert!(sql.update_name.is_some() && sql.update_tenant.is_none());
         assert!(
-            sql.update_plan.is_none() && sql.get_tenant.contains("NULL::text, NULL::text, t.id")
+            sql.update_plan.is_none()
+                && sql.get_tenant.contains("NULL::text, NULL::text, c.limits")
         );
         let with_plan = DjangoLayoutConfig {
             plan_column: Some("plan".into()),
@@ -369,7 +395,7 @@ mod tests {
         assert_eq!(sql.insert_fields, [Field::Schema, Field::Plan]);
         assert!(sql
             .get_tenant
-            .contains("t.\"plan\"::text, NULL::text, t.id"));
+            .contains("t.\"plan\"::text, NULL::text, c.limits"));
         assert!(sql.update_plan.is_some() && sql.count_by_cluster.is_none());
         let with_cluster = DjangoLayoutConfig {
             cluster_column: Some("cluster".into()),
@@ -377,7 +403,7 @@ mod tests {
         };
         let sql = Sql::new(StoreLayout::DjangoTenants, &with_cluster);
         assert_eq!(sql.insert_fields, [Field::Schema, Field::Cluster]);
-        assert!(sql.get_tenant.contains("t.\"cluster\"::text, t.id"));
+        assert!(sql.get_tenant.contains("t.\"cluster\"::text, c.limits"));
         assert!(sql.count_by_cluster.is_some());
     }
 }

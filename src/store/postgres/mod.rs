@@ -237,31 +237,9 @@ impl Store for PgStore {
         rows.iter().map(host_match_from_row).collect()
     }
 
-    /// One query (one snapshot) read through a portal, `SCAN_BATCH` rows
-    /// a round trip, instead of a query per page.
-    async fn scan_routes(&self, mut sink: Box<dyn RouteSink>) -> Result<(), StoreError> {
-        const SCAN_BATCH: i32 = 50_000;
+    async fn scan_routes(&self, sink: Box<dyn RouteSink>) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(pg_error)?;
-        let portal = tx
-            .bind(self.sql.routes_all.as_str(), &[])
-            .await
-            .map_err(pg_error)?;
-        loop {
-            let rows = tx
-                .query_portal(&portal, SCAN_BATCH)
-                .await
-                .map_err(pg_error)?;
-            for row in &rows {
-                let m = host_match_from_row(row)?;
-                if !sink.route(Some(&m.tenant), &m.domain) {
-                    return Ok(());
-                }
-            }
-            if rows.len() < SCAN_BATCH as usize {
-                return Ok(());
-            }
-        }
+        rows::scan_routes(&mut conn, &self.sql.routes_all, sink).await
     }
 
     async fn routes_for(&self, domains: &[String]) -> Result<Vec<HostMatch>, StoreError> {

@@ -1,9 +1,10 @@
 //! The tables the PostgreSQL store needs, made at start under an advisory
-//! lock (one gateway at a time): the change log for every layout, the
+//! lock (one gateway at a time): the change log and the tenants' controls
+//! for every layout, the
 //! versioned registry tables of the native layout, and the checks (and
 //! optional change triggers) of the django-tenants layout.
 
-use super::layout::NATIVE_MIGRATIONS;
+use super::layout::{CONTROLS_TABLE, NATIVE_MIGRATIONS};
 use super::{changes, pg_error, pg_message, PgStore};
 use crate::config::StoreLayout;
 use crate::store::StoreError;
@@ -23,6 +24,7 @@ impl PgStore {
         tx.batch_execute(changes::CREATE_TABLE)
             .await
             .map_err(pg_error)?;
+        tx.batch_execute(CONTROLS_TABLE).await.map_err(pg_error)?;
         if self.sql.layout == StoreLayout::DjangoTenants {
             for table in [&self.sql.tenant_table, &self.sql.domain_table] {
                 let found: Option<String> = tx

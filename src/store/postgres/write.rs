@@ -9,9 +9,10 @@ use tokio_postgres::GenericClient;
 
 use super::columns::ExtraValue;
 use super::layout::{Field, OWNED_SCHEMA_CONSTRAINT};
+use super::rows::Param;
 use super::{pg_error, query, query_opt, quote_ident, PgStore};
 use crate::config::StoreLayout;
-use crate::store::{no_extra_columns, StoreError};
+use crate::store::{controls, no_extra_columns, StoreError};
 use crate::tenant::{Domain, NewTenant, TenantPatch, TenantRecord};
 
 /// Maps a unique violation to the conflict it means; other errors as usual.
@@ -123,6 +124,8 @@ impl PgStore {
             .next()
             .ok_or_else(|| StoreError::Backend("insert returned no key".into()))?;
         let pk: i64 = row.get(0);
+        // A tenant of this id that Django deleted itself left its controls.
+        query(tx, &self.sql.delete_controls, &[(&t.id, Type::TEXT)]).await?;
         for (i, domain) in t.domains.iter().enumerate() {
             let primary = i == 0;
             tx.query_typed(
@@ -165,6 +168,21 @@ impl PgStore {
     ) -> Result<(), StoreError> {
         let pk = self.lock_tenant(tx, id).await?;
         let current = self.existing_record(tx, id).await?.tenant;
+        if controls::touches(&patch) {
+            let (limits, maintenance) = controls::patched(&current, &patch)?;
+            let (sql, params): (_, &[Param<'_>]) = match (&limits, &maintenance) {
+                (None, None) => (&self.sql.delete_controls, &[(&id, Type::TEXT)]),
+                _ => (
+                    &self.sql.upsert_controls,
+                    &[
+                        (&id, Type::TEXT),
+                        (&limits, Type::TEXT),
+                        (&maintenance, Type::TEXT),
+                    ],
+                ),
+            };
+            query(tx, sql, params).await?;
+        }
         match (&self.sql.update_tenant, &self.sql.update_name) {
             (Some(sql), _) => {
                 let name = patch.name.unwrap_or(current.name);
@@ -214,6 +232,7 @@ impl PgStore {
         let removed = self.existing_record(tx, id).await?;
         query(tx, &self.sql.delete_domains_of, &[(&pk, Type::INT8)]).await?;
         query(tx, &self.sql.delete_tenant, &[(&pk, Type::INT8)]).await?;
+        query(tx, &self.sql.delete_controls, &[(&id, Type::TEXT)]).await?;
         Ok(removed)
     }
 

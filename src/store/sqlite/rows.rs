@@ -1,16 +1,18 @@
 //! Row-level helpers of the embedded store: reading tenants and their
-//! domains, and inserting a tenant after checking every uniqueness rule.
+//! domains, and inserting a tenant, every uniqueness rule checked.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::backend;
+use crate::store::controls::decode;
 use crate::store::StoreError;
 use crate::tenant::{DomainEntry, NewTenant, Tenant, TenantRecord};
 
 pub(super) const TENANT_COLUMNS: &str =
-    "t.id, t.name, t.schema_name, t.isolation, t.status, t.pool, t.created_at, t.plan, t.cluster";
+    "t.id, t.name, t.schema_name, t.isolation, t.status, t.pool, t.created_at, t.plan, t.cluster, \
+     t.limits, t.maintenance";
 /// Columns of `TENANT_COLUMNS`; a select's further columns start here.
-pub(super) const TENANT_COLUMN_COUNT: usize = 9;
+pub(super) const TENANT_COLUMN_COUNT: usize = 11;
 
 pub(super) fn tenant_from_row(row: &Row<'_>) -> rusqlite::Result<Tenant> {
     let parse_err = |i: usize, e: String| {
@@ -32,9 +34,8 @@ pub(super) fn tenant_from_row(row: &Row<'_>) -> rusqlite::Result<Tenant> {
         created_at: row.get(6)?,
         plan: row.get(7)?,
         cluster: row.get(8)?,
-        // Persisted by the stores' controls (see `tenant::controls`).
-        limits: None,
-        maintenance: None,
+        limits: decode("limits", row.get(9)?).map_err(|e| parse_err(9, e))?,
+        maintenance: decode("maintenance", row.get(10)?).map_err(|e| parse_err(10, e))?,
     })
 }
 
@@ -92,17 +93,6 @@ pub(super) fn domain_owner(
         .map_err(backend)
 }
 
-pub(super) fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
 /// Inserts a tenant and its domains; a uniqueness rule broken (id, owned
 /// schema, domain) is reported as `Conflict` and nothing of the row is
 /// written. The unique indexes do the checking as the rows go in (a query
@@ -114,7 +104,7 @@ pub(super) fn insert_tenant(tx: &Connection, t: &NewTenant) -> Result<(), StoreE
         "INSERT INTO tenants (id, name, schema_name, isolation, status, pool, created_at, plan, cluster) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
     .map_err(backend)?
-    .execute(params![t.id, t.name, t.schema, t.isolation.as_str(), t.status.as_str(), t.pool, now_rfc3339(), t.plan, t.cluster])
+    .execute(params![t.id, t.name, t.schema, t.isolation.as_str(), t.status.as_str(), t.pool, crate::clock::now_rfc3339(), t.plan, t.cluster])
     .map_err(|e| match unique_violation(&e) {
         Some(message) if message.contains("schema_name") => StoreError::Conflict {
             what: "schema",

@@ -4,7 +4,7 @@
 //! SQLite's cache), tenants in the outer loop so each tenant's domains come
 //! together and its row is decoded once.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -17,8 +17,14 @@ use crate::tenant::Tenant;
 const MMAP_BYTES: i64 = 1 << 40;
 
 /// Reads every domain with its tenant into `sink`, in one statement (so
-/// from one snapshot of the file).
-pub(super) fn routes(path: &Path, mut sink: Box<dyn RouteSink>) -> Result<(), StoreError> {
+/// from one snapshot of the file), on a blocking thread.
+pub(super) async fn routes(path: PathBuf, sink: Box<dyn RouteSink>) -> Result<(), StoreError> {
+    tokio::task::spawn_blocking(move || read(&path, sink))
+        .await
+        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+}
+
+fn read(path: &Path, mut sink: Box<dyn RouteSink>) -> Result<(), StoreError> {
     let mut flags = OpenFlags::default();
     flags.remove(OpenFlags::SQLITE_OPEN_CREATE);
     let conn = Connection::open_with_flags(path, flags)

@@ -15,6 +15,7 @@ pub(super) const SCHEMA_STEPS: &[&str] = &[
     certs::SCHEMA_ACME,
     certs::SCHEMA_ACME_ORDERS,
     changes::SCHEMA_CHANGES,
+    SCHEMA_V7,
 ];
 
 /// Schema version kept in `PRAGMA user_version`.
@@ -46,6 +47,10 @@ const SCHEMA_V2: &str = "ALTER TABLE tenants ADD COLUMN plan TEXT;";
 /// Version 3: the PostgreSQL cluster holding a tenant's schema or database
 /// (recorded for imports and static tenants; provisioning needs PostgreSQL).
 const SCHEMA_V3: &str = "ALTER TABLE tenants ADD COLUMN cluster TEXT;";
+
+/// Version 7: a tenant's own traffic controls, as JSON (`store::controls`).
+const SCHEMA_V7: &str = "ALTER TABLE tenants ADD COLUMN limits TEXT; \
+                         ALTER TABLE tenants ADD COLUMN maintenance TEXT;";
 
 /// Brings the file's schema to this gateway's version; refuses a newer file.
 pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {

@@ -65,10 +65,26 @@ async fn a_version_1_file_is_upgraded_and_keeps_its_tenants() {
     };
     let updated = store.update_tenant("old", patch).await.unwrap();
     assert_eq!(updated.tenant.plan.as_deref(), Some("basic"));
+    assert_eq!(
+        updated.tenant.limits, None,
+        "no controls before any are set"
+    );
+    let controls = TenantPatch {
+        limits: Some(Some(crate::tenant::TenantLimits {
+            concurrency: Some(3),
+            ..Default::default()
+        })),
+        maintenance: Some(Some(crate::tenant::Maintenance::starting_now(None))),
+        ..TenantPatch::default()
+    };
+    store.update_tenant("old", controls).await.unwrap();
     drop(store);
     let store = SqliteStore::open(&path, OpenMode::CreateIfMissing).unwrap();
     let new = store.get_tenant("new").await.unwrap().unwrap();
     assert_eq!(new.tenant.plan.as_deref(), Some("premium"));
+    let old = store.get_tenant("old").await.unwrap().unwrap().tenant;
+    assert_eq!(old.limits.unwrap().concurrency, Some(3));
+    assert!(old.maintenance.is_some() && old.plan.as_deref() == Some("basic"));
 }
 
 #[tokio::test]
