@@ -65,7 +65,7 @@ pub(crate) struct RecordsBuilder {
 const EMPTY: u32 = u32::MAX;
 
 fn content_hash(bytes: &[u8]) -> usize {
-    foldhash::fast::FixedState::with_seed(0x7e4a_47).hash_one(bytes) as usize
+    foldhash::fast::FixedState::with_seed(0x007e_4a47).hash_one(bytes) as usize
 }
 
 impl RecordsBuilder {

@@ -245,8 +245,11 @@ async fn opening_an_existing_store_never_creates_one() {
     assert!(store.get_tenant("acme").await.unwrap().is_some());
 }
 
-/// Collects what a scan gives: (the tenant id when given, the domain).
-struct Collect(std::sync::Arc<std::sync::Mutex<(bool, Vec<(Option<String>, String)>)>>);
+/// What a scan gave: whether grouped, and (the tenant id when given, the domain).
+type Scanned = (bool, Vec<(Option<String>, String)>);
+
+/// Collects what a scan gives.
+struct Collect(std::sync::Arc<std::sync::Mutex<Scanned>>);
 
 impl crate::store::RouteSink for Collect {
     fn grouped(&mut self) {
