@@ -298,7 +298,8 @@ impl Sql {
                  ORDER BY d.{d_domain} LIMIT $2"
             ),
             routes_all: format!(
-                "SELECT {cols}, d.{d_domain}::text FROM {dt} d JOIN {tt} t ON t.{t_pk} = d.{d_fk}"
+                "SELECT {cols}, d.{d_domain}::text FROM {dt} d JOIN {tt} t ON t.{t_pk} = d.{d_fk} \
+                 {controls}"
             ),
             routes_for: format!(
                 "SELECT {cols}, d.{d_domain}::text FROM {dt} d JOIN {tt} t ON t.{t_pk} = d.{d_fk} \
