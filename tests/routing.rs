@@ -169,6 +169,10 @@ async fn unknown_host_gets_404_naming_the_host_by_default() {
     let reply = gw.get("Nobody.Test:8080", "/").await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(reply.text(), "no tenant for hostname nobody.test\n");
+    // Our own answers are dated like the backend's (RFC 9110 §6.6.1), on
+    // either HTTP/1 engine.
+    let date = reply.header("date").expect("a Date header");
+    assert!(httpdate::parse_http_date(date).is_ok(), "Date: {date}");
 }
 
 #[tokio::test]

@@ -242,11 +242,14 @@ pub fn is_valid_request_id(id: &[u8]) -> bool {
 /// 128 random bits as 32 hex digits.
 pub fn new_request_id() -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut bits = fastrand::u128(..);
     let mut buf = [0u8; 32];
-    for b in buf.iter_mut().rev() {
-        *b = HEX[(bits & 0xf) as usize];
-        bits >>= 4;
+    // Two hex digits per byte, most significant first.
+    for (pair, byte) in buf
+        .chunks_exact_mut(2)
+        .zip(fastrand::u128(..).to_be_bytes())
+    {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0xf)];
     }
     HeaderValue::from_bytes(&buf).expect("hex is a valid header value")
 }

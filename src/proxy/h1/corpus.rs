@@ -71,7 +71,7 @@ pub fn corpus() -> Vec<Case> {
 #[test]
 fn every_payload_is_refused_or_framed_one_way() {
     for case in corpus() {
-        let mut storage = [httparse::EMPTY_HEADER; 100];
+        let mut storage = super::header_storage();
         let got = parse_request(&case.raw, &mut storage, &Limits::default())
             .map(|head| head.expect("the corpus holds whole heads").framing);
         assert_eq!(got, case.expect, "{}", case.name);
@@ -88,7 +88,7 @@ fn an_overflowing_chunk_size_is_refused_by_the_framer() {
         .find(|c| c.name == "chunk size overflow")
         .unwrap()
         .raw;
-    let mut storage = [httparse::EMPTY_HEADER; 100];
+    let mut storage = super::header_storage();
     let head_len = parse_request(&raw, &mut storage, &Limits::default())
         .unwrap()
         .unwrap()

@@ -17,6 +17,8 @@ pub use chunked::{Chunked, Piece};
 pub use request::{parse_request, RequestFraming, RequestHead};
 pub use response::{parse_response, ResponseFraming, ResponseHead};
 
+use std::mem::MaybeUninit;
+
 use http::StatusCode;
 
 /// Bounds on a head: larger or longer heads are refused with 431.
@@ -37,6 +39,16 @@ impl Default for Limits {
             max_headers: 100,
         }
     }
+}
+
+/// Room for the headers of one head (as many as `Limits::max_headers`
+/// allows by default), left uninitialised: the parser writes those it finds,
+/// so a request does not pay for zeroing a hundred slots.
+pub type HeaderStorage<'b> = [MaybeUninit<httparse::Header<'b>>; 100];
+
+/// An empty [`HeaderStorage`].
+pub fn header_storage<'b>() -> HeaderStorage<'b> {
+    [const { MaybeUninit::uninit() }; 100]
 }
 
 /// Why bytes on the wire were refused.
@@ -89,6 +101,15 @@ impl H1Error {
     }
 }
 
+/// Whether `buf` holds the end of a head: a line feed followed by an empty
+/// line (`\r\n`, or a bare `\n` for the parser to refuse).
+pub fn has_blank_line(buf: &[u8]) -> bool {
+    memchr::memchr_iter(b'\n', buf).any(|i| {
+        let rest = &buf[i + 1..];
+        rest.starts_with(b"\n") || rest.starts_with(b"\r\n")
+    })
+}
+
 /// Hop-by-hop headers (RFC 9110 §7.6.1): about one connection, never forwarded
 /// as they came (lower case; compare with `eq_ignore_ascii_case`).
 pub const HOP_BY_HOP: [&[u8]; 7] = [
@@ -117,6 +138,22 @@ fn values_of<'s>(
         .map(|h| h.value)
 }
 
+/// Calls `f` on each token of the `Connection` headers among `headers` (the
+/// loop `tokens` would make, without its iterator adapters: every head pays
+/// for it).
+fn each_connection_token(headers: &[httparse::Header<'_>], mut f: impl FnMut(&[u8])) {
+    for h in headers {
+        if h.name.eq_ignore_ascii_case("connection") {
+            for token in h.value.split(|&b| b == b',') {
+                let token = trim(token);
+                if !token.is_empty() {
+                    f(token);
+                }
+            }
+        }
+    }
+}
+
 /// The comma-separated tokens of header values, trimmed, empty ones skipped.
 pub fn tokens<'a>(values: impl Iterator<Item = &'a [u8]>) -> impl Iterator<Item = &'a [u8]> {
     values
@@ -143,7 +180,7 @@ pub fn trim(bytes: &[u8]) -> &[u8] {
 /// it), and a line that starts with a space or tab (obs-fold, §5.2).
 fn check_lines(head: &[u8]) -> Result<(), H1Error> {
     let mut i = 0;
-    while let Some(at) = head[i..].iter().position(|&b| b == b'\n' || b == b'\r') {
+    while let Some(at) = memchr::memchr2(b'\n', b'\r', &head[i..]) {
         let at = i + at;
         if head[at] == b'\n' || head.get(at + 1) != Some(&b'\n') {
             return Err(H1Error::BareLineEnding);

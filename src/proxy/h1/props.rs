@@ -92,7 +92,7 @@ fn interesting_byte() -> impl Strategy<Value = u8> {
 
 /// Checks what any accepted head must satisfy, whatever its bytes.
 fn assert_unambiguous(raw: &[u8]) -> Result<(), TestCaseError> {
-    let mut storage = [httparse::EMPTY_HEADER; 100];
+    let mut storage = super::header_storage();
     let Ok(Some(head)) = parse_request(raw, &mut storage, &Limits::default()) else {
         return Ok(());
     };

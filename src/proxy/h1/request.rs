@@ -1,10 +1,13 @@
 //! A request head: parsed in place from the connection's buffer, with its
 //! body framing, Host, target path and connection options decided once.
 
+use std::mem::MaybeUninit;
+
 use httparse::Header;
 
 use super::{
-    check_lines, from_httparse, length_or_chunked, tokens, trim, values_of, H1Error, Limits,
+    check_lines, each_connection_token, from_httparse, length_or_chunked, tokens, trim, values_of,
+    H1Error, Limits,
 };
 
 /// How the request body is delimited on the wire.
@@ -39,12 +42,16 @@ pub struct RequestHead<'h, 'b> {
     pub upgrade: Option<&'b [u8]>,
     /// `Expect: 100-continue`.
     pub expect_continue: bool,
+    /// `Connection` names something besides `keep-alive` (itself hop-by-hop):
+    /// only then must each header be looked up there.
+    lists_others: bool,
 }
 
 impl RequestHead<'_, '_> {
     /// Whether `Connection` names `name` (so it is hop-by-hop too).
     pub fn connection_lists(&self, name: &[u8]) -> bool {
-        tokens(self.values(b"connection")).any(|t| t.eq_ignore_ascii_case(name))
+        self.lists_others
+            && tokens(self.values(b"connection")).any(|t| t.eq_ignore_ascii_case(name))
     }
 
     /// The values of every `name` header, in order.
@@ -57,12 +64,13 @@ impl RequestHead<'_, '_> {
 /// `limits.max_headers`, bounds the header count). `Ok(None)`: incomplete.
 pub fn parse_request<'h, 'b>(
     buf: &'b [u8],
-    storage: &'h mut [Header<'b>],
+    storage: &'h mut [MaybeUninit<Header<'b>>],
     limits: &Limits,
 ) -> Result<Option<RequestHead<'h, 'b>>, H1Error> {
     let max = limits.max_headers.min(storage.len());
-    let mut req = httparse::Request::new(&mut storage[..max]);
-    let head_len = match req.parse(buf).map_err(|e| from_httparse(e, buf))? {
+    let mut req = httparse::Request::new(&mut []);
+    let parsed = req.parse_with_uninit_headers(buf, &mut storage[..max]);
+    let head_len = match parsed.map_err(|e| from_httparse(e, buf))? {
         httparse::Status::Complete(n) if n <= limits.max_head => n,
         httparse::Status::Partial if buf.len() < limits.max_head => return Ok(None),
         _ => return Err(H1Error::HeadTooLarge),
@@ -108,13 +116,17 @@ pub fn parse_request<'h, 'b>(
         keep_alive: true,
         upgrade: None,
         expect_continue: false,
+        lists_others: false,
     };
-    let (mut close, mut keep_alive, mut upgrade) = (false, false, false);
-    for token in tokens(head.values(b"connection")) {
+    let (mut close, mut keep_alive, mut upgrade, mut others) = (false, false, false, false);
+    each_connection_token(headers, |token| {
         close |= token.eq_ignore_ascii_case(b"close");
-        keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+        let alive = token.eq_ignore_ascii_case(b"keep-alive");
+        keep_alive |= alive;
+        others |= !alive;
         upgrade |= token.eq_ignore_ascii_case(b"upgrade");
-    }
+    });
+    head.lists_others = others;
     head.keep_alive = !close && (minor_version == 1 || keep_alive);
     if upgrade && minor_version == 1 {
         head.upgrade = headers
@@ -161,7 +173,7 @@ mod tests {
     type Parsed = (RequestFraming, Vec<u8>, String, bool);
 
     fn parse(raw: &[u8]) -> Result<Option<Parsed>, H1Error> {
-        let mut storage = [httparse::EMPTY_HEADER; 100];
+        let mut storage = crate::proxy::h1::header_storage();
         let head = parse_request(raw, &mut storage, &Limits::default())?;
         Ok(head.map(|h| (h.framing, h.host.to_vec(), h.path.to_owned(), h.keep_alive)))
     }

@@ -2,10 +2,13 @@
 //! body is framed, whether the connection can be reused, and which of its
 //! headers are hop-by-hop. The bytes themselves pass through.
 
+use std::mem::MaybeUninit;
+
 use httparse::Header;
 
 use super::{
-    check_lines, from_httparse, is_hop_by_hop, parse_length, tokens, values_of, H1Error, Limits,
+    check_lines, each_connection_token, from_httparse, is_hop_by_hop, parse_length, tokens,
+    values_of, H1Error, Limits,
 };
 
 /// How the response body is delimited on the wire.
@@ -31,6 +34,9 @@ pub struct ResponseHead<'h, 'b> {
     pub framing: ResponseFraming,
     /// The backend will take another request on this connection.
     pub keep_alive: bool,
+    /// `Connection` names something besides `keep-alive` (itself hop-by-hop):
+    /// only then must each header be looked up there.
+    lists_others: bool,
 }
 
 impl ResponseHead<'_, '_> {
@@ -42,11 +48,12 @@ impl ResponseHead<'_, '_> {
             return self.framing != ResponseFraming::Chunked;
         }
         is_hop_by_hop(name)
-            || tokens(self.values(b"connection")).any(|t| {
-                t.eq_ignore_ascii_case(name)
-                    && !name.eq_ignore_ascii_case(b"content-length")
-                    && !name.eq_ignore_ascii_case(b"date")
-            })
+            || (self.lists_others
+                && tokens(self.values(b"connection")).any(|t| {
+                    t.eq_ignore_ascii_case(name)
+                        && !name.eq_ignore_ascii_case(b"content-length")
+                        && !name.eq_ignore_ascii_case(b"date")
+                }))
     }
 
     /// The values of every `name` header, in order.
@@ -59,13 +66,18 @@ impl ResponseHead<'_, '_> {
 /// method was HEAD when `to_head`. `Ok(None)`: incomplete.
 pub fn parse_response<'h, 'b>(
     buf: &'b [u8],
-    storage: &'h mut [Header<'b>],
+    storage: &'h mut [MaybeUninit<Header<'b>>],
     limits: &Limits,
     to_head: bool,
 ) -> Result<Option<ResponseHead<'h, 'b>>, H1Error> {
     let max = limits.max_headers.min(storage.len());
-    let mut res = httparse::Response::new(&mut storage[..max]);
-    let head_len = match res.parse(buf).map_err(|e| from_httparse(e, buf))? {
+    let mut res = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut res,
+        buf,
+        &mut storage[..max],
+    );
+    let head_len = match parsed.map_err(|e| from_httparse(e, buf))? {
         httparse::Status::Complete(n) if n <= limits.max_head => n,
         httparse::Status::Partial if buf.len() < limits.max_head => return Ok(None),
         _ => return Err(H1Error::HeadTooLarge),
@@ -115,12 +127,16 @@ pub fn parse_response<'h, 'b>(
         head_len,
         framing,
         keep_alive: false,
+        lists_others: false,
     };
-    let (mut close, mut keep_alive) = (false, false);
-    for token in tokens(head.values(b"connection")) {
+    let (mut close, mut keep_alive, mut others) = (false, false, false);
+    each_connection_token(headers, |token| {
         close |= token.eq_ignore_ascii_case(b"close");
-        keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-    }
+        let alive = token.eq_ignore_ascii_case(b"keep-alive");
+        keep_alive |= alive;
+        others |= !alive;
+    });
+    head.lists_others = others;
     head.keep_alive = framing != ResponseFraming::Close
         && !close
         && (minor_version == 1 || keep_alive)
@@ -133,7 +149,7 @@ mod tests {
     use super::*;
 
     fn framing(raw: &[u8], to_head: bool) -> Result<(ResponseFraming, bool), H1Error> {
-        let mut storage = [httparse::EMPTY_HEADER; 100];
+        let mut storage = crate::proxy::h1::header_storage();
         let head = parse_response(raw, &mut storage, &Limits::default(), to_head)?.unwrap();
         Ok((head.framing, head.keep_alive))
     }
@@ -163,7 +179,7 @@ mod tests {
     #[test]
     fn connection_close_and_listed_headers_are_honoured() {
         let raw = b"HTTP/1.1 200 OK\r\nConnection: close, X-Secret\r\nContent-Length: 0\r\n\r\n";
-        let mut storage = [httparse::EMPTY_HEADER; 100];
+        let mut storage = crate::proxy::h1::header_storage();
         let head = parse_response(raw, &mut storage, &Limits::default(), false)
             .unwrap()
             .unwrap();

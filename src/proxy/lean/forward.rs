@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::super::h1::{Chunked, Piece, RequestFraming};
 use super::super::respond;
 use super::pool::{self, Upstream};
-use super::relay::{read_head, relay};
+use super::relay::{read_head, relay, Head};
 use super::{head, Client, Facts};
 use crate::metrics::Outcome;
 use crate::proxy::{Exchange, Proxy};
@@ -65,7 +65,17 @@ pub(super) async fn forward<S: AsyncRead + AsyncWrite + Unpin>(
         }
         Some(pool) => {
             let started = Instant::now();
-            let attempts = attempts(proxy, pool, tenant, client, out, facts, ex, &mut progress);
+            let attempts = attempts(
+                proxy,
+                pool,
+                tenant,
+                client,
+                out,
+                facts,
+                ex,
+                &mut progress,
+                started,
+            );
             let result = match pool.total_timeout {
                 Some(total) => tokio::time::timeout(total, attempts)
                     .await
@@ -123,6 +133,7 @@ async fn attempts<S: AsyncRead + AsyncWrite + Unpin>(
     facts: &Facts,
     ex: &mut Exchange,
     progress: &mut Progress,
+    first_started: Instant,
 ) -> Result<(), UpstreamError> {
     pool.count_request();
     let replayable = facts.framing == RequestFraming::Length(0) && pool.may_retry();
@@ -133,22 +144,26 @@ async fn attempts<S: AsyncRead + AsyncWrite + Unpin>(
         };
         let backend = &pool.backends[index];
         let in_flight = backend.start();
-        let started = Instant::now();
-        let sent = send(pool, index, client, out, facts, progress).await;
+        // The first attempt starts with the forward (one clock read less).
+        let started = if retries == 0 {
+            first_started
+        } else {
+            Instant::now()
+        };
+        let name = proxy.shared.names.request_id.as_str().as_bytes();
+        let id = ex.request_id.as_ref().map_or(&b""[..], |v| v.as_bytes());
+        let sent = send(pool, index, client, out, facts, (name, id), progress).await;
         backend
             .series
             .response_seconds
             .observe(started.elapsed().as_secs_f64());
         match sent {
-            Ok(upstream) => {
+            Ok((upstream, head)) => {
                 ex.outcome = Some(Outcome::Routed);
                 if proxy.shared.access_log {
                     ex.backend = Some(backend.name.clone());
                 }
-                let result = relay(
-                    proxy, pool, index, upstream, client, out, facts, ex, progress,
-                )
-                .await;
+                let result = relay(pool, index, upstream, head, client, out, facts, progress).await;
                 drop(in_flight);
                 return result;
             }
@@ -170,17 +185,19 @@ async fn attempts<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Sends the request to backend `index` and reads the response head into
-/// the upstream connection's buffer. A kept-alive connection the backend
-/// closed meanwhile is replaced once when nothing of the body was sent.
+/// Sends the request to backend `index` and reads the response head (the
+/// client's response head is then in `out`). A kept-alive connection the
+/// backend closed meanwhile is replaced once when nothing of the body was
+/// sent.
 async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     pool: &Pool,
     index: usize,
     client: &mut Client<S>,
     out: &mut Vec<u8>,
     facts: &Facts,
+    request_id: (&[u8], &[u8]),
     progress: &mut Progress,
-) -> Result<Upstream, UpstreamError> {
+) -> Result<(Upstream, Head), UpstreamError> {
     let backend = &pool.backends[index];
     let reset =
         |e: &dyn std::fmt::Display| UpstreamError::Reset(backend.name.clone(), e.to_string());
@@ -194,13 +211,17 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(
         out.truncate(head_len);
         let sent = send_request(pool, &mut upstream, client, out, facts, progress).await;
         let sent = match sent {
-            Ok(()) => tokio::time::timeout(pool.response_timeout, read_head(&mut upstream, facts))
-                .await
-                .unwrap_or_else(|_| Err(UpstreamError::Timeout(backend.name.clone()))),
+            Ok(()) => {
+                let client_keep_alive = facts.keep_alive && progress.body_done;
+                let head = read_head(&mut upstream, facts, out, request_id, client_keep_alive);
+                tokio::time::timeout(pool.response_timeout, head)
+                    .await
+                    .unwrap_or_else(|_| Err(UpstreamError::Timeout(backend.name.clone())))
+            }
             Err(e) => Err(e),
         };
         match sent {
-            Ok(()) => return Ok(upstream),
+            Ok(head) => return Ok((upstream, head)),
             Err(UpstreamError::Reset(..))
                 if upstream.reused && facts.framing == RequestFraming::Length(0) =>
             {

@@ -3,6 +3,9 @@
 //! tenant ones, plus ours), the client's response head, and the gateway's own
 //! short answers. The rules are those of `proxy::headers`, on bytes.
 
+use std::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use bytes::Bytes;
 use http::{HeaderValue, Response};
 use http_body_util::BodyExt;
@@ -179,6 +182,7 @@ pub async fn own_answer(
     for (name, value) in &parts.headers {
         header(out, name.as_str().as_bytes(), value.as_bytes());
     }
+    date(out);
     if let Some((name, value)) = request_id {
         header(out, name, value);
     }
@@ -190,4 +194,23 @@ pub async fn own_answer(
     if !to_head {
         out.extend_from_slice(&body);
     }
+}
+
+thread_local! {
+    /// This worker's `Date` value and the second it was formatted for.
+    static DATE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+/// Appends a `Date` header (RFC 9110 §6.6.1), formatted at most once a
+/// second per worker.
+fn date(out: &mut Vec<u8>) {
+    let now = SystemTime::now();
+    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    DATE.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != second {
+            *cached = (second, httpdate::fmt_http_date(now));
+        }
+        header(out, b"date", cached.1.as_bytes());
+    });
 }

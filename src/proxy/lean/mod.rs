@@ -108,11 +108,19 @@ where
         if first && client.buf.starts_with(b"PRI ") {
             return Ending::Handover(Rewind::new(client.buf, client.io));
         }
+        // Only a whole head (or one over the limit) starts a request.
+        let whole = h1::has_blank_line(&client.buf);
+        if !whole && client.buf.len() < limits.max_head {
+            if !read_more(&mut client, &mut out, deadline, shutdown).await {
+                return Ending::Closed;
+            }
+            continue;
+        }
         let started = Instant::now();
         let mut ex = Exchange::default();
         out.clear();
-        let step = if has_blank_line(&client.buf) {
-            let mut storage = [httparse::EMPTY_HEADER; 100];
+        let step = if whole {
+            let mut storage = h1::header_storage();
             match h1::parse_request(&client.buf, &mut storage, &limits) {
                 Ok(None) => Step::More,
                 Err(e) => Step::Refuse(e),
@@ -161,10 +169,8 @@ where
                     }
                 }
             }
-        } else if client.buf.len() >= limits.max_head {
-            Step::Refuse(h1::H1Error::HeadTooLarge)
         } else {
-            Step::More
+            Step::Refuse(h1::H1Error::HeadTooLarge)
         };
         let logged = (proxy.shared.access_log
             && matches!(step, Step::Answer(..) | Step::Forward(..)))
@@ -172,27 +178,8 @@ where
 
         let (status, keep_alive) = match step {
             Step::More => {
-                if client.eof {
+                if !read_more(&mut client, &mut out, deadline, shutdown).await {
                     return Ending::Closed;
-                }
-                let idle = client.buf.is_empty();
-                let read = tokio::select! {
-                    read = tokio::time::timeout_at(deadline.into(), client.fill()) => read,
-                    () = shutdown.cancelled(), if idle => return Ending::Closed,
-                };
-                match read {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(_)) => return Ending::Closed,
-                    Err(_) if idle => return Ending::Closed,
-                    Err(_) => {
-                        let answer = respond::text(
-                            StatusCode::REQUEST_TIMEOUT,
-                            "request timeout: the request head did not arrive in time\n",
-                        );
-                        head::own_answer(&mut out, answer, None, false, false).await;
-                        let _ = client.io.write_all(&out).await;
-                        return Ending::Closed;
-                    }
                 }
                 continue;
             }
@@ -223,12 +210,45 @@ where
         };
         proxy.shared.metrics.in_flight.dec();
         proxy.log(&ex, logged, conn, status, started);
-        if !keep_alive || (client.eof && !has_blank_line(&client.buf)) {
+        if !keep_alive || (client.eof && !h1::has_blank_line(&client.buf)) {
             let _ = client.io.shutdown().await;
             return Ending::Closed;
         }
         first = false;
         deadline = Instant::now() + header_read_timeout;
+    }
+}
+
+/// Reads more of a head that is not whole yet: `false` when the connection
+/// is done (closed, idle at shutdown, or out of time: a started head gets 408).
+async fn read_more<S: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut Client<S>,
+    out: &mut Vec<u8>,
+    deadline: Instant,
+    shutdown: &CancellationToken,
+) -> bool {
+    if client.eof {
+        return false;
+    }
+    let idle = client.buf.is_empty();
+    let read = tokio::select! {
+        read = tokio::time::timeout_at(deadline.into(), client.fill()) => read,
+        () = shutdown.cancelled(), if idle => return false,
+    };
+    match read {
+        Ok(Ok(_)) => true,
+        Ok(Err(_)) => false,
+        Err(_) if idle => false,
+        Err(_) => {
+            let answer = respond::text(
+                StatusCode::REQUEST_TIMEOUT,
+                "request timeout: the request head did not arrive in time\n",
+            );
+            out.clear();
+            head::own_answer(out, answer, None, false, false).await;
+            let _ = client.io.write_all(out).await;
+            false
+        }
     }
 }
 
@@ -238,19 +258,6 @@ fn speaks_h2(proxy: &Proxy, tenant: &crate::routing::RoutedTenant) -> bool {
     pools
         .for_tenant(&tenant.tenant, &tenant.pool_slot)
         .is_some_and(|pool| pool.h2)
-}
-
-/// Whether `buf` holds the end of a head (or a bare-LF one, to refuse).
-fn has_blank_line(buf: &[u8]) -> bool {
-    let mut at = 0;
-    while let Some(i) = buf[at..].iter().position(|&b| b == b'\n') {
-        let rest = &buf[at + i + 1..];
-        if rest.starts_with(b"\n") || rest.starts_with(b"\r\n") {
-            return true;
-        }
-        at += i + 1;
-    }
-    false
 }
 
 /// Method, target and version for the access log (only when it is on).

@@ -6,7 +6,8 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+
+use crate::clock::now_ms;
 
 use crate::upstream::{Backend, ConnectError, Pool, UpstreamError, UpstreamStream};
 
@@ -16,12 +17,16 @@ pub struct Upstream {
     pub buf: Vec<u8>,
     /// Taken from the idle pool (it may have been closed meanwhile).
     pub reused: bool,
-    idle_since: Instant,
+    /// When it went idle, on the coarse clock (`clock::now_ms`): the idle
+    /// timeout needs no finer precision, and the clock costs no system call.
+    idle_since_ms: u64,
 }
 
 thread_local! {
-    /// This worker's idle connections, by backend address.
-    static IDLE: RefCell<HashMap<String, Vec<Upstream>>> = RefCell::new(HashMap::new());
+    /// This worker's idle connections, by backend address (a fast hasher:
+    /// the keys are our own backends' names, not a client's input).
+    static IDLE: RefCell<HashMap<String, Vec<Upstream>, foldhash::fast::RandomState>> =
+        RefCell::new(HashMap::default());
 }
 
 /// Opens a new connection to `backend` through the pool's connector (TCP,
@@ -35,7 +40,7 @@ pub async fn connect(pool: &Pool, backend: &Backend) -> Result<Upstream, Upstrea
         stream,
         buf: Vec::with_capacity(8 * 1024),
         reused: false,
-        idle_since: Instant::now(),
+        idle_since_ms: now_ms(),
     })
 }
 
@@ -49,7 +54,10 @@ pub async fn take_or_connect(
 ) -> Result<Upstream, UpstreamError> {
     let key = backend.name.as_str();
     while let Some(mut idle) = IDLE.with(|idle| idle.borrow_mut().get_mut(key)?.pop()) {
-        if idle.idle_since.elapsed() < pool.idle_timeout && (!check || still_open(&idle.stream)) {
+        let idle_ms = now_ms().saturating_sub(idle.idle_since_ms);
+        if u128::from(idle_ms) < pool.idle_timeout.as_millis()
+            && (!check || still_open(&idle.stream))
+        {
             idle.reused = true;
             return Ok(idle);
         }
@@ -62,7 +70,7 @@ pub fn put_back(pool: &Pool, backend: &Backend, mut upstream: Upstream) {
     if !upstream.buf.is_empty() {
         return; // bytes nobody asked for: not a connection to reuse
     }
-    upstream.idle_since = Instant::now();
+    upstream.idle_since_ms = now_ms();
     IDLE.with(|idle| {
         let mut idle = idle.borrow_mut();
         let key = backend.name.as_str();

@@ -11,16 +11,32 @@ use super::super::h1::{self, Chunked, Piece, ResponseFraming};
 use super::forward::Progress;
 use super::pool::{self, Upstream};
 use super::{head, Client, Facts};
-use crate::proxy::{Exchange, Proxy};
 use crate::upstream::{Pool, UpstreamError};
 
+/// What relaying needs of the final response head once its bytes are gone.
+pub(super) struct Head {
+    pub status: StatusCode,
+    pub framing: ResponseFraming,
+    /// The backend will take another request on this connection.
+    pub keep_alive: bool,
+}
+
 /// Reads until the buffer starts with a final response head (1xx interim
-/// answers other than 101 are dropped: the client sent no `Expect`).
-pub(super) async fn read_head(upstream: &mut Upstream, facts: &Facts) -> Result<(), UpstreamError> {
+/// answers other than 101 are dropped: the client sent no `Expect`), writes
+/// the client's response head into `out` and drops the backend's from the
+/// buffer: the head is parsed once. `client_keep_alive`: the client's
+/// connection can stay open as far as the request goes.
+pub(super) async fn read_head(
+    upstream: &mut Upstream,
+    facts: &Facts,
+    out: &mut Vec<u8>,
+    request_id: (&[u8], &[u8]),
+    client_keep_alive: bool,
+) -> Result<Head, UpstreamError> {
     let reset = |why: &str| UpstreamError::Reset(String::new(), why.to_owned());
     loop {
-        if super::has_blank_line(&upstream.buf) {
-            let mut storage = [httparse::EMPTY_HEADER; 100];
+        if h1::has_blank_line(&upstream.buf) {
+            let mut storage = h1::header_storage();
             match h1::parse_response(
                 &upstream.buf,
                 &mut storage,
@@ -32,7 +48,20 @@ pub(super) async fn read_head(upstream: &mut Upstream, facts: &Facts) -> Result<
                     upstream.buf.drain(..n);
                     continue;
                 }
-                Ok(Some(_)) => return Ok(()),
+                Ok(Some(head)) => {
+                    let keep_alive = client_keep_alive && head.framing != ResponseFraming::Close;
+                    out.clear();
+                    head::client_response(out, &head, request_id.0, request_id.1, keep_alive);
+                    let parsed = Head {
+                        status: StatusCode::from_u16(head.status)
+                            .unwrap_or(StatusCode::BAD_GATEWAY),
+                        framing: head.framing,
+                        keep_alive: head.keep_alive,
+                    };
+                    let n = head.head_len;
+                    upstream.buf.drain(..n);
+                    return Ok(parsed);
+                }
                 Ok(None) => {}
                 Err(e) => return Err(reset(&format!("bad response head: {e}"))),
             }
@@ -54,55 +83,29 @@ pub(super) async fn read_head(upstream: &mut Upstream, facts: &Facts) -> Result<
     }
 }
 
-/// Writes the response head and streams the body to the client.
+/// Streams the body to the client after the response head `read_head` put
+/// in `out`.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
-    proxy: &Proxy,
     pool: &Pool,
     index: usize,
     mut upstream: Upstream,
+    head: Head,
     client: &mut Client<S>,
     out: &mut Vec<u8>,
     facts: &Facts,
-    ex: &mut Exchange,
     progress: &mut Progress,
 ) -> Result<(), UpstreamError> {
     let backend = &pool.backends[index];
     let broke = |e: std::io::Error| UpstreamError::Reset(backend.name.clone(), e.to_string());
-    let (framing, upstream_keep_alive) = {
-        let mut storage = [httparse::EMPTY_HEADER; 100];
-        let head = h1::parse_response(
-            &upstream.buf,
-            &mut storage,
-            &h1::Limits::default(),
-            facts.to_head,
-        )
-        .ok()
-        .flatten()
-        .ok_or_else(|| UpstreamError::Reset(backend.name.clone(), "response head".into()))?;
-        let status = StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY);
-        if status.is_server_error() {
-            pool.record_failure(index);
-        } else {
-            backend.record_success();
-        }
-        progress.status = Some(status);
-        progress.keep_alive = facts.keep_alive && head.framing != ResponseFraming::Close;
-        out.clear();
-        let id = ex.request_id.as_ref().map_or(&b""[..], |v| v.as_bytes());
-        let name = proxy.shared.names.request_id.as_str().as_bytes();
-        head::client_response(
-            out,
-            &head,
-            name,
-            id,
-            progress.keep_alive && progress.body_done,
-        );
-        let head_len = head.head_len;
-        let parsed = (head.framing, head.keep_alive);
-        upstream.buf.drain(..head_len);
-        parsed
-    };
+    if head.status.is_server_error() {
+        pool.record_failure(index);
+    } else {
+        backend.record_success();
+    }
+    progress.status = Some(head.status);
+    progress.keep_alive = facts.keep_alive && head.framing != ResponseFraming::Close;
+    let (framing, upstream_keep_alive) = (head.framing, head.keep_alive);
     let mut left = match framing {
         ResponseFraming::Length(n) => n,
         _ => u64::MAX,
