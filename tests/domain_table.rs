@@ -153,7 +153,11 @@ async fn junk_hosts_cost_no_store_lookup_on_postgresql() {
     known_hosts_are_served(&b).await;
 
     let lookups = junk_flood(&b).await;
-    assert!(lookups <= HANDFUL, "{lookups} store lookups for junk hosts");
+    assert!(
+        lookups <= HANDFUL,
+        "{lookups} store lookups for junk hosts: {}",
+        b.log()
+    );
 
     // Changes made through replica a reach b's table through the change feed.
     a.add_domain("shop", "new.test").await;

@@ -18,8 +18,11 @@ use crate::store::{Store, StoreError};
 use crate::tenant::spec::{SpecRules, TenantSpec};
 use crate::tenant::NewTenant;
 
-/// Tenants written per transaction.
-const BATCH: usize = 5_000;
+/// Tenants written per transaction: large, so commits (each a WAL sync and
+/// about one checkpoint for the embedded store) are few (5,000 → 25,000:
+/// see docs/performance.md), small enough that a batch holds the store's
+/// write lock for about a second.
+const BATCH: usize = 25_000;
 /// Errors listed in a report; more are only counted.
 const MAX_LISTED_ERRORS: usize = 1_000;
 /// Up to this many imported domains are invalidated one by one.
@@ -96,7 +99,6 @@ pub async fn import(
         ..ImportReport::default()
     };
     let total = parsed.len();
-    let mut batch: Vec<(usize, NewTenant)> = Vec::with_capacity(BATCH);
     let mut tell = |report: &ImportReport| {
         progress(Progress {
             total,
@@ -104,50 +106,72 @@ pub async fn import(
             failed: report.failed,
         })
     };
-    for (line, parsed) in parsed.0 {
+    let mut rows = parsed.0.into_iter();
+    let mut batch = validated(&mut rows, rules, &mut report);
+    while !batch.is_empty() {
+        // The next batch is validated while the store writes this one
+        // (on its own thread, for the embedded store).
+        let (lines, tenants): (Vec<usize>, Vec<NewTenant>) = batch.into_iter().unzip();
+        // Only while they may still be listed (a few): cloning is not free.
+        let domains: Vec<Vec<String>> = match report.domains {
+            Some(_) => tenants.iter().map(|t| t.domains.clone()).collect(),
+            None => Vec::new(),
+        };
+        let (rejected, next) = tokio::join!(store.import_tenants(tenants), async {
+            validated(&mut rows, rules, &mut report)
+        });
+        account(&lines, domains, rejected?, &mut report);
+        tell(&report);
+        batch = next;
+    }
+    tell(&report);
+    Ok(report)
+}
+
+/// The next `BATCH` valid tenants of `rows`, bad rows reported on the way.
+fn validated(
+    rows: &mut impl Iterator<Item = Parsed>,
+    rules: &SpecRules,
+    report: &mut ImportReport,
+) -> Vec<(usize, NewTenant)> {
+    let mut batch = Vec::with_capacity(BATCH);
+    for (line, parsed) in rows.by_ref() {
         match parsed.and_then(|spec| spec.validate(rules).map_err(|e| e.message)) {
             Ok(tenant) => batch.push((line, tenant)),
             Err(message) => report.reject(line, message),
         }
         if batch.len() == BATCH {
-            write_batch(store, std::mem::take(&mut batch), &mut report).await?;
-            tell(&report);
+            break;
         }
     }
-    write_batch(store, batch, &mut report).await?;
-    tell(&report);
-    Ok(report)
+    batch
 }
 
-async fn write_batch(
-    store: &dyn Store,
-    batch: Vec<(usize, NewTenant)>,
+/// Counts a written batch: the store's rejected rows by line, the others
+/// imported (and their domains listed while few).
+fn account(
+    lines: &[usize],
+    domains: Vec<Vec<String>>,
+    rejected: Vec<(usize, StoreError)>,
     report: &mut ImportReport,
-) -> Result<(), StoreError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let (lines, tenants): (Vec<usize>, Vec<NewTenant>) = batch.into_iter().unzip();
-    let domains: Vec<Vec<String>> = tenants.iter().map(|t| t.domains.clone()).collect();
-    let rejected = store.import_tenants(tenants).await?;
+) {
     let mut rejected_at = vec![false; lines.len()];
     for (index, error) in rejected {
         rejected_at[index] = true;
         report.reject(lines[index], error.to_string());
     }
+    report.imported += rejected_at.iter().filter(|r| !**r).count();
     for (tenant_domains, rejected) in domains.into_iter().zip(rejected_at) {
-        if rejected {
-            continue;
-        }
-        report.imported += 1;
-        if let Some(listed) = &mut report.domains {
+        let Some(listed) = &mut report.domains else {
+            break;
+        };
+        if !rejected {
             listed.extend(tenant_domains);
             if listed.len() > MAX_LISTED_DOMAINS {
                 report.domains = None;
             }
         }
     }
-    Ok(())
 }
 
 /// A tenant with the line it starts on, or why that line is a bad row.
@@ -356,123 +380,4 @@ fn split_csv(line: &str) -> Result<Vec<String>, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_rows_of_one_tenant_merge_and_headers_reorder_columns() {
-        let text = "tenant,domain,schema,name\nacme,a.test,acme_s,\"Acme, Inc.\"\nacme,b.test,,\n\nbeta,beta.test,,\n";
-        let parsed = parse(text).unwrap();
-        assert_eq!(parsed.len(), 2);
-        let (line, acme) = &parsed[0];
-        let acme = acme.as_ref().unwrap();
-        assert_eq!(
-            (*line, acme.name.as_deref(), acme.schema.as_deref()),
-            (2, Some("Acme, Inc."), Some("acme_s"))
-        );
-        assert_eq!(acme.domains, ["a.test", "b.test"]);
-        assert_eq!(parsed[1].0, 5);
-    }
-
-    #[test]
-    fn the_plan_column_and_field_are_read() {
-        let csv = parse("id,domain,plan\nacme,acme.test,premium\n").unwrap();
-        assert_eq!(csv[0].1.as_ref().unwrap().plan.as_deref(), Some("premium"));
-        let ndjson = parse("{\"id\":\"a\",\"plan\":\"premium\"}\n").unwrap();
-        assert_eq!(
-            ndjson[0].1.as_ref().unwrap().plan.as_deref(),
-            Some("premium")
-        );
-    }
-
-    #[test]
-    fn the_cluster_column_and_field_are_read() {
-        let csv = parse("id,domain,cluster\nacme,acme.test,eu2\n").unwrap();
-        assert_eq!(csv[0].1.as_ref().unwrap().cluster.as_deref(), Some("eu2"));
-        let ndjson = parse("{\"id\":\"a\",\"cluster\":\"eu1\"}\n").unwrap();
-        assert_eq!(
-            ndjson[0].1.as_ref().unwrap().cluster.as_deref(),
-            Some("eu1")
-        );
-    }
-
-    #[test]
-    fn headerless_csv_uses_id_schema_domain() {
-        // One field that is also a column name (`schema` isolation) is data.
-        let first = parse("acme,acme_s,acme.test,Acme,schema\n").unwrap();
-        assert_eq!(first[0].1.as_ref().unwrap().id, "acme");
-        let parsed = parse("t1,s1,t1.test\nt2,,t2.test,Two\n").unwrap();
-        let t2 = parsed[1].1.as_ref().unwrap();
-        assert_eq!(
-            (t2.id.as_str(), t2.schema.as_deref(), t2.name.as_deref()),
-            ("t2", None, Some("Two"))
-        );
-    }
-
-    #[test]
-    fn ndjson_lines_are_tenants_and_bad_lines_are_numbered() {
-        let parsed =
-            parse("{\"id\":\"a\",\"domains\":[\"a.test\"]}\n\n{\"id\":\"b\",\"oops\":1}\n")
-                .unwrap();
-        assert_eq!(parsed.len(), 2);
-        assert!(parsed[0].1.is_ok());
-        assert_eq!(parsed[1].0, 3);
-        assert!(parsed[1].1.as_ref().unwrap_err().contains("unknown field"));
-    }
-
-    #[test]
-    fn csv_errors_name_the_problem() {
-        assert!(split_csv("a,\"b").is_err());
-        let parsed = parse("a,s,a.test\na,\"b\n").unwrap();
-        assert_eq!(parsed[1].0, 2);
-        assert_eq!(parsed[1].1.as_ref().unwrap_err(), "unclosed quote");
-    }
-
-    #[test]
-    fn a_first_line_naming_columns_in_any_order_is_the_header() {
-        let parsed = parse("domain,id,schema,name\nhdr1.test,hdr1,hdr1_s,H1\n").unwrap();
-        assert_eq!(parsed.len(), 1);
-        let (line, spec) = &parsed[0];
-        let spec = spec.as_ref().unwrap();
-        assert_eq!(
-            (*line, spec.id.as_str(), spec.schema.as_deref()),
-            (2, "hdr1", Some("hdr1_s"))
-        );
-        assert_eq!(spec.domains, ["hdr1.test"]);
-    }
-
-    #[test]
-    fn a_header_with_an_unknown_repeated_or_no_id_column_refuses_the_import() {
-        for (text, says) in [
-            (
-                "id,schema,domain,bogus\na,a,a.test,x\n",
-                "unknown column 'bogus'",
-            ),
-            ("id,id,schema,domain\n", "column 'id' is named twice"),
-            ("tenant,domain,id\n", "column 'id' is named twice"),
-            ("domain,name\n", "no 'id' column"),
-        ] {
-            match parse(text) {
-                Err(ImportError::Header { line: 1, message }) => {
-                    assert!(message.contains(says), "{text:?}: {message}")
-                }
-                other => panic!("{text:?}: {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn a_repeated_row_with_other_tenant_fields_is_a_bad_row() {
-        let parsed = parse("x2,x2,x2.test,X\nx2,other,x2b.test,Y\nx2,,x2c.test,X\n").unwrap();
-        assert_eq!(parsed.len(), 2);
-        assert_eq!(
-            parsed[0].1.as_ref().unwrap().domains,
-            ["x2.test", "x2c.test"]
-        );
-        let (line, error) = &parsed[1];
-        let error = error.as_ref().unwrap_err();
-        assert_eq!(*line, 2);
-        assert!(error.contains("line 1"), "{error}");
-        assert!(error.contains("schema, name"), "{error}");
-    }
-}
+mod tests;

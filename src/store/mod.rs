@@ -5,6 +5,7 @@ pub mod certs;
 mod controls;
 pub mod feed;
 pub mod postgres;
+pub mod scan;
 mod sqlite;
 pub mod usage;
 
@@ -23,6 +24,7 @@ use feed::FeedEvent;
 
 use crate::tenant::{Domain, NewTenant, Tenant, TenantPatch, TenantRecord};
 pub use certs::{CertificateStore, StoredCert};
+pub use scan::RouteSink;
 pub use usage::{UsageBatch, UsageCounts, UsageQuery, UsageRow, UsageStore};
 
 /// What went wrong in a store, in terms the admin API and the data path act on.
@@ -121,6 +123,14 @@ pub trait Store: CertificateStore + UsageStore + Send + Sync + 'static {
     ) -> Result<Vec<HostMatch>, StoreError> {
         let _ = (after, limit);
         Ok(Vec::new())
+    }
+
+    /// Every domain (exact and wildcard) with its tenant, in no set order,
+    /// pushed into `sink` until it has them all or says stop: loading the
+    /// warm domain table. One consistent read where the store can; by
+    /// default, `routes_page` after `routes_page`.
+    async fn scan_routes(&self, sink: Box<dyn RouteSink>) -> Result<(), StoreError> {
+        scan::by_pages(self, sink).await
     }
 
     /// The rows of exactly these domains (wildcards as written, `*.x`), with

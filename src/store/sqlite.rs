@@ -2,7 +2,7 @@
 //! commits, so registered tenants survive restarts and a crash mid-write.
 //! Registry writes are logged for other processes on the file (`changes`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -11,6 +11,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 mod certs;
 mod changes;
 mod rows;
+mod scan;
 mod schema;
 mod usage;
 
@@ -20,7 +21,7 @@ use self::rows::{
 };
 use self::schema::migrate;
 
-use super::{controls, HostMatch, OpenMode, Store, StoreError};
+use super::{controls, HostMatch, OpenMode, RouteSink, Store, StoreError};
 use crate::tenant::host::wildcard_parent;
 use crate::tenant::{Domain, NewTenant, Tenant, TenantPatch, TenantRecord};
 
@@ -36,6 +37,8 @@ struct Inner {
     write: Mutex<Connection>,
     /// Names this process's rows in the change log.
     writer: Arc<str>,
+    /// The file, for connections of their own (`scan_routes`).
+    path: PathBuf,
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -92,6 +95,7 @@ impl SqliteStore {
                 read: Mutex::new(read),
                 write: Mutex::new(write),
                 writer: super::new_writer_name().into(),
+                path: path.to_owned(),
             }),
         })
     }
@@ -192,6 +196,10 @@ impl Store for SqliteStore {
             rows.collect::<Result<_, _>>().map_err(backend)
         })
         .await
+    }
+
+    async fn scan_routes(&self, sink: Box<dyn RouteSink>) -> Result<(), StoreError> {
+        scan::routes(self.inner.path.clone(), sink).await
     }
 
     async fn routes_for(&self, domains: &[String]) -> Result<Vec<HostMatch>, StoreError> {

@@ -93,16 +93,36 @@ impl BlockBuilder {
 
     pub(super) fn push(&mut self, domain: &[u8], tenant: &Tenant) {
         let record = self.records.intern(tenant);
-        self.push_record(domain, record);
+        self.push_encoded(domain, record);
     }
 
     /// Adds a domain whose tenant is record `record` of `from` (a merge).
     pub(super) fn push_from(&mut self, domain: &[u8], from: &Records, record: u32) {
         let record = self.records.intern_bytes(from.bytes(record));
-        self.push_record(domain, record);
+        self.push_encoded(domain, record);
     }
 
-    fn push_record(&mut self, domain: &[u8], record: u32) {
+    /// Room for `domains` domains of `host_bytes` bytes in all, and
+    /// `record_bytes` of tenant records, so nothing grows by copying.
+    pub(super) fn reserve(&mut self, domains: usize, host_bytes: usize, record_bytes: usize) {
+        self.hosts.reserve(host_bytes);
+        self.starts.reserve(domains + 1);
+        self.tenant_of.reserve(domains);
+        self.records.reserve(domains, record_bytes);
+    }
+
+    /// The record index of an encoded tenant (`record::encode`), interned.
+    pub(super) fn intern_encoded(&mut self, encoded: &[u8]) -> u32 {
+        self.records.intern_bytes(encoded)
+    }
+
+    /// The record index of an encoded tenant known to be new (not interned).
+    pub(super) fn add_encoded(&mut self, encoded: &[u8]) -> u32 {
+        self.records.add_bytes(encoded)
+    }
+
+    /// Adds a domain whose tenant is record `record` of this builder.
+    pub(super) fn push_encoded(&mut self, domain: &[u8], record: u32) {
         if self.starts.is_empty() {
             self.starts.push(0);
         }

@@ -9,12 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::block::{Block, BlockBuilder};
+use super::fill;
 use super::{DomainTable, Inner, Overlay, Snapshot};
 use crate::routing::RoutedTenant;
 use crate::store::{HostMatch, StoreError};
 
-/// Domains read from the store per query while loading.
-const PAGE: usize = 10_000;
 /// An overlay merges into a new block once it holds this many domains, or
 /// a 64th of the block if that is more (so merges cost O(1) per change, and
 /// each change copies a small overlay).
@@ -48,7 +47,7 @@ impl DomainTable {
 }
 
 impl Inner {
-    async fn load(&self) -> Result<u64, StoreError> {
+    async fn load(self: &Arc<Self>) -> Result<u64, StoreError> {
         let running = {
             let mut loading = self.loading.lock().unwrap_or_else(|p| p.into_inner());
             let running = loading.pending.is_some();
@@ -99,27 +98,18 @@ impl Inner {
         }
     }
 
-    async fn load_once(&self) -> Result<u64, StoreError> {
-        let mut builder = BlockBuilder::default();
-        let mut after = None;
-        let mut partial = false;
-        'pages: loop {
-            let page = self.store.routes_page(after.take(), PAGE).await?;
-            let full_page = page.len() == PAGE;
-            after = page.last().map(|m| m.domain.clone());
-            for HostMatch { tenant, domain } in page {
-                if builder.len() >= self.max_domains {
-                    partial = true;
-                    break 'pages;
-                }
-                builder.push(domain.as_bytes(), &tenant);
-            }
-            self.loaded_so_far
-                .store(builder.len() as u64, Ordering::Relaxed);
-            if !full_page {
-                break;
-            }
-        }
+    async fn load_once(self: &Arc<Self>) -> Result<u64, StoreError> {
+        // The store reads (on its thread) while a thread of our own builds.
+        let (sink, parts, returns) = fill::channel();
+        let inner = self.clone();
+        let building = tokio::task::spawn_blocking(move || {
+            fill::build(parts, returns, inner.max_domains, &inner.loaded_so_far)
+        });
+        let read = self.store.scan_routes(Box::new(sink)).await;
+        let built = building.await;
+        read?;
+        let (builder, partial) =
+            built.map_err(|e| StoreError::Backend(format!("building the domain table: {e}")))?;
         let block = tokio::task::spawn_blocking(move || builder.finish())
             .await
             .map_err(|e| StoreError::Backend(format!("building the domain table: {e}")))?;

@@ -10,6 +10,7 @@
 //! new block in the background.
 
 mod block;
+mod fill;
 mod load;
 mod record;
 

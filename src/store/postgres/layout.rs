@@ -93,6 +93,8 @@ pub(super) struct Sql {
     pub resolve_host: String,
     /// Domains (wildcards too) with their tenants after `$1`, `$2` at a time (warm start).
     pub routes_page: String,
+    /// Every route, in no set order (`scan_routes`).
+    pub routes_all: String,
     /// Exactly the domains in `$1` (a text array) with their tenants.
     pub routes_for: String,
     pub domains_of: String,
@@ -294,6 +296,10 @@ impl Sql {
                 "SELECT {cols}, d.{d_domain}::text FROM {dt} d JOIN {tt} t ON t.{t_pk} = d.{d_fk} \
                  {controls} WHERE d.{d_domain} > $1 \
                  ORDER BY d.{d_domain} LIMIT $2"
+            ),
+            routes_all: format!(
+                "SELECT {cols}, d.{d_domain}::text FROM {dt} d JOIN {tt} t ON t.{t_pk} = d.{d_fk} \
+                 {controls}"
             ),
             routes_for: format!(
                 "SELECT {cols}, d.{d_domain}::text FROM {dt} d JOIN {tt} t ON t.{t_pk} = d.{d_fk} \

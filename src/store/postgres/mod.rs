@@ -28,7 +28,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{GenericClient, NoTls};
 
 use self::layout::{Sql, KEY_COLUMN};
-use super::{HostMatch, Store, StoreError};
+use super::{HostMatch, RouteSink, Store, StoreError};
 use crate::config::{StoreConfig, StoreLayout};
 use crate::tenant::host::wildcard_parent;
 use crate::tenant::{Domain, DomainEntry, NewTenant, TenantPatch, TenantRecord};
@@ -236,6 +236,11 @@ impl Store for PgStore {
         )
         .await?;
         rows.iter().map(host_match_from_row).collect()
+    }
+
+    async fn scan_routes(&self, sink: Box<dyn RouteSink>) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        rows::scan_routes(&mut conn, &self.sql.routes_all, sink).await
     }
 
     async fn routes_for(&self, domains: &[String]) -> Result<Vec<HostMatch>, StoreError> {

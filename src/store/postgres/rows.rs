@@ -7,7 +7,7 @@ use tokio_postgres::{GenericClient, Row};
 
 use super::layout::KEY_COLUMN;
 use crate::store::controls::decode;
-use crate::store::{HostMatch, StoreError};
+use crate::store::{HostMatch, RouteSink, StoreError};
 use crate::tenant::Tenant;
 
 /// Quotes an SQL identifier (`my"table` → `"my""table"`): the one quoting
@@ -99,4 +99,31 @@ pub(super) fn tenant_from_row(row: &Row) -> Result<Tenant, StoreError> {
         limits: decode("limits", row.get(9)).map_err(bad)?,
         maintenance: decode("maintenance", row.get(10)).map_err(bad)?,
     })
+}
+
+/// Every route of `routes_all` into `sink`: one query (one snapshot) read
+/// through a portal, `SCAN_BATCH` rows a round trip, instead of a query per page.
+pub(super) async fn scan_routes(
+    conn: &mut tokio_postgres::Client,
+    routes_all: &str,
+    mut sink: Box<dyn RouteSink>,
+) -> Result<(), StoreError> {
+    const SCAN_BATCH: i32 = 50_000;
+    let tx = conn.transaction().await.map_err(pg_error)?;
+    let portal = tx.bind(routes_all, &[]).await.map_err(pg_error)?;
+    loop {
+        let rows = tx
+            .query_portal(&portal, SCAN_BATCH)
+            .await
+            .map_err(pg_error)?;
+        for row in &rows {
+            let m = host_match_from_row(row)?;
+            if !sink.route(Some(&m.tenant), &m.domain) {
+                return Ok(());
+            }
+        }
+        if rows.len() < SCAN_BATCH as usize {
+            return Ok(());
+        }
+    }
 }

@@ -244,3 +244,64 @@ async fn opening_an_existing_store_never_creates_one() {
     let store = SqliteStore::open(&path, OpenMode::Existing).unwrap();
     assert!(store.get_tenant("acme").await.unwrap().is_some());
 }
+
+/// What a scan gave: whether grouped, and (the tenant id when given, the domain).
+type Scanned = (bool, Vec<(Option<String>, String)>);
+
+/// Collects what a scan gives.
+struct Collect(std::sync::Arc<std::sync::Mutex<Scanned>>);
+
+impl crate::store::RouteSink for Collect {
+    fn grouped(&mut self) {
+        self.0.lock().unwrap().0 = true;
+    }
+    fn route(&mut self, tenant: Option<&crate::tenant::Tenant>, domain: &str) -> bool {
+        let given = tenant.map(|t| t.id.clone());
+        self.0.lock().unwrap().1.push((given, domain.to_owned()));
+        true
+    }
+}
+
+#[tokio::test]
+async fn a_scan_gives_every_domain_once_after_its_tenant_grouped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("gw.db"), OpenMode::CreateIfMissing).unwrap();
+    let batch = vec![
+        NewTenant::example("acme", &["acme.test", "*.acme.test"]),
+        NewTenant::example("shop", &["shop.test"]),
+    ];
+    assert!(store.import_tenants(batch).await.unwrap().is_empty());
+    // Added last, so not next to acme's other domains in the file.
+    store
+        .add_domain("acme", "late.test".into(), false)
+        .await
+        .unwrap();
+    let seen = std::sync::Arc::default();
+    store
+        .scan_routes(Box::new(Collect(std::sync::Arc::clone(&seen))))
+        .await
+        .unwrap();
+    let (grouped, routes) = std::mem::take(&mut *seen.lock().unwrap());
+    assert!(grouped);
+    let mut tenant_of = Vec::new();
+    let mut current = None;
+    let mut given_tenants = Vec::new();
+    for (given, domain) in routes {
+        if given.is_some() {
+            given_tenants.extend(given.clone());
+            current = given;
+        }
+        tenant_of.push((domain, current.clone().expect("a tenant comes first")));
+    }
+    given_tenants.sort();
+    assert_eq!(given_tenants, ["acme", "shop"], "each tenant given once");
+    tenant_of.sort();
+    let expected = [
+        ("*.acme.test", "acme"),
+        ("acme.test", "acme"),
+        ("late.test", "acme"),
+        ("shop.test", "shop"),
+    ]
+    .map(|(d, t)| (d.to_owned(), t.to_owned()));
+    assert_eq!(tenant_of, expected);
+}

@@ -1,0 +1,119 @@
+//! The import's parsing: CSV headers and rows, NDJSON lines, bad rows by line.
+
+use super::*;
+
+#[test]
+fn csv_rows_of_one_tenant_merge_and_headers_reorder_columns() {
+    let text = "tenant,domain,schema,name\nacme,a.test,acme_s,\"Acme, Inc.\"\nacme,b.test,,\n\nbeta,beta.test,,\n";
+    let parsed = parse(text).unwrap();
+    assert_eq!(parsed.len(), 2);
+    let (line, acme) = &parsed[0];
+    let acme = acme.as_ref().unwrap();
+    assert_eq!(
+        (*line, acme.name.as_deref(), acme.schema.as_deref()),
+        (2, Some("Acme, Inc."), Some("acme_s"))
+    );
+    assert_eq!(acme.domains, ["a.test", "b.test"]);
+    assert_eq!(parsed[1].0, 5);
+}
+
+#[test]
+fn the_plan_column_and_field_are_read() {
+    let csv = parse("id,domain,plan\nacme,acme.test,premium\n").unwrap();
+    assert_eq!(csv[0].1.as_ref().unwrap().plan.as_deref(), Some("premium"));
+    let ndjson = parse("{\"id\":\"a\",\"plan\":\"premium\"}\n").unwrap();
+    assert_eq!(
+        ndjson[0].1.as_ref().unwrap().plan.as_deref(),
+        Some("premium")
+    );
+}
+
+#[test]
+fn the_cluster_column_and_field_are_read() {
+    let csv = parse("id,domain,cluster\nacme,acme.test,eu2\n").unwrap();
+    assert_eq!(csv[0].1.as_ref().unwrap().cluster.as_deref(), Some("eu2"));
+    let ndjson = parse("{\"id\":\"a\",\"cluster\":\"eu1\"}\n").unwrap();
+    assert_eq!(
+        ndjson[0].1.as_ref().unwrap().cluster.as_deref(),
+        Some("eu1")
+    );
+}
+
+#[test]
+fn headerless_csv_uses_id_schema_domain() {
+    // One field that is also a column name (`schema` isolation) is data.
+    let first = parse("acme,acme_s,acme.test,Acme,schema\n").unwrap();
+    assert_eq!(first[0].1.as_ref().unwrap().id, "acme");
+    let parsed = parse("t1,s1,t1.test\nt2,,t2.test,Two\n").unwrap();
+    let t2 = parsed[1].1.as_ref().unwrap();
+    assert_eq!(
+        (t2.id.as_str(), t2.schema.as_deref(), t2.name.as_deref()),
+        ("t2", None, Some("Two"))
+    );
+}
+
+#[test]
+fn ndjson_lines_are_tenants_and_bad_lines_are_numbered() {
+    let parsed =
+        parse("{\"id\":\"a\",\"domains\":[\"a.test\"]}\n\n{\"id\":\"b\",\"oops\":1}\n").unwrap();
+    assert_eq!(parsed.len(), 2);
+    assert!(parsed[0].1.is_ok());
+    assert_eq!(parsed[1].0, 3);
+    assert!(parsed[1].1.as_ref().unwrap_err().contains("unknown field"));
+}
+
+#[test]
+fn csv_errors_name_the_problem() {
+    assert!(split_csv("a,\"b").is_err());
+    let parsed = parse("a,s,a.test\na,\"b\n").unwrap();
+    assert_eq!(parsed[1].0, 2);
+    assert_eq!(parsed[1].1.as_ref().unwrap_err(), "unclosed quote");
+}
+
+#[test]
+fn a_first_line_naming_columns_in_any_order_is_the_header() {
+    let parsed = parse("domain,id,schema,name\nhdr1.test,hdr1,hdr1_s,H1\n").unwrap();
+    assert_eq!(parsed.len(), 1);
+    let (line, spec) = &parsed[0];
+    let spec = spec.as_ref().unwrap();
+    assert_eq!(
+        (*line, spec.id.as_str(), spec.schema.as_deref()),
+        (2, "hdr1", Some("hdr1_s"))
+    );
+    assert_eq!(spec.domains, ["hdr1.test"]);
+}
+
+#[test]
+fn a_header_with_an_unknown_repeated_or_no_id_column_refuses_the_import() {
+    for (text, says) in [
+        (
+            "id,schema,domain,bogus\na,a,a.test,x\n",
+            "unknown column 'bogus'",
+        ),
+        ("id,id,schema,domain\n", "column 'id' is named twice"),
+        ("tenant,domain,id\n", "column 'id' is named twice"),
+        ("domain,name\n", "no 'id' column"),
+    ] {
+        match parse(text) {
+            Err(ImportError::Header { line: 1, message }) => {
+                assert!(message.contains(says), "{text:?}: {message}")
+            }
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_repeated_row_with_other_tenant_fields_is_a_bad_row() {
+    let parsed = parse("x2,x2,x2.test,X\nx2,other,x2b.test,Y\nx2,,x2c.test,X\n").unwrap();
+    assert_eq!(parsed.len(), 2);
+    assert_eq!(
+        parsed[0].1.as_ref().unwrap().domains,
+        ["x2.test", "x2c.test"]
+    );
+    let (line, error) = &parsed[1];
+    let error = error.as_ref().unwrap_err();
+    assert_eq!(*line, 2);
+    assert!(error.contains("line 1"), "{error}");
+    assert!(error.contains("schema, name"), "{error}");
+}
