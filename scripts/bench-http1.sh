@@ -49,9 +49,23 @@ for engine in lean hyper; do
 done
 wait'
 export GATEWAY_CMD
+# The peers' CPU time (clock ticks, their processes and children summed),
+# sampled while they run: peers.sh stops them when it ends.
+peer_ticks() { # pgrep pattern
+  local pids; pids=$(pgrep -f "$1" || true)
+  for p in $pids; do pids="$pids $(pgrep -P "$p" || true)"; done
+  for p in $pids; do awk '{print $14, $15}' "/proc/$p/stat" 2>/dev/null; done |
+    awk '{u += $1; s += $2} END {printf "%d:%d", u, s}'
+}
+( while sleep 0.5; do
+    echo "$(peer_ticks "$WORK/nx.conf") $(peer_ticks "haproxy -f $WORK/hap.cfg")" > "$WORK/peers.cpu.tmp"
+    mv "$WORK/peers.cpu.tmp" "$WORK/peers.cpu"
+  done ) &
+SAMPLER=$!
 echo "# peers.sh, $WORKERS worker(s), $ROUNDS rounds of ${DUR}s; gateway = lean, hyper = hyper"
 "$PEERS" --domains "$N" --rounds "$ROUNDS" --duration "$DUR" --workers "$WORKERS" \
   --gateway-port 18091 --extra hyper:18092 | tee "$WORK/peers.out"
+kill "$SAMPLER" 2>/dev/null || true
 
 # CPU per request over the whole run, from /proc (user and kernel µs).
 TICK=$(getconf CLK_TCK)
@@ -65,3 +79,14 @@ for engine in lean hyper; do
     'BEGIN {printf "cpu: %-5s %8d requests  user %.2f us/request  kernel %.2f us/request\n", e, n, u / t * 1e6 / n, s / t * 1e6 / n}'
   port=$((port + 1))
 done
+# nginx and HAProxy over their whole life (start-up included), per request
+# wrk counted (req/s x duration, summed over rounds).
+if [ -s "$WORK/peers.cpu" ]; then
+  read -r nx hap < "$WORK/peers.cpu"
+  for peer in nginx:$nx haproxy:$hap; do
+    name=${peer%%:*}; ticks=${peer#*:}; user=${ticks%%:*}; kernel=${ticks##*:}
+    n=$(awk -v t="$name" -v d="$DUR" '$1 == t && $2 ~ /^[0-9]+$/ {n += $3 * d} END {printf "%d", n}' "$WORK/peers.out")
+    [ "$n" -gt 0 ] && awk -v e="$name" -v u="$user" -v s="$kernel" -v n="$n" -v t="$TICK" \
+      'BEGIN {printf "cpu: %-7s %8d requests  user %.2f us/request  kernel %.2f us/request (whole life)\n", e, n, u / t * 1e6 / n, s / t * 1e6 / n}'
+  done
+fi
