@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use clap::{Args, ValueEnum};
-use tenant_gateway::store::OpenMode;
 use tenant_gateway::tenant::controls::MAX_HOLD;
 use tenant_gateway::tenant::{Maintenance, Rate, TenantLimits, TenantPatch};
 
-use super::store::{store_error, with_store};
+use super::store::patch_tenant;
 use super::ConfigArgs;
 
 #[derive(Args)]
@@ -79,18 +78,12 @@ pub fn limit(args: LimitArgs) -> anyhow::Result<()> {
         limits: Some((!args.clear).then_some(limits)),
         ..TenantPatch::default()
     };
-    with_store(&args.config, OpenMode::Existing, |s| async move {
-        let record = s
-            .store
-            .update_tenant(&id, patch)
-            .await
-            .map_err(store_error)?;
-        match &record.tenant.limits {
-            Some(limits) => println!("Tenant '{id}' limits: {}", serde_json::to_string(limits)?),
-            None => println!("Tenant '{id}' has no limits of its own"),
-        }
-        Ok(())
-    })
+    let record = patch_tenant(&args.config, &id, patch)?;
+    match &record.tenant.limits {
+        Some(limits) => println!("Tenant '{id}' limits: {}", serde_json::to_string(limits)?),
+        None => println!("Tenant '{id}' has no limits of its own"),
+    }
+    Ok(())
 }
 
 pub fn maintenance(args: MaintenanceArgs) -> anyhow::Result<()> {
@@ -104,22 +97,16 @@ pub fn maintenance(args: MaintenanceArgs) -> anyhow::Result<()> {
         maintenance: Some(maintenance),
         ..TenantPatch::default()
     };
-    with_store(&args.config, OpenMode::Existing, |s| async move {
-        let record = s
-            .store
-            .update_tenant(&id, patch)
-            .await
-            .map_err(store_error)?;
-        match &record.tenant.maintenance {
-            Some(Maintenance {
-                hold: Some(hold), ..
-            }) => println!(
-                "Tenant '{id}' is under maintenance: requests wait up to {}",
-                humantime_serde::re::humantime::format_duration(*hold)
-            ),
-            Some(_) => println!("Tenant '{id}' is under maintenance: requests get 503"),
-            None => println!("Tenant '{id}' is out of maintenance"),
-        }
-        Ok(())
-    })
+    let record = patch_tenant(&args.config, &id, patch)?;
+    match &record.tenant.maintenance {
+        Some(Maintenance {
+            hold: Some(hold), ..
+        }) => println!(
+            "Tenant '{id}' is under maintenance: requests wait up to {}",
+            humantime_serde::re::humantime::format_duration(*hold)
+        ),
+        Some(_) => println!("Tenant '{id}' is under maintenance: requests get 503"),
+        None => println!("Tenant '{id}' is out of maintenance"),
+    }
+    Ok(())
 }

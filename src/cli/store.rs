@@ -12,6 +12,7 @@ use tenant_gateway::config::Config;
 use tenant_gateway::provision::{ProvisionError, ProvisionFailure, Provisioner};
 use tenant_gateway::store::{self, OpenMode, Store, StoreError};
 use tenant_gateway::tenant::spec::SpecRules;
+use tenant_gateway::tenant::{TenantPatch, TenantRecord};
 
 use super::ConfigArgs;
 
@@ -81,6 +82,18 @@ fn missing_store(config: &Config) -> anyhow::Error {
         "no store at {} (create one with `serve` or `tenants create`)",
         store::describe(&config.store)
     )
+}
+
+/// Applies `patch` to tenant `id` in the configured store (`tenants
+/// suspend|resume|limit|maintenance`) and returns the tenant as it is now.
+pub fn patch_tenant(
+    args: &ConfigArgs,
+    id: &str,
+    patch: TenantPatch,
+) -> anyhow::Result<TenantRecord> {
+    with_store(args, OpenMode::Existing, |s| async move {
+        s.store.update_tenant(id, patch).await.map_err(store_error)
+    })
 }
 
 /// A store error as the seed's commands word it.

@@ -17,7 +17,7 @@ use tenant_gateway::tenant::{Isolation, TenantPatch, TenantRecord, TenantStatus}
 
 use super::controls::{LimitArgs, MaintenanceArgs};
 use super::migrate::MaintenanceFlags;
-use super::store::{provision_error, store_error, with_store};
+use super::store::{patch_tenant, provision_error, store_error, with_store};
 use super::ConfigArgs;
 
 #[derive(Subcommand)]
@@ -365,16 +365,11 @@ fn delete(config: &ConfigArgs, id: String, drop: bool) -> anyhow::Result<()> {
 }
 
 fn set_status(config: &ConfigArgs, id: String, status: TenantStatus) -> anyhow::Result<()> {
-    with_store(config, OpenMode::Existing, |s| async move {
-        let patch = TenantPatch {
-            status: Some(status),
-            ..TenantPatch::default()
-        };
-        s.store
-            .update_tenant(&id, patch)
-            .await
-            .map_err(store_error)?;
-        println!("Tenant '{id}' is {}", status.as_str());
-        Ok(())
-    })
+    let patch = TenantPatch {
+        status: Some(status),
+        ..TenantPatch::default()
+    };
+    patch_tenant(config, &id, patch)?;
+    println!("Tenant '{id}' is {}", status.as_str());
+    Ok(())
 }
