@@ -266,7 +266,7 @@ pub fn ensure_host(headers: &mut HeaderMap, authority: Option<&http::uri::Author
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tenant::{Isolation, Tenant, TenantStatus};
+    use crate::tenant::{Isolation, Tenant};
     use http::header::TRANSFER_ENCODING;
 
     fn names() -> HeaderNames {
@@ -276,17 +276,10 @@ mod tests {
     fn tenant(isolation: Isolation) -> RoutedTenant {
         RoutedTenant::new(
             Tenant {
-                id: "acme".into(),
                 name: "Acme".into(),
                 schema: "acme_s".into(),
                 isolation,
-                status: TenantStatus::Active,
-                pool: None,
-                plan: None,
-                cluster: None,
-                created_at: String::new(),
-                limits: None,
-                maintenance: None,
+                ..Tenant::example("acme")
             },
             "acme.test".into(),
         )

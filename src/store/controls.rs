@@ -58,19 +58,7 @@ mod tests {
 
     #[test]
     fn controls_survive_the_round_trip_and_empty_limits_are_none() {
-        let tenant = Tenant {
-            id: "acme".into(),
-            name: "acme".into(),
-            schema: "acme".into(),
-            isolation: crate::tenant::Isolation::Schema,
-            status: crate::tenant::TenantStatus::Active,
-            pool: None,
-            plan: None,
-            cluster: None,
-            created_at: String::new(),
-            limits: None,
-            maintenance: None,
-        };
+        let tenant = Tenant::example("acme");
         let patch = TenantPatch {
             limits: Some(Some(TenantLimits {
                 rate: Some("50/s".parse().unwrap()),

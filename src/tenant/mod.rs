@@ -177,6 +177,27 @@ pub struct NewTenant {
 }
 
 #[cfg(test)]
+impl Tenant {
+    /// An active schema tenant `id` (its name and schema too), on no pool,
+    /// plan or cluster and with no controls: the unit tests' fixture.
+    pub(crate) fn example(id: &str) -> Tenant {
+        Tenant {
+            id: id.into(),
+            name: id.into(),
+            schema: id.into(),
+            isolation: Isolation::Schema,
+            status: TenantStatus::Active,
+            pool: None,
+            plan: None,
+            cluster: None,
+            created_at: String::new(),
+            limits: None,
+            maintenance: None,
+        }
+    }
+}
+
+#[cfg(test)]
 impl NewTenant {
     /// An active schema tenant `id` (its name and schema too) with these
     /// domains: the unit tests' fixture.

@@ -169,17 +169,9 @@ mod tests {
 
     fn tenant(pool: Option<&str>, plan: Option<&str>) -> Tenant {
         Tenant {
-            id: "t".into(),
-            name: "t".into(),
-            schema: "t".into(),
-            isolation: Default::default(),
-            status: Default::default(),
             pool: pool.map(Into::into),
             plan: plan.map(Into::into),
-            cluster: None,
-            created_at: String::new(),
-            limits: None,
-            maintenance: None,
+            ..Tenant::example("t")
         }
     }
 

@@ -167,21 +167,13 @@ impl BlockBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tenant::{Isolation, TenantStatus};
 
     pub(crate) fn tenant(id: &str) -> Tenant {
         Tenant {
-            id: id.into(),
             name: format!("Tenant {id}"),
-            schema: id.into(),
-            isolation: Isolation::Schema,
-            status: TenantStatus::Active,
-            pool: None,
             plan: Some("premium".into()),
-            cluster: None,
             created_at: "2026-01-01T00:00:00Z".into(),
-            limits: None,
-            maintenance: None,
+            ..Tenant::example(id)
         }
     }
 

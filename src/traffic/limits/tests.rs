@@ -3,21 +3,12 @@
 //! request.
 
 use super::*;
-use crate::tenant::{Isolation, TenantStatus};
 
 fn tenant(id: &str, plan: Option<&str>, limits: Option<TenantLimits>) -> Tenant {
     Tenant {
-        id: id.into(),
-        name: id.into(),
-        schema: id.into(),
-        isolation: Isolation::Schema,
-        status: TenantStatus::Active,
-        pool: None,
         plan: plan.map(Into::into),
-        cluster: None,
-        created_at: String::new(),
         limits,
-        maintenance: None,
+        ..Tenant::example(id)
     }
 }
 
