@@ -8,11 +8,11 @@
 //!     cargo bench --bench limits
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
+mod common;
+
+use common::ready;
 use criterion::{criterion_group, criterion_main, Criterion};
 use tenant_gateway::config::{LimitsConfig, PlanConfig};
 use tenant_gateway::tenant::controls::TenantLimits;
@@ -20,18 +20,6 @@ use tenant_gateway::tenant::{Isolation, Tenant, TenantStatus};
 use tenant_gateway::traffic::limits::{Admitted, Limiter};
 
 const TENANTS: usize = 10_000;
-
-/// Polls a future that must complete at once (no slot to wait for).
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("expected the admission to complete without waiting"),
-    }
-}
 
 /// What `Proxy::route` runs after decide.
 async fn admit_phase(limiter: &Limiter, tenant: &Tenant) -> Option<Admitted> {
@@ -95,13 +83,21 @@ fn bench_admit(c: &mut Criterion) {
         group.bench_function(label, |b| {
             b.iter(|| {
                 i = (i + 1) % TENANTS;
-                black_box(ready(admit_phase(&limiter, black_box(&tenants[i]))))
+                black_box(ready(
+                    admit_phase(&limiter, black_box(&tenants[i])),
+                    "the admission",
+                ))
             })
         });
         // One tenant over and over: its state stays in the CPU cache, so
         // this is the admission's own work, without the memory misses.
         group.bench_function(format!("{label}/one_tenant"), |b| {
-            b.iter(|| black_box(ready(admit_phase(&limiter, black_box(&tenants[0])))))
+            b.iter(|| {
+                black_box(ready(
+                    admit_phase(&limiter, black_box(&tenants[0])),
+                    "the admission",
+                ))
+            })
         });
     }
     group.finish();

@@ -7,13 +7,13 @@
 //!     cargo bench --bench routing
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 use async_trait::async_trait;
+mod common;
+
+use common::ready;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue};
 use tenant_gateway::config::{CacheConfig, HeaderNamesConfig, SigningConfig, SigningKeyConfig};
@@ -97,18 +97,6 @@ impl Store for TableStore {
     }
 }
 
-/// Polls a future that completes without waiting (a cache hit does).
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("expected the lookup to complete without waiting"),
-    }
-}
-
 fn tenant(i: usize) -> Tenant {
     Tenant {
         id: format!("tenant{i}"),
@@ -177,7 +165,7 @@ fn bench_resolve(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % hosts.len();
             let host = router.normalize(black_box(&hosts[i])).unwrap();
-            match ready(router.resolve(host.as_str())).unwrap() {
+            match ready(router.resolve(host.as_str()), "the lookup").unwrap() {
                 Resolution::Tenant(t) => black_box(t),
                 Resolution::Unknown => panic!("every bench host is registered"),
             };
@@ -190,7 +178,7 @@ fn bench_resolve(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % junk.len();
             let host = router.normalize(black_box(&junk[i])).unwrap();
-            match ready(router.resolve(host.as_str())).unwrap() {
+            match ready(router.resolve(host.as_str()), "the lookup").unwrap() {
                 Resolution::Unknown => {}
                 Resolution::Tenant(_) => panic!("no junk host is registered"),
             };
@@ -199,7 +187,7 @@ fn bench_resolve(c: &mut Criterion) {
     group.finish();
 
     let names = HeaderNames::from_config(&HeaderNamesConfig::default());
-    let routed = match ready(router.resolve("t7.example.test")).unwrap() {
+    let routed = match ready(router.resolve("t7.example.test"), "the lookup").unwrap() {
         Resolution::Tenant(t) => t,
         Resolution::Unknown => unreachable!(),
     };
