@@ -286,8 +286,6 @@ async fn a_reload_changes_a_plans_limits_for_the_next_request() {
 
 #[tokio::test]
 async fn http2_streams_of_one_connection_share_their_tenants_cap() {
-    use hyper_util::rt::TokioIo;
-
     let slow = Backend::start_slow("slow", Duration::from_millis(500)).await;
     let gw = gateway(
         "lean",
@@ -298,12 +296,7 @@ async fn http2_streams_of_one_connection_share_their_tenants_cap() {
     .await;
     tenant(&gw, "capped", Some("small")).await;
     // HTTP/2 with prior knowledge: three streams at once on one connection.
-    let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
-    let (sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .expect("HTTP/2 handshake");
-    tokio::spawn(conn);
+    let sender = gw.h2c::<Full<Bytes>>().await;
     let requests = (0..3).map(|_| {
         let mut sender = sender.clone();
         async move {

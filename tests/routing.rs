@@ -338,18 +338,12 @@ async fn www_is_a_host_of_its_own_when_strip_www_is_off() {
 #[tokio::test]
 async fn http2_requests_are_routed_by_their_authority() {
     use http_body_util::{BodyExt, Empty};
-    use hyper_util::rt::{TokioExecutor, TokioIo};
 
     let app = Backend::start("app").await;
     let gw = Gateway::with_acme(GatewayOptions::new().backend(&app)).await;
 
     // HTTP/2 with prior knowledge: no Host header, only `:authority`.
-    let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .expect("HTTP/2 handshake");
-    tokio::spawn(conn);
+    let mut sender = gw.h2c::<Empty<bytes::Bytes>>().await;
     let req = hyper::Request::get("http://ACME.test:8443/orders")
         .body(Empty::<bytes::Bytes>::new())
         .unwrap();

@@ -77,14 +77,8 @@ async fn traffic(gw: &Gateway, host: &str, count: usize, expected: &mut Expected
 /// As [`traffic`], over one HTTP/2 connection (prior knowledge).
 async fn h2_traffic(gw: &Gateway, host: &str, count: usize, expected: &mut Expected) {
     use http_body_util::{BodyExt, Full};
-    use hyper_util::rt::{TokioExecutor, TokioIo};
 
-    let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .expect("HTTP/2 handshake");
-    tokio::spawn(conn);
+    let mut sender = gw.h2c::<Full<bytes::Bytes>>().await;
     for i in 0..count {
         let status = if i % 2 == 0 { "404" } else { "200" };
         let body = vec![b'y'; 100 + i * 311];

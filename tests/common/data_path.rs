@@ -13,6 +13,23 @@ use serde_json::Value;
 use super::{Gateway, REQUEST_TIMEOUT};
 
 impl Gateway {
+    /// A new HTTP/2 connection with prior knowledge (h2c), its driver spawned.
+    pub async fn h2c<B>(&self) -> hyper::client::conn::http2::SendRequest<B>
+    where
+        B: hyper::body::Body + Send + Unpin + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        let stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let (sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .expect("HTTP/2 handshake");
+        tokio::spawn(conn);
+        sender
+    }
+
     /// `GET path` with the given Host header.
     pub async fn get(&self, host: &str, path: &str) -> Reply {
         self.request(Method::GET, host, path).send().await
