@@ -65,23 +65,45 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
-/// An import file read into tenants (or bad rows), not yet written.
-pub struct ParsedImport(Vec<Parsed>);
-
-/// Reads `text` (CSV or NDJSON); a bad header refuses it all, so callers
-/// can read before they open or write anything.
-pub fn read(text: &str) -> Result<ParsedImport, ImportError> {
-    parse(text).map(ParsedImport)
+/// An import file being read: its tenants (or bad rows) come one at a
+/// time as the import asks for them, so a file of millions of rows is
+/// never held parsed (and parsing overlaps the store's writes).
+pub struct ParsedImport<'a> {
+    rows: Box<dyn Iterator<Item = Parsed> + Send + 'a>,
+    /// Data lines: how many tenants come, at most (one per line).
+    lines: usize,
 }
 
-impl ParsedImport {
-    /// How many tenants (a row each, or a run of rows with one id) there are.
+/// Reads the start of `text` (CSV or NDJSON); a bad header refuses it all,
+/// so callers can read before they open or write anything. The rows are
+/// parsed as they are taken.
+pub fn read(text: &str) -> Result<ParsedImport<'_>, ImportError> {
+    let lines = text.lines().filter(|l| is_data(l.trim())).count();
+    let first = text.lines().map(str::trim).find(|l| is_data(l));
+    let rows: Box<dyn Iterator<Item = Parsed> + Send + '_> = match first {
+        Some(l) if l.starts_with('{') => Box::new(ndjson_rows(text)),
+        _ => Box::new(CsvRows::new(text)?),
+    };
+    Ok(ParsedImport { rows, lines })
+}
+
+impl ParsedImport<'_> {
+    /// How many tenants there are at most: one per data line (a run of
+    /// CSV rows with one id is one tenant, and a header is no tenant).
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.lines
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.lines == 0
+    }
+}
+
+impl Iterator for ParsedImport<'_> {
+    type Item = Parsed;
+
+    fn next(&mut self) -> Option<Parsed> {
+        self.rows.next()
     }
 }
 
@@ -90,7 +112,7 @@ impl ParsedImport {
 /// failed, out of `ParsedImport::len`).
 pub async fn import(
     store: &dyn Store,
-    parsed: ParsedImport,
+    parsed: ParsedImport<'_>,
     rules: &SpecRules,
     mut progress: impl FnMut(Progress),
 ) -> Result<ImportReport, ImportError> {
@@ -98,15 +120,17 @@ pub async fn import(
         domains: Some(Vec::new()),
         ..ImportReport::default()
     };
-    let total = parsed.len();
-    let mut tell = |report: &ImportReport| {
+    let lines = parsed.len();
+    let mut tell = |report: &ImportReport, last: bool| {
+        let done = report.imported + report.failed;
         progress(Progress {
-            total,
-            done: report.imported + report.failed,
+            // Data lines until the end, when the count is known.
+            total: if last { done } else { lines.max(done) },
+            done,
             failed: report.failed,
         })
     };
-    let mut rows = parsed.0.into_iter();
+    let mut rows = parsed;
     let mut batch = validated(&mut rows, rules, &mut report);
     while !batch.is_empty() {
         // The next batch is validated while the store writes this one
@@ -121,10 +145,10 @@ pub async fn import(
             validated(&mut rows, rules, &mut report)
         });
         account(&lines, domains, rejected?, &mut report);
-        tell(&report);
+        tell(&report, false);
         batch = next;
     }
-    tell(&report);
+    tell(&report, true);
     Ok(report)
 }
 
@@ -177,20 +201,13 @@ fn account(
 /// A tenant with the line it starts on, or why that line is a bad row.
 type Parsed = (usize, Result<TenantSpec, String>);
 
-/// Splits `text` into tenants with the line each starts on.
-fn parse(text: &str) -> Result<Vec<Parsed>, ImportError> {
-    let first = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'));
-    if first.is_some_and(|l| l.starts_with('{')) {
-        Ok(parse_ndjson(text))
-    } else {
-        parse_csv(text)
-    }
+/// A line that holds a row: neither blank nor a `#` comment.
+fn is_data(trimmed: &str) -> bool {
+    !trimmed.is_empty() && !trimmed.starts_with('#')
 }
 
-fn parse_ndjson(text: &str) -> Vec<Parsed> {
+/// NDJSON: a tenant per data line, as in `POST /v1/tenants`.
+fn ndjson_rows(text: &str) -> impl Iterator<Item = Parsed> + Send + '_ {
     text.lines()
         .enumerate()
         .map(|(i, l)| (i + 1, l.trim()))
@@ -201,7 +218,6 @@ fn parse_ndjson(text: &str) -> Vec<Parsed> {
                 serde_json::from_str::<TenantSpec>(l).map_err(|e| format!("invalid JSON: {e}")),
             )
         })
-        .collect()
 }
 
 const DEFAULT_COLUMNS: [&str; 9] = [
@@ -216,46 +232,84 @@ const DEFAULT_COLUMNS: [&str; 9] = [
     "cluster",
 ];
 
-fn parse_csv(text: &str) -> Result<Vec<Parsed>, ImportError> {
-    let mut out: Vec<Parsed> = Vec::new();
-    let mut columns: Vec<&'static str> = DEFAULT_COLUMNS.to_vec();
-    let mut seen_row = false;
-    // The entry in `out` that consecutive rows with its id add domains to.
-    let mut open: Option<usize> = None;
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        let raw = raw.trim();
-        if raw.is_empty() || raw.starts_with('#') {
-            continue;
-        }
-        let fields = match split_csv(raw) {
-            Ok(fields) => fields,
-            Err(e) => {
-                out.push((line, Err(e)));
-                seen_row = true;
+/// CSV rows as tenants: consecutive rows with one id are one tenant,
+/// given once its last row is read.
+struct CsvRows<'a> {
+    lines: std::iter::Enumerate<std::str::Lines<'a>>,
+    columns: Vec<&'static str>,
+    /// The tenant whose rows are being read, with the line it starts on.
+    open: Option<(usize, TenantSpec)>,
+    /// Bad rows read while a tenant is open: given after it, in line order.
+    after_open: Vec<Parsed>,
+    /// What is ready to be given, in order.
+    ready: std::collections::VecDeque<Parsed>,
+}
+
+impl<'a> CsvRows<'a> {
+    /// Reads the header, if the first data line is one (a bad header
+    /// refuses the import).
+    fn new(text: &'a str) -> Result<Self, ImportError> {
+        let mut lines = text.lines().enumerate();
+        let mut columns: Vec<&'static str> = DEFAULT_COLUMNS.to_vec();
+        let mut ahead = lines.clone();
+        while let Some((i, raw)) = ahead.next() {
+            let raw = raw.trim();
+            if !is_data(raw) {
                 continue;
             }
+            if let Ok(fields) = split_csv(raw) {
+                if looks_like_header(&fields) {
+                    columns = header(&fields).map_err(|message| ImportError::Header {
+                        line: i + 1,
+                        message,
+                    })?;
+                    lines = ahead;
+                }
+            }
+            break;
+        }
+        Ok(CsvRows {
+            lines,
+            columns,
+            open: None,
+            after_open: Vec::new(),
+            ready: Default::default(),
+        })
+    }
+
+    /// Gives the open tenant (then the bad rows read after it), and opens
+    /// `next` in its place.
+    fn close(&mut self, next: Option<(usize, TenantSpec)>) {
+        if let Some((line, spec)) = std::mem::replace(&mut self.open, next) {
+            self.ready.push_back((line, Ok(spec)));
+        }
+        self.ready.extend(self.after_open.drain(..));
+    }
+
+    /// A bad row: after the open tenant, if one is.
+    fn bad(&mut self, line: usize, message: String) {
+        match self.open {
+            Some(_) => self.after_open.push((line, Err(message))),
+            None => self.ready.push_back((line, Err(message))),
+        }
+    }
+
+    fn take_row(&mut self, line: usize, raw: &str) {
+        let fields = match split_csv(raw) {
+            Ok(fields) => fields,
+            Err(e) => return self.bad(line, e),
         };
-        let first_row = !seen_row;
-        seen_row = true;
-        if first_row && looks_like_header(&fields) {
-            columns = header(&fields).map_err(|message| ImportError::Header { line, message })?;
-            continue;
+        if fields.len() > self.columns.len() {
+            let message = format!(
+                "{} fields, expected at most {}",
+                fields.len(),
+                self.columns.len()
+            );
+            return self.bad(line, message);
         }
-        if fields.len() > columns.len() {
-            out.push((
-                line,
-                Err(format!(
-                    "{} fields, expected at most {}",
-                    fields.len(),
-                    columns.len()
-                )),
-            ));
-            continue;
-        }
-        let (spec, domain) = row(&columns, fields);
-        match open.map(|index| &mut out[index]) {
-            Some((first_line, Ok(first))) if first.id == spec.id => {
+        let (mut spec, domain) = row(&self.columns, fields);
+        match &mut self.open {
+            Some((first_line, first)) if first.id == spec.id => {
                 let conflicts = conflicting_fields(first, &spec);
                 if conflicts.is_empty() {
                     first.domains.extend(domain);
@@ -265,18 +319,35 @@ fn parse_csv(text: &str) -> Result<Vec<Parsed>, ImportError> {
                         spec.id,
                         conflicts.join(", ")
                     );
-                    out.push((line, Err(message)));
+                    self.after_open.push((line, Err(message)));
                 }
             }
             _ => {
-                let mut spec = spec;
                 spec.domains.extend(domain);
-                open = Some(out.len());
-                out.push((line, Ok(spec)));
+                self.close(Some((line, spec)));
             }
         }
     }
-    Ok(out)
+}
+
+impl Iterator for CsvRows<'_> {
+    type Item = Parsed;
+
+    fn next(&mut self) -> Option<Parsed> {
+        loop {
+            if let Some(ready) = self.ready.pop_front() {
+                return Some(ready);
+            }
+            let Some((i, raw)) = self.lines.next() else {
+                self.close(None);
+                return self.ready.pop_front();
+            };
+            let raw = raw.trim();
+            if is_data(raw) {
+                self.take_row(i + 1, raw);
+            }
+        }
+    }
 }
 
 /// The column a header field names (`tenant` is another name for `id`).

@@ -2,6 +2,11 @@
 
 use super::*;
 
+/// The whole file parsed, as the import takes it row by row.
+fn parse(text: &str) -> Result<Vec<Parsed>, ImportError> {
+    read(text).map(Iterator::collect)
+}
+
 #[test]
 fn csv_rows_of_one_tenant_merge_and_headers_reorder_columns() {
     let text = "tenant,domain,schema,name\nacme,a.test,acme_s,\"Acme, Inc.\"\nacme,b.test,,\n\nbeta,beta.test,,\n";
@@ -116,4 +121,15 @@ fn a_repeated_row_with_other_tenant_fields_is_a_bad_row() {
     assert_eq!(*line, 2);
     assert!(error.contains("line 1"), "{error}");
     assert!(error.contains("schema, name"), "{error}");
+}
+
+#[test]
+fn rows_stream_in_line_order_with_bad_rows_after_the_open_tenant() {
+    let text = "#c\n\"oops\na,sa,a.test\nb,\"x\na,,a2.test\nb,sb,b.test\n";
+    let parsed = read(text).unwrap();
+    assert_eq!(parsed.len(), 5, "data lines bound the tenants");
+    let rows: Vec<(usize, bool)> = parsed.map(|(line, r)| (line, r.is_ok())).collect();
+    assert_eq!(rows, [(2, false), (3, true), (4, false), (6, true)]);
+    let a = parse(text).unwrap().swap_remove(1).1.unwrap();
+    assert_eq!(a.domains, ["a.test", "a2.test"]);
 }
