@@ -5,6 +5,7 @@
 //! rewrite of the prepare phase, with tenant-header signing off and on.
 //!
 //!     cargo bench --bench routing
+//!     ROUTING_BENCH_DOMAINS=10000000 cargo bench --bench routing -- resolve
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -115,7 +116,13 @@ fn tenant(i: usize) -> Tenant {
 
 fn bench_resolve(c: &mut Criterion) {
     let full_run = std::env::args().any(|a| a == "--bench");
-    let domains = if full_run { 1_000_000 } else { 10_000 };
+    let domains = match std::env::var("ROUTING_BENCH_DOMAINS") {
+        Ok(n) => n
+            .parse()
+            .expect("ROUTING_BENCH_DOMAINS: a number of domains"),
+        Err(_) if full_run => 1_000_000,
+        Err(_) => 10_000,
+    };
     let table: HashMap<String, Tenant> = (0..domains)
         .map(|i| (format!("t{i}.example.test"), tenant(i)))
         .collect();

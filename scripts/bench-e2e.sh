@@ -5,8 +5,11 @@
 # the warm domain table holds every domain), the resident memory per domain
 # once warm, req/s and p50/p99 latency.
 #
-#   scripts/bench-e2e.sh [--domains N] [--hosts H] [--duration S] [--conns C] [--workers W] [--warm-all] [--junk S]
+#   scripts/bench-e2e.sh [--domains N] [--hosts H] [--duration S] [--conns C] [--workers W] [--warm-all] [--junk S] [--data FILE]
 #
+# --data FILE keeps the store file: imported there when it does not exist,
+# reused (no import) when it does, so runs at 10M domains can follow one
+# another without a 90 s import each (the file must hold the same N).
 # --domains 10000000 works (about 2 GB of store file in /tmp; import ~1-2 min).
 # --junk S then sends S seconds of random unknown Hosts at full speed and
 # prints the RSS growth and the store lookups they caused (the warm table
@@ -16,10 +19,11 @@
 # --warm-all first requests every one of the N domains once, so the memory
 # figure covers a cache holding all of them. Needs wrk (Debian package wrk).
 set -euo pipefail
-N=1000; HOSTS=0; DUR=10; CONNS=64; WORKERS=1; WARM_ALL=0; JUNK=0
+N=1000; HOSTS=0; DUR=10; CONNS=64; WORKERS=1; WARM_ALL=0; JUNK=0; DATA=
 while [ $# -gt 0 ]; do case "$1" in
   --domains) N=$2; shift 2;; --hosts) HOSTS=$2; shift 2;; --duration) DUR=$2; shift 2;; --conns) CONNS=$2; shift 2;;
   --workers) WORKERS=$2; shift 2;; --warm-all) WARM_ALL=1; shift;; --junk) JUNK=$2; shift 2;;
+  --data) DATA=$2; shift 2;;
   *) echo "unknown arg $1" >&2; exit 2;; esac; done
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
@@ -45,13 +49,15 @@ else
   target/release/examples/echo_backend --listen 127.0.0.1:$BE_PORT >/dev/null & PIDS+=($!); BACKEND=echo_backend
 fi
 
-python3 - "$N" "$WORK" "$HOSTS" <<'PY'
-import sys
-n, work, hosts = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-with open(f"{work}/tenants.csv", "w") as f:
-    f.write("id,schema,domain\n")
-    for i in range(n):
-        f.write(f"tenant{i},t_{i},t{i}.example.test\n")
+DB=${DATA:-$WORK/gw.db}
+python3 - "$N" "$WORK" "$HOSTS" "$DB" <<'PY'
+import os, sys
+n, work, hosts, db = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+if not os.path.exists(db):  # a kept store file (--data) needs no CSV
+    with open(f"{work}/tenants.csv", "w") as f:
+        f.write("id,schema,domain\n")
+        for i in range(n):
+            f.write(f"tenant{i},t_{i},t{i}.example.test\n")
 def lua(path, count):
     with open(path, "w") as f:
         f.write("local n = %d\nlocal i = 0\nrequest = function()\n  i = i %% n + 1\n" % count)
@@ -65,9 +71,11 @@ with open(f"{work}/junk.lua", "w") as f:
 PY
 
 t0=$(date +%s.%N)
-"$BIN" tenants import "$WORK/tenants.csv" --data "$WORK/gw.db" >/dev/null
+if [ -e "$DB" ]; then IMPORT=reused; else
+  "$BIN" tenants import "$WORK/tenants.csv" --data "$DB" >/dev/null; IMPORT=; fi
 t1=$(date +%s.%N)
-"$BIN" serve --listen 127.0.0.1:$GW_PORT --admin-listen 127.0.0.1:$ADMIN_PORT --data "$WORK/gw.db" \
+IMPORT=${IMPORT:-$(printf %.2f "$(echo "$t1 - $t0" | bc)")}
+"$BIN" serve --listen 127.0.0.1:$GW_PORT --admin-listen 127.0.0.1:$ADMIN_PORT --data "$DB" \
   --default-backend http://127.0.0.1:$BE_PORT --workers "$WORKERS" --no-access-log >"$WORK/gw.out" 2>"$WORK/gw.err" & GW=$!; PIDS+=($GW)
 # Ready = the routing cache holds the whole domain table (cache.warm).
 until curl -sf -o /dev/null "http://127.0.0.1:$ADMIN_PORT/readyz" 2>/dev/null; do sleep 0.02; done
@@ -75,7 +83,7 @@ t2=$(date +%s.%N)
 rss() { awk '/VmRSS/ {print $2}' "/proc/$GW/status"; }
 metric() { curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | awk -v m="$1" '$1==m {print $2}'; }
 RSS0=$(rss)
-printf "domains=%s import_s=%.2f startup_to_warm_s=%.2f table_domains=%s\n" "$N" "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1" | bc)" "$(metric tenant_gateway_domain_table_domains)"
+printf "domains=%s import_s=%s startup_to_warm_s=%.2f table_domains=%s\n" "$N" "$IMPORT" "$(echo "$t2 - $t1" | bc)" "$(metric tenant_gateway_domain_table_domains)"
 # Whole process, warm, before any request (includes the ~25 MB the process
 # needs with an empty table: compare two --domains runs for the slope).
 printf "warm_rss_kib=%s warm_rss_bytes_per_domain=%s\n" "$RSS0" "$(( RSS0 * 1024 / N ))"

@@ -21,6 +21,14 @@ pub trait RouteSink: Send {
     /// one not seen before: the sink need not look for it among the others.
     fn grouped(&mut self) {}
 
+    /// A second sink feeding the same place, for a store that reads on two
+    /// threads at once (each sink gets whole tenants: a tenant's domains
+    /// all go to one of them). `None`: this sink takes one reader only.
+    /// Asked after `expect`, so a sink can answer from the size.
+    fn split(&mut self) -> Option<Box<dyn RouteSink>> {
+        None
+    }
+
     /// One domain and its tenant; `None`: the same tenant as the route
     /// before (a store reading a tenant's domains together says so, and the
     /// tenant is neither decoded nor encoded again). Returns false to stop

@@ -2,10 +2,13 @@
 //! the block overlap: the store's read hands each route to a `Chunker` (on
 //! the store's thread), which encodes each tenant once and packs domains
 //! into chunks; `build` (on a thread of its own) interns the chunks'
-//! tenants and appends their domains to a `BlockBuilder`.
+//! tenants and appends their domains to a `BlockBuilder`. A store that
+//! reads on two threads gets a second `Chunker` (`RouteSink::split`), and
+//! `build` takes both one's chunks and the other's.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 
 use super::block::BlockBuilder;
 use super::record;
@@ -28,6 +31,8 @@ pub(super) enum Part {
 
 #[derive(Default)]
 pub(super) struct Chunk {
+    /// Which `Chunker` filled it: a chunk continues that one's chunk before.
+    source: usize,
     /// The domains' bytes back to back, and where each ends.
     hosts: Vec<u8>,
     host_ends: Vec<u32>,
@@ -55,20 +60,31 @@ pub(super) struct Chunker {
     out: SyncSender<Part>,
     /// Chunks the builder is done with, emptied, to fill again (fresh
     /// buffers per chunk cost a page fault per 4 KiB: 15% of a load).
-    used: Receiver<Chunk>,
+    /// Shared by the chunkers split off this one: taken once per chunk.
+    used: Arc<Mutex<Receiver<Chunk>>>,
+    /// How many chunkers there are: the next one split off is numbered so.
+    sources: Arc<AtomicUsize>,
+    /// The most domains the table takes, and how many the store has (about):
+    /// a table that will be partial reads on one thread, so which domains
+    /// it holds does not depend on two threads' timing.
+    max: usize,
+    expected: usize,
 }
 
 /// Where `build` returns emptied chunks.
 pub(super) struct Returns(SyncSender<Chunk>);
 
 /// A sink and the chunks it will send, for `build`.
-pub(super) fn channel() -> (Chunker, Receiver<Part>, Returns) {
+pub(super) fn channel(max: usize) -> (Chunker, Receiver<Part>, Returns) {
     let (out, parts) = sync_channel(CHUNKS_IN_FLIGHT);
     let (returns, used) = sync_channel(CHUNKS_IN_FLIGHT + 2);
     let chunker = Chunker {
         chunk: Chunk::default(),
         out,
-        used,
+        used: Arc::new(Mutex::new(used)),
+        sources: Arc::new(AtomicUsize::new(1)),
+        max,
+        expected: 0,
     };
     (chunker, parts, Returns(returns))
 }
@@ -79,7 +95,15 @@ impl Chunker {
         if self.chunk.host_ends.is_empty() {
             return true;
         }
-        let next = self.used.try_recv().unwrap_or_default();
+        let used = self
+            .used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .try_recv();
+        let next = Chunk {
+            source: self.chunk.source,
+            ..used.unwrap_or_default()
+        };
         let chunk = std::mem::replace(&mut self.chunk, next);
         self.out.send(Part::Chunk(chunk)).is_ok()
     }
@@ -87,11 +111,29 @@ impl Chunker {
 
 impl RouteSink for Chunker {
     fn expect(&mut self, routes: usize) {
+        self.expected = routes;
         let _ = self.out.send(Part::Expect(routes));
     }
 
     fn grouped(&mut self) {
         let _ = self.out.send(Part::Grouped);
+    }
+
+    fn split(&mut self) -> Option<Box<dyn RouteSink>> {
+        if self.expected > self.max {
+            return None;
+        }
+        Some(Box::new(Chunker {
+            chunk: Chunk {
+                source: self.sources.fetch_add(1, Ordering::Relaxed),
+                ..Chunk::default()
+            },
+            out: self.out.clone(),
+            used: self.used.clone(),
+            sources: self.sources.clone(),
+            max: self.max,
+            expected: self.expected,
+        }))
     }
 
     fn route(&mut self, tenant: Option<&Tenant>, domain: &str) -> bool {
@@ -113,7 +155,7 @@ impl Drop for Chunker {
     }
 }
 
-/// Builds from the chunks until the sink is dropped, or until `max`
+/// Builds from the chunks until every sink is dropped, or until `max`
 /// domains are held and another comes (then it is partial: `true`).
 /// `so_far` tells how many domains it holds as it goes.
 pub(super) fn build(
@@ -125,7 +167,8 @@ pub(super) fn build(
     let mut builder = BlockBuilder::default();
     let mut expected = 0;
     let mut grouped = false;
-    let mut tenant = None;
+    // Each source's tenant of its last domain so far.
+    let mut tenant_of_source: Vec<Option<u32>> = Vec::new();
     for part in parts {
         let mut chunk = match part {
             Part::Expect(routes) => {
@@ -148,12 +191,16 @@ pub(super) fn build(
                 expected * per(chunk.records.len()),
             );
         }
+        if tenant_of_source.len() <= chunk.source {
+            tenant_of_source.resize(chunk.source + 1, None);
+        }
+        let tenant = &mut tenant_of_source[chunk.source];
         let (mut host_start, mut record_start, mut records) = (0, 0, chunk.record_ends.iter());
         for (i, &host_end) in chunk.host_ends.iter().enumerate() {
             if chunk.new_tenant[i] {
                 let end = records.next().map_or(record_start, |&e| e as usize);
                 let encoded = &chunk.records[record_start..end];
-                tenant = Some(match grouped {
+                *tenant = Some(match grouped {
                     true => builder.add_encoded(encoded),
                     false => builder.intern_encoded(encoded),
                 });
@@ -161,7 +208,7 @@ pub(super) fn build(
             }
             let host = &chunk.hosts[host_start..host_end as usize];
             host_start = host_end as usize;
-            let Some(tenant) = tenant else {
+            let Some(tenant) = *tenant else {
                 continue; // a store's bug: a domain before any tenant
             };
             if builder.len() >= max {

@@ -100,7 +100,7 @@ impl Inner {
 
     async fn load_once(self: &Arc<Self>) -> Result<u64, StoreError> {
         // The store reads (on its thread) while a thread of our own builds.
-        let (sink, parts, returns) = fill::channel();
+        let (sink, parts, returns) = fill::channel(self.max_domains);
         let inner = self.clone();
         let building = tokio::task::spawn_blocking(move || {
             fill::build(parts, returns, inner.max_domains, &inner.loaded_so_far)

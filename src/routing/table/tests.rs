@@ -134,3 +134,36 @@ async fn a_partial_table_leaves_what_it_lacks_to_the_store() {
         assert_eq!(tenant_of(table.lookup(host)).unwrap(), "miss", "{host}");
     }
 }
+
+#[tokio::test]
+async fn a_load_on_two_threads_finds_every_domain_across_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("gw.db"), OpenMode::CreateIfMissing).unwrap();
+    // Two halves of more than a chunk each, tenants of three domains so
+    // some straddle a chunk's end.
+    let tenants = 12_000;
+    let batch: Vec<NewTenant> = (0..tenants)
+        .map(|i| {
+            let domains = [0, 1, 2].map(|d| format!("d{d}.t{i}.test"));
+            let domains: Vec<&str> = domains.iter().map(String::as_str).collect();
+            NewTenant::example(&format!("t{i}"), &domains)
+        })
+        .collect();
+    assert!(store.import_tenants(batch).await.unwrap().is_empty());
+    let table = DomainTable::new(Arc::new(store), 1_000_000);
+    assert_eq!(table.load().await.unwrap(), 3 * tenants as u64);
+    for i in (0..tenants).step_by(7) {
+        for d in 0..3 {
+            let host = format!("d{d}.t{i}.test");
+            assert_eq!(
+                tenant_of(table.lookup(&host)).unwrap(),
+                format!("t{i}@{host}")
+            );
+        }
+    }
+    assert_eq!(
+        table.inner.snapshot.load().block.records.len(),
+        tenants,
+        "tenants kept once each"
+    );
+}

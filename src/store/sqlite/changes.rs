@@ -69,7 +69,7 @@ pub(super) fn record(
 
 /// The newest version the log has given out (0 before its first row),
 /// trimmed rows included.
-fn newest_version(conn: &Connection) -> Result<i64, StoreError> {
+pub(super) fn newest_version(conn: &Connection) -> Result<i64, StoreError> {
     conn.query_row(
         "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0)",
         [],

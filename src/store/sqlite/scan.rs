@@ -2,22 +2,25 @@
 //! one query on a connection of its own, so lookups are not queued behind
 //! it, reading the file through a memory map (no copy of each page into
 //! SQLite's cache), tenants in the outer loop so each tenant's domains come
-//! together and its row is decoded once.
+//! together and its row is decoded once. A sink that splits gets two such
+//! reads on two threads, half the tenants each, from one snapshot: the read
+//! is most of a load's CPU.
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::backend;
 use super::rows::{tenant_from_row, TENANT_COLUMNS, TENANT_COLUMN_COUNT};
+use super::{backend, changes};
 use crate::store::{RouteSink, StoreError};
 use crate::tenant::Tenant;
 
 /// Bytes of the file mapped for the read (SQLite caps it at its own maximum).
 const MMAP_BYTES: i64 = 1 << 40;
 
-/// Reads every domain with its tenant into `sink`, in one statement (so
-/// from one snapshot of the file), on a blocking thread.
+/// Reads every domain with its tenant into `sink` (and the sink it splits
+/// off, if it does: half the tenants each, on two threads), from one
+/// snapshot of the file, on a blocking thread.
 pub(super) async fn routes(path: PathBuf, sink: Box<dyn RouteSink>) -> Result<(), StoreError> {
     tokio::task::spawn_blocking(move || read(&path, sink))
         .await
@@ -25,6 +28,50 @@ pub(super) async fn routes(path: PathBuf, sink: Box<dyn RouteSink>) -> Result<()
 }
 
 fn read(path: &Path, mut sink: Box<dyn RouteSink>) -> Result<(), StoreError> {
+    let first = open(path)?;
+    first.execute_batch("BEGIN").map_err(backend)?;
+    // Rowids only grow (short of deletes), so the largest bounds the count
+    // in one index step, where count(*) would read every row.
+    let most = |table: &str| -> Result<i64, StoreError> {
+        first
+            .query_row(
+                &format!("SELECT coalesce(max(rowid), 0) FROM {table}"),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(backend)
+    };
+    sink.expect(usize::try_from(most("domains")?).unwrap_or(0));
+    sink.grouped();
+    let two = match sink.split() {
+        Some(second) => {
+            let other = open(path)?;
+            one_snapshot(&first, &other)?.then_some((other, second))
+        }
+        None => None,
+    };
+    let Some((other, second)) = two else {
+        return read_tenants(&first, sink, i64::MIN, i64::MAX);
+    };
+    // Half the tenants each: rowids are dense short of deletes.
+    let middle = most("tenants")? / 2;
+    std::thread::scope(|threads| {
+        let upper = std::thread::Builder::new()
+            .name("store-scan".into())
+            .spawn_scoped(threads, move || {
+                read_tenants(&other, second, middle + 1, i64::MAX)
+            })
+            .map_err(|e| StoreError::Backend(format!("cannot start a scan thread: {e}")))?;
+        let lower = read_tenants(&first, sink, i64::MIN, middle);
+        let upper = upper
+            .join()
+            .unwrap_or_else(|_| Err(StoreError::Backend("the scan thread panicked".into())));
+        lower.and(upper)
+    })
+}
+
+/// A read-only connection of its own, reading through a memory map.
+fn open(path: &Path) -> Result<Connection, StoreError> {
     let mut flags = OpenFlags::default();
     flags.remove(OpenFlags::SQLITE_OPEN_CREATE);
     let conn = Connection::open_with_flags(path, flags)
@@ -35,23 +82,42 @@ fn read(path: &Path, mut sink: Box<dyn RouteSink>) -> Result<(), StoreError> {
         .map_err(backend)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(backend)?;
-    // Rowids only grow (short of deletes), so the largest bounds the count
-    // in one index step, where count(*) would read every row.
-    let most: i64 = conn
-        .query_row("SELECT coalesce(max(rowid), 0) FROM domains", [], |r| {
-            r.get(0)
-        })
-        .map_err(backend)?;
-    sink.expect(usize::try_from(most).unwrap_or(0));
-    sink.grouped();
+    Ok(conn)
+}
+
+/// Puts `other` in a read transaction on the snapshot `first` (in one
+/// already) reads: every registry write logs a change version in its
+/// transaction (`changes`), so two snapshots that see the same newest
+/// version hold the same routes. False if writes kept coming in between.
+fn one_snapshot(first: &Connection, other: &Connection) -> Result<bool, StoreError> {
+    for _ in 0..3 {
+        other.execute_batch("BEGIN").map_err(backend)?;
+        // The first read fixes its snapshot.
+        if changes::newest_version(first)? == changes::newest_version(other)? {
+            return Ok(true);
+        }
+        other.execute_batch("ROLLBACK").map_err(backend)?;
+        first.execute_batch("ROLLBACK; BEGIN").map_err(backend)?;
+    }
+    Ok(false)
+}
+
+/// Reads the domains of the tenants with rowids from `low` to `high` into
+/// `sink`, tenants in the outer loop so each tenant's domains come together.
+fn read_tenants(
+    conn: &Connection,
+    mut sink: Box<dyn RouteSink>,
+    low: i64,
+    high: i64,
+) -> Result<(), StoreError> {
     // CROSS JOIN keeps tenants the outer loop: a tenant's domains in a row.
     let mut stmt = conn
         .prepare(&format!(
             "SELECT {TENANT_COLUMNS}, d.domain, t.rowid FROM tenants t CROSS JOIN domains d \
-             ON d.tenant_id = t.id"
+             ON d.tenant_id = t.id WHERE t.rowid BETWEEN ?1 AND ?2"
         ))
         .map_err(backend)?;
-    let mut rows = stmt.query([]).map_err(backend)?;
+    let mut rows = stmt.query([low, high]).map_err(backend)?;
     let mut last: Option<i64> = None;
     let mut tenant: Option<Tenant> = None;
     while let Some(row) = rows.next().map_err(backend)? {

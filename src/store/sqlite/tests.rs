@@ -305,3 +305,80 @@ async fn a_scan_gives_every_domain_once_after_its_tenant_grouped() {
     .map(|(d, t)| (d.to_owned(), t.to_owned()));
     assert_eq!(tenant_of, expected);
 }
+
+/// What each sink of a split scan gave: (the tenant id when given, the domain).
+type ScannedHalves = std::sync::Arc<std::sync::Mutex<Vec<Vec<(Option<String>, String)>>>>;
+
+/// Collects what each sink of a split scan gives, a list per sink.
+struct Halves(ScannedHalves, usize);
+
+impl crate::store::RouteSink for Halves {
+    fn split(&mut self) -> Option<Box<dyn crate::store::RouteSink>> {
+        let mut all = self.0.lock().unwrap();
+        all.push(Vec::new());
+        Some(Box::new(Halves(self.0.clone(), all.len() - 1)))
+    }
+    fn route(&mut self, tenant: Option<&crate::tenant::Tenant>, domain: &str) -> bool {
+        let given = tenant.map(|t| t.id.clone());
+        self.0.lock().unwrap()[self.1].push((given, domain.to_owned()));
+        true
+    }
+}
+
+#[tokio::test]
+async fn a_split_scan_gives_each_half_whole_tenants_and_every_domain_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("gw.db"), OpenMode::CreateIfMissing).unwrap();
+    let batch: Vec<NewTenant> = (0..100)
+        .map(|i| {
+            NewTenant::example(
+                &format!("t{i}"),
+                &[&format!("a{i}.test"), &format!("b{i}.test")],
+            )
+        })
+        .collect();
+    assert!(store.import_tenants(batch).await.unwrap().is_empty());
+    store
+        .add_domain("t0", "late.test".into(), false)
+        .await
+        .unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(vec![Vec::new()]));
+    store
+        .scan_routes(Box::new(Halves(seen.clone(), 0)))
+        .await
+        .unwrap();
+    let halves = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(halves.len(), 2, "the store read on two threads");
+    let (mut tenant_of, mut given) = (Vec::new(), Vec::new());
+    for half in halves {
+        assert!(
+            half.len() >= 50,
+            "each half reads about half: {}",
+            half.len()
+        );
+        let mut current = None;
+        for (tenant, domain) in half {
+            if tenant.is_some() {
+                given.extend(tenant.clone());
+                current = tenant;
+            }
+            tenant_of.push((domain, current.clone().expect("a tenant comes first")));
+        }
+    }
+    given.sort();
+    let mut ids: Vec<String> = (0..100).map(|i| format!("t{i}")).collect();
+    ids.sort();
+    assert_eq!(given, ids, "each tenant given once, in one half");
+    tenant_of.sort();
+    let mut expected: Vec<(String, String)> = (0..100)
+        .flat_map(|i| {
+            [
+                (format!("a{i}.test"), format!("t{i}")),
+                (format!("b{i}.test"), format!("t{i}")),
+            ]
+        })
+        .chain([("late.test".to_owned(), "t0".to_owned())])
+        .collect();
+    expected.sort();
+    assert_eq!(tenant_of, expected);
+}
