@@ -6,6 +6,7 @@ mod controls;
 pub mod feed;
 pub mod postgres;
 pub mod scan;
+pub mod search;
 mod sqlite;
 pub mod usage;
 
@@ -93,6 +94,19 @@ pub trait Store: CertificateStore + UsageStore + Send + Sync + 'static {
         after: Option<String>,
         limit: usize,
     ) -> Result<Vec<TenantRecord>, StoreError>;
+
+    /// Tenants whose id, name or schema, or one of whose domains, contains
+    /// `text` (case-insensitively; `%` and `_` are plain characters),
+    /// ordered by id, starting after `after`. By default, `list_tenants`
+    /// page after page, filtered: a store with a query of its own overrides it.
+    async fn search_tenants(
+        &self,
+        text: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<TenantRecord>, StoreError> {
+        search::by_pages(self, text, after, limit).await
+    }
 
     async fn update_tenant(&self, id: &str, patch: TenantPatch)
         -> Result<TenantRecord, StoreError>;

@@ -13,11 +13,12 @@ mod changes;
 mod rows;
 mod scan;
 mod schema;
+mod search;
 mod usage;
 
 use self::rows::{
-    domain_owner, domains_of, existing_record, insert_tenant, record, tenant_from_row,
-    TENANT_COLUMNS, TENANT_COLUMN_COUNT,
+    domain_owner, existing_record, insert_tenant, record, records, tenant_from_row, TENANT_COLUMNS,
+    TENANT_COLUMN_COUNT,
 };
 use self::schema::migrate;
 
@@ -273,17 +274,20 @@ impl Store for SqliteStore {
                 .map_err(backend)?
                 .collect::<Result<_, _>>()
                 .map_err(backend)?;
-            tenants
-                .into_iter()
-                .map(|tenant| {
-                    Ok(TenantRecord {
-                        domains: domains_of(conn, &tenant.id)?,
-                        tenant,
-                    })
-                })
-                .collect()
+            records(conn, tenants)
         })
         .await
+    }
+
+    async fn search_tenants(
+        &self,
+        text: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<TenantRecord>, StoreError> {
+        let text = text.to_owned();
+        self.read(move |conn| search::search(conn, &text, after, limit))
+            .await
     }
 
     async fn update_tenant(

@@ -57,6 +57,22 @@ pub(super) fn domains_of(
     rows.collect::<Result<_, _>>().map_err(backend)
 }
 
+/// `tenants` with their domains.
+pub(super) fn records(
+    conn: &Connection,
+    tenants: Vec<Tenant>,
+) -> Result<Vec<TenantRecord>, StoreError> {
+    tenants
+        .into_iter()
+        .map(|tenant| {
+            Ok(TenantRecord {
+                domains: domains_of(conn, &tenant.id)?,
+                tenant,
+            })
+        })
+        .collect()
+}
+
 pub(super) fn record(conn: &Connection, id: &str) -> Result<Option<TenantRecord>, StoreError> {
     let tenant = conn
         .prepare_cached(&format!(
