@@ -19,6 +19,8 @@ use crate::tenant::{TenantLimits, TenantPatch, TenantRecord, TenantStatus, DEFAU
 
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
+/// The longest `search` text, in characters.
+const MAX_SEARCH: usize = 200;
 
 impl AdminState {
     /// The validation rules of this gateway: its `www.` rule, pool names
@@ -89,6 +91,11 @@ pub struct ListQuery {
     limit: Option<usize>,
     /// The `next` of the previous page.
     after: Option<String>,
+    /// Only tenants whose id, name or schema, or one of whose domains,
+    /// contains this text (case-insensitively; `%` and `_` are plain
+    /// characters). Empty: every tenant.
+    #[param(max_length = 200)]
+    search: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -99,6 +106,8 @@ pub struct TenantPage {
 }
 
 /// List tenants, by id, a page at a time
+///
+/// With `search`, only the tenants matching it, still by id and paged the same way.
 #[utoipa::path(get, path = "/tenants", operation_id = "list_tenants", tag = "tenants",
     params(ListQuery),
     responses(
@@ -115,7 +124,16 @@ pub async fn list(
             "limit must be between 1 and {MAX_PAGE}"
         )));
     }
-    let tenants = state.store.list_tenants(query.after, limit).await?;
+    let search = query.search.as_deref().filter(|text| !text.is_empty());
+    let tenants = match search {
+        Some(text) if text.chars().count() > MAX_SEARCH => {
+            return Err(ApiError::BadRequest(format!(
+                "search must be at most {MAX_SEARCH} characters"
+            )))
+        }
+        Some(text) => state.store.search_tenants(text, query.after, limit).await?,
+        None => state.store.list_tenants(query.after, limit).await?,
+    };
     let next = (tenants.len() == limit)
         .then(|| tenants.last().map(|t| t.tenant.id.clone()))
         .flatten();

@@ -90,6 +90,9 @@ pub(super) struct Sql {
     pub get_tenant: String,
     pub lock_tenant: String,
     pub list_tenants: String,
+    /// `list_tenants` of the tenants whose id, name or schema, or a domain,
+    /// matches the `ILIKE` pattern `$3` (`store::search::like_pattern`).
+    pub search_tenants: String,
     pub resolve_host: String,
     /// Domains (wildcards too) with their tenants after `$1`, `$2` at a time (warm start).
     pub routes_page: String,
@@ -287,6 +290,13 @@ impl Sql {
             ),
             list_tenants: format!(
                 "SELECT {cols} FROM {tt} t {controls} WHERE t.{t_id} > $1 ORDER BY t.{t_id} LIMIT $2"
+            ),
+            search_tenants: format!(
+                "SELECT {cols} FROM {tt} t {controls} WHERE t.{t_id} > $1 AND ( \
+                 t.{t_id}::text ILIKE $3 ESCAPE '\\' OR {name_expr} ILIKE $3 ESCAPE '\\' \
+                 OR t.{t_schema}::text ILIKE $3 ESCAPE '\\' OR EXISTS (SELECT 1 FROM {dt} d \
+                 WHERE d.{d_fk} = t.{t_pk} AND d.{d_domain}::text ILIKE $3 ESCAPE '\\')) \
+                 ORDER BY t.{t_id} LIMIT $2"
             ),
             resolve_host: format!(
                 "SELECT {cols}, d.{d_domain}::text FROM {dt} d JOIN {tt} t ON t.{t_pk} = d.{d_fk} \

@@ -17,7 +17,7 @@ mod write;
 
 pub use rows::{pg_error, pg_message, quote_ident};
 
-use self::rows::{host_match_from_row, query, query_opt, tenant_from_row};
+use self::rows::{host_match_from_row, query, query_opt, tenant_from_row, Param};
 
 use std::time::Duration;
 
@@ -28,6 +28,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{GenericClient, NoTls};
 
 use self::layout::{Sql, KEY_COLUMN};
+use super::search::like_pattern;
 use super::{HostMatch, RouteSink, Store, StoreError};
 use crate::config::{StoreConfig, StoreLayout};
 use crate::tenant::host::wildcard_parent;
@@ -178,6 +179,36 @@ impl PgStore {
         Ok(row.and_then(|r| r.get(0)))
     }
 
+    /// The tenants of `rows` (a tenant select) with their domains, read
+    /// in one more query.
+    async fn with_domains(
+        &self,
+        client: &impl GenericClient,
+        rows: &[tokio_postgres::Row],
+    ) -> Result<Vec<TenantRecord>, StoreError> {
+        let keys: Vec<i64> = rows.iter().map(|r| r.get(KEY_COLUMN)).collect();
+        let mut records = rows
+            .iter()
+            .map(|r| {
+                Ok(TenantRecord {
+                    tenant: tenant_from_row(r)?,
+                    domains: Vec::new(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let params: [Param; 1] = [(&keys, Type::INT8_ARRAY)];
+        for row in query(client, &self.sql.domains_of_many, &params).await? {
+            let pk: i64 = row.get(0);
+            if let Some(i) = keys.iter().position(|k| *k == pk) {
+                records[i].domains.push(DomainEntry {
+                    domain: row.get(1),
+                    is_primary: row.get(2),
+                });
+            }
+        }
+        Ok(records)
+    }
+
     /// The tenant `id` with its domains, read through `client`.
     pub async fn record_on(
         &self,
@@ -303,40 +334,28 @@ impl Store for PgStore {
         limit: usize,
     ) -> Result<Vec<TenantRecord>, StoreError> {
         let conn = self.conn().await?;
-        let after = after.unwrap_or_default();
-        let limit = limit as i64;
-        let rows = query(
-            &*conn,
-            &self.sql.list_tenants,
-            &[(&after, Type::TEXT), (&limit, Type::INT8)],
-        )
-        .await?;
-        let keys: Vec<i64> = rows.iter().map(|r| r.get(KEY_COLUMN)).collect();
-        let mut records = rows
-            .iter()
-            .map(|r| {
-                Ok(TenantRecord {
-                    tenant: tenant_from_row(r)?,
-                    domains: Vec::new(),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        for row in query(
-            &*conn,
-            &self.sql.domains_of_many,
-            &[(&keys, Type::INT8_ARRAY)],
-        )
-        .await?
-        {
-            let pk: i64 = row.get(0);
-            if let Some(i) = keys.iter().position(|k| *k == pk) {
-                records[i].domains.push(DomainEntry {
-                    domain: row.get(1),
-                    is_primary: row.get(2),
-                });
-            }
-        }
-        Ok(records)
+        let (after, limit) = (after.unwrap_or_default(), limit as i64);
+        let params: [Param; 2] = [(&after, Type::TEXT), (&limit, Type::INT8)];
+        let rows = query(&*conn, &self.sql.list_tenants, &params).await?;
+        self.with_domains(&*conn, &rows).await
+    }
+
+    async fn search_tenants(
+        &self,
+        text: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<TenantRecord>, StoreError> {
+        let conn = self.conn().await?;
+        let (after, limit) = (after.unwrap_or_default(), limit as i64);
+        let pattern = like_pattern(text);
+        let params: [Param; 3] = [
+            (&after, Type::TEXT),
+            (&limit, Type::INT8),
+            (&pattern, Type::TEXT),
+        ];
+        let rows = query(&*conn, &self.sql.search_tenants, &params).await?;
+        self.with_domains(&*conn, &rows).await
     }
 
     async fn update_tenant(
