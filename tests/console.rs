@@ -73,6 +73,30 @@ async fn the_console_pages_show_domains_pools_traffic_and_delete_after_confirmat
 }
 
 #[tokio::test]
+async fn a_search_in_the_console_finds_a_tenant_beyond_those_the_list_loaded() {
+    let gw = Gateway::start(GatewayOptions::new().with_token()).await;
+    // 10,000 tenants fill the list the console loads (10 pages of 1,000);
+    // the one after them is found only by asking the server.
+    let csv: String = (0..10_000)
+        .map(|i| format!("t{i:05},t{i:05},t{i:05}.bulk.test\n"))
+        .collect();
+    let import = gw
+        .admin_raw(Some(TOKEN), Method::POST, "/v1/tenants/import", csv.into())
+        .await;
+    assert_eq!(import.status, StatusCode::OK, "{}", import.text());
+    assert!(
+        import.text().contains(r#""imported":10000"#),
+        "{}",
+        import.text()
+    );
+    gw.create_tenant(json!({"id": "zeta-needle", "name": "Needle", "domains": ["needle.example"]}))
+        .await;
+
+    let steps = gw.console_scenario("search").await;
+    assert!(steps.contains("scenario search: passed"), "{steps}");
+}
+
+#[tokio::test]
 async fn a_migration_started_from_the_console_is_followed_to_the_end() {
     let db = fresh_database();
     let migrations = tempfile::tempdir().unwrap();

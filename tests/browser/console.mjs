@@ -265,6 +265,51 @@ async function pages(browser) {
   assertQuiet(page);
 }
 
+/** Search asks the server: it finds a tenant beyond the 10,000 the list loaded; an empty box shows the list again. */
+async function search(browser) {
+  const page = await open(browser);
+  await signIn(page, TOKEN);
+  await page.getByRole("heading", { name: "Tenants", exact: true }).waitFor();
+  const rows = page.locator("#tenant-table tbody tr");
+  // By id: looking it up by its label among 10,000 rows outlasted PATIENCE_MS.
+  const box = page.locator("#tenant-search");
+  const searches = [];
+  page.on("request", (r) => {
+    const text = new URL(r.url()).searchParams.get("search");
+    if (text !== null) searches.push(text);
+  });
+
+  step("the list loads the first 10,000 tenants and says there are more");
+  await page.locator("#tenants-more", { hasText: "Showing the first 10000 tenants" }).waitFor();
+  assert.equal(await rows.count(), 10000);
+  assert.equal(await tenantRow(page, "zeta-needle").count(), 0, "the 10,001st tenant was loaded");
+  assert.deepEqual(searches, [], "searched before anything was typed");
+
+  step("a search by domain asks the server and finds the tenant the list did not load");
+  await box.fill("NEEDLE.example");
+  await tenantRow(page, "zeta-needle").waitFor();
+  assert.equal(await rows.count(), 1);
+  assert.equal(await page.locator("#tenant-count").innerText(), "1 found");
+  assert.deepEqual(searches, ["NEEDLE.example"]);
+
+  step("typing a word sends one search once typing pauses, and shows its answer");
+  await box.fill("");
+  await tenantRow(page, "t00000").waitFor();
+  searches.length = 0;
+  await box.pressSequentially("t0999", { delay: 20 });
+  await page.locator('#tenant-table[data-search="t0999"]').waitFor();
+  assert.equal(await rows.count(), 10);
+  assert.equal(searches.at(-1), "t0999");
+  assert.ok(searches.length < 5, `a search per key: ${JSON.stringify(searches)}`);
+  await tenantRow(page, "t09990").waitFor();
+
+  step("an empty box shows the loaded list again");
+  await box.fill("");
+  await tenantRow(page, "t00000").waitFor();
+  assert.equal(await rows.count(), 10000);
+  assertQuiet(page);
+}
+
 /** With a PostgreSQL store: start a migration of every tenant (one of three fails) and follow it to the end. */
 async function jobs(browser) {
   const page = await open(browser);
@@ -292,7 +337,7 @@ async function jobs(browser) {
   assertQuiet(page);
 }
 
-const SCENARIOS = { lifecycle, pages, jobs };
+const SCENARIOS = { lifecycle, pages, search, jobs };
 
 const name = process.argv[2];
 if (!SCENARIOS[name]) {

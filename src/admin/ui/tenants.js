@@ -4,12 +4,22 @@
 
 import { $, api, attempt, badge, el, enc, fill, notice } from "./api.js";
 
-/** Tenants loaded for the list and its search (10 pages of the API's maximum). */
+/** Tenants loaded for the list (10 pages of the API's maximum). */
 const PAGE = 1000;
 const MAX_PAGES = 10;
+/** A search asks the server (every tenant, not just those loaded) for one page of matches, once typing pauses. */
+const SEARCH_PAGE = 200;
+const SEARCH_DELAY_MS = 250;
 
 let tenants = [];
+/** Whether `tenants` is every tenant (the list ended within MAX_PAGES). */
+let listComplete = true;
 let selected = null;
+/** The shown search's answer, `{ query, tenants, next }`; null while the box is empty. */
+let found = null;
+let searchTimer = null;
+/** Counts searches sent, so an answer overtaken by a newer search is dropped. */
+let searchSeq = 0;
 
 export async function loadTenants() {
   await attempt(async () => {
@@ -24,29 +34,54 @@ export async function loadTenants() {
       pages += 1;
     } while (after !== null && pages < MAX_PAGES);
     tenants = all;
-    const more = $("tenants-more");
-    more.hidden = after === null;
-    more.textContent = `Showing the first ${all.length} tenants; use the API or the CLI for the rest.`;
+    listComplete = after === null;
     renderTenants();
     loadPoolNames();
   });
+  if (searchQuery()) await search();
   if (selected !== null) await showTenant(selected);
 }
 
-function matches(tenant, query) {
-  if (!query) return true;
-  const q = query.toLowerCase();
-  return (
-    tenant.id.toLowerCase().includes(q) ||
-    tenant.name.toLowerCase().includes(q) ||
-    tenant.domains.some((d) => d.domain.includes(q))
-  );
+function searchQuery() {
+  return $("tenant-search").value.trim();
+}
+
+/** The box changed: an empty box shows the loaded list at once; text is searched once typing pauses. */
+function searchChanged() {
+  clearTimeout(searchTimer);
+  if (searchQuery()) {
+    searchTimer = setTimeout(search, SEARCH_DELAY_MS);
+    return;
+  }
+  searchSeq += 1;
+  found = null;
+  renderTenants();
+}
+
+async function search() {
+  const query = searchQuery();
+  if (!query) return;
+  const seq = ++searchSeq;
+  const page = await attempt(() => api("GET", `/v1/tenants?limit=${SEARCH_PAGE}&search=${enc(query)}`));
+  if (!page || seq !== searchSeq) return;
+  found = { query, tenants: page.tenants, next: page.next };
+  renderTenants();
 }
 
 function renderTenants() {
-  const query = $("tenant-search").value.trim();
-  const shown = tenants.filter((t) => matches(t, query));
-  $("tenant-count").textContent = `${shown.length} of ${tenants.length}`;
+  const shown = found === null ? tenants : found.tenants;
+  const more = $("tenants-more");
+  if (found === null) {
+    $("tenant-count").textContent = `${tenants.length} tenants`;
+    more.hidden = listComplete;
+    more.textContent = `Showing the first ${tenants.length} tenants; search to find any of the others.`;
+  } else {
+    const plus = found.next === null ? "" : "+";
+    $("tenant-count").textContent = `${shown.length}${plus} found`;
+    more.hidden = found.next === null;
+    more.textContent = `Showing the first ${shown.length} matches of “${found.query}”; type more to narrow the search.`;
+  }
+  $("tenant-table").dataset.search = found === null ? "" : found.query;
   fill(
     $("tenant-table").tBodies[0],
     shown.map((t) => {
@@ -233,7 +268,7 @@ async function confirmDelete(event) {
 }
 
 export function wireTenants() {
-  $("tenant-search").addEventListener("input", renderTenants);
+  $("tenant-search").addEventListener("input", searchChanged);
   $("tenants-refresh").addEventListener("click", loadTenants);
   $("create-form").addEventListener("submit", createTenant);
   $("domain-form").addEventListener("submit", addDomain);
