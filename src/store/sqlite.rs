@@ -285,9 +285,7 @@ impl Store for SqliteStore {
         after: Option<String>,
         limit: usize,
     ) -> Result<Vec<TenantRecord>, StoreError> {
-        let text = text.to_owned();
-        self.read(move |conn| search::search(conn, &text, after, limit))
-            .await
+        search::search(self.inner.path.clone(), text.to_owned(), after, limit).await
     }
 
     async fn update_tenant(

@@ -25,11 +25,11 @@ export function whenRefused(handler) {
   onRefused = handler;
 }
 
-/** One admin call; bodies go as JSON (the admin API takes no other type). */
-export async function api(method, path, body, bearer = token()) {
+/** One admin call; bodies go as JSON (the admin API takes no other type). `signal` aborts it. */
+export async function api(method, path, body, bearer = token(), signal = undefined) {
   const headers = { Accept: "application/json" };
   if (bearer) headers.Authorization = `Bearer ${bearer}`;
-  const init = { method, headers, cache: "no-store", credentials: "omit" };
+  const init = { method, headers, cache: "no-store", credentials: "omit", signal };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -85,11 +85,12 @@ export function notice(message, isError = false) {
   noticeTimer = setTimeout(() => (box.hidden = true), isError ? 10000 : 4000);
 }
 
-/** Runs an action, showing its error (if any) in the notice line. */
+/** Runs an action, showing its error (if any) in the notice line; an aborted call is no error. */
 export async function attempt(action) {
   try {
     return await action();
   } catch (e) {
+    if (e.name === "AbortError") return undefined;
     if (!(e instanceof ApiError && e.status === 401)) notice(e.message, true);
     return undefined;
   }

@@ -2,7 +2,7 @@
 // resuming and deleting (after the id is typed), and the selected tenant's
 // panel with its domains and their certificate states.
 
-import { $, api, attempt, badge, el, enc, fill, notice } from "./api.js";
+import { $, api, attempt, badge, el, enc, fill, notice, token } from "./api.js";
 
 /** Tenants loaded for the list (10 pages of the API's maximum). */
 const PAGE = 1000;
@@ -18,8 +18,8 @@ let selected = null;
 /** The shown search's answer, `{ query, tenants, next }`; null while the box is empty. */
 let found = null;
 let searchTimer = null;
-/** Counts searches sent, so an answer overtaken by a newer search is dropped. */
-let searchSeq = 0;
+/** The search in flight, aborted when the text changes (the server then stops its query). */
+let searching = null;
 
 export async function loadTenants() {
   await attempt(async () => {
@@ -49,11 +49,11 @@ function searchQuery() {
 /** The box changed: an empty box shows the loaded list at once; text is searched once typing pauses. */
 function searchChanged() {
   clearTimeout(searchTimer);
+  if (searching) searching.abort();
   if (searchQuery()) {
     searchTimer = setTimeout(search, SEARCH_DELAY_MS);
     return;
   }
-  searchSeq += 1;
   found = null;
   renderTenants();
 }
@@ -61,9 +61,13 @@ function searchChanged() {
 async function search() {
   const query = searchQuery();
   if (!query) return;
-  const seq = ++searchSeq;
-  const page = await attempt(() => api("GET", `/v1/tenants?limit=${SEARCH_PAGE}&search=${enc(query)}`));
-  if (!page || seq !== searchSeq) return;
+  if (searching) searching.abort();
+  const controller = new AbortController();
+  searching = controller;
+  const path = `/v1/tenants?limit=${SEARCH_PAGE}&search=${enc(query)}`;
+  const page = await attempt(() => api("GET", path, undefined, token(), controller.signal));
+  if (!page || controller.signal.aborted) return;
+  searching = null;
   found = { query, tenants: page.tenants, next: page.next };
   renderTenants();
 }

@@ -28,7 +28,7 @@ pub(super) async fn routes(path: PathBuf, sink: Box<dyn RouteSink>) -> Result<()
 }
 
 fn read(path: &Path, mut sink: Box<dyn RouteSink>) -> Result<(), StoreError> {
-    let first = open(path)?;
+    let first = open_reader(path)?;
     first.execute_batch("BEGIN").map_err(backend)?;
     // Rowids only grow (short of deletes), so the largest bounds the count
     // in one index step, where count(*) would read every row.
@@ -45,7 +45,7 @@ fn read(path: &Path, mut sink: Box<dyn RouteSink>) -> Result<(), StoreError> {
     sink.grouped();
     let two = match sink.split() {
         Some(second) => {
-            let other = open(path)?;
+            let other = open_reader(path)?;
             one_snapshot(&first, &other)?.then_some((other, second))
         }
         None => None,
@@ -71,7 +71,9 @@ fn read(path: &Path, mut sink: Box<dyn RouteSink>) -> Result<(), StoreError> {
 }
 
 /// A read-only connection of its own, reading through a memory map.
-fn open(path: &Path) -> Result<Connection, StoreError> {
+/// A read-only connection of its own to the store file, reading through a
+/// memory map (for the scan, and the search).
+pub(super) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let mut flags = OpenFlags::default();
     flags.remove(OpenFlags::SQLITE_OPEN_CREATE);
     let conn = Connection::open_with_flags(path, flags)

@@ -1,25 +1,55 @@
 //! Tenant search in the embedded store: one query walking the tenants by id
 //! (the primary key) from `after`, each tested with `LIKE` on its id, name
-//! and schema and on its domains (through the `domains_tenant` index).
+//! and schema and on its domains (through the `domains_tenant` index). A
+//! rare text reads every tenant after `after`, so the query runs on a
+//! connection of its own (lookups are not queued behind it), and is
+//! interrupted when its caller gives up (the admin request was dropped).
 
-use rusqlite::{params, Connection};
+use std::path::PathBuf;
+
+use rusqlite::{params, Connection, InterruptHandle};
 
 use super::backend;
 use super::rows::{records, tenant_from_row, TENANT_COLUMNS};
+use super::scan::open_reader;
 use crate::store::search::like_pattern;
 use crate::store::StoreError;
 use crate::tenant::{Tenant, TenantRecord};
 
-/// Tenants after `after` (by id) matching `text`, at most `limit`; SQLite's
-/// `LIKE` folds the case of ASCII letters.
-pub(super) fn search(
+/// Tenants after `after` (by id) matching `text`, at most `limit`, read on
+/// a connection of its own to the file at `path`, on a blocking thread.
+pub(super) async fn search(
+    path: PathBuf,
+    text: String,
+    after: Option<String>,
+    limit: usize,
+) -> Result<Vec<TenantRecord>, StoreError> {
+    let conn = open_reader(&path)?;
+    let _interrupt = InterruptOnDrop(conn.get_interrupt_handle());
+    tokio::task::spawn_blocking(move || query(&conn, &text, after, limit))
+        .await
+        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+}
+
+/// Interrupts the search's query when dropped: once it has finished this
+/// does nothing; dropped before (the caller's future was), it stops the query.
+struct InterruptOnDrop(InterruptHandle);
+
+impl Drop for InterruptOnDrop {
+    fn drop(&mut self) {
+        self.0.interrupt();
+    }
+}
+
+/// The query itself; SQLite's `LIKE` folds the case of ASCII letters.
+fn query(
     conn: &Connection,
     text: &str,
     after: Option<String>,
     limit: usize,
 ) -> Result<Vec<TenantRecord>, StoreError> {
     let mut stmt = conn
-        .prepare_cached(&format!(
+        .prepare(&format!(
             "SELECT {TENANT_COLUMNS} FROM tenants t WHERE t.id > ?1 AND ( \
              t.id LIKE ?3 ESCAPE '\\' OR t.name LIKE ?3 ESCAPE '\\' \
              OR t.schema_name LIKE ?3 ESCAPE '\\' OR EXISTS (SELECT 1 FROM domains d \
