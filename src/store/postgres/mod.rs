@@ -17,7 +17,7 @@ mod write;
 
 pub use rows::{pg_error, pg_message, quote_ident};
 
-use self::rows::{host_match_from_row, query, query_opt, tenant_from_row, Param};
+use self::rows::{host_match_from_row, query, query_opt, tenant_from_row, with_domains, Param};
 
 use std::time::Duration;
 
@@ -179,36 +179,6 @@ impl PgStore {
         Ok(row.and_then(|r| r.get(0)))
     }
 
-    /// The tenants of `rows` (a tenant select) with their domains, read
-    /// in one more query.
-    async fn with_domains(
-        &self,
-        client: &impl GenericClient,
-        rows: &[tokio_postgres::Row],
-    ) -> Result<Vec<TenantRecord>, StoreError> {
-        let keys: Vec<i64> = rows.iter().map(|r| r.get(KEY_COLUMN)).collect();
-        let mut records = rows
-            .iter()
-            .map(|r| {
-                Ok(TenantRecord {
-                    tenant: tenant_from_row(r)?,
-                    domains: Vec::new(),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let params: [Param; 1] = [(&keys, Type::INT8_ARRAY)];
-        for row in query(client, &self.sql.domains_of_many, &params).await? {
-            let pk: i64 = row.get(0);
-            if let Some(i) = keys.iter().position(|k| *k == pk) {
-                records[i].domains.push(DomainEntry {
-                    domain: row.get(1),
-                    is_primary: row.get(2),
-                });
-            }
-        }
-        Ok(records)
-    }
-
     /// The tenant `id` with its domains, read through `client`.
     pub async fn record_on(
         &self,
@@ -337,7 +307,7 @@ impl Store for PgStore {
         let (after, limit) = (after.unwrap_or_default(), limit as i64);
         let params: [Param; 2] = [(&after, Type::TEXT), (&limit, Type::INT8)];
         let rows = query(&*conn, &self.sql.list_tenants, &params).await?;
-        self.with_domains(&*conn, &rows).await
+        with_domains(&*conn, &self.sql.domains_of_many, &rows).await
     }
 
     async fn search_tenants(
@@ -355,7 +325,7 @@ impl Store for PgStore {
             (&pattern, Type::TEXT),
         ];
         let rows = query(&*conn, &self.sql.search_tenants, &params).await?;
-        self.with_domains(&*conn, &rows).await
+        with_domains(&*conn, &self.sql.domains_of_many, &rows).await
     }
 
     async fn update_tenant(

@@ -1,5 +1,5 @@
 //! How the PostgreSQL store talks to the server: its errors in the store's
-//! terms, one-round-trip typed queries, and a tenant read from a row.
+//! terms, one-round-trip typed queries, and tenants read from rows.
 
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
@@ -8,7 +8,7 @@ use tokio_postgres::{GenericClient, Row};
 use super::layout::KEY_COLUMN;
 use crate::store::controls::decode;
 use crate::store::{HostMatch, RouteSink, StoreError};
-use crate::tenant::Tenant;
+use crate::tenant::{DomainEntry, Tenant, TenantRecord};
 
 /// Quotes an SQL identifier (`my"table` → `"my""table"`): the one quoting
 /// of names the store and provisioning write into SQL.
@@ -99,6 +99,36 @@ pub(super) fn tenant_from_row(row: &Row) -> Result<Tenant, StoreError> {
         limits: decode("limits", row.get(9)).map_err(bad)?,
         maintenance: decode("maintenance", row.get(10)).map_err(bad)?,
     })
+}
+
+/// The tenants of `rows` (a tenant select) with their domains, read in
+/// one more query (`domains_of_many`).
+pub(super) async fn with_domains(
+    client: &impl GenericClient,
+    domains_of_many: &str,
+    rows: &[Row],
+) -> Result<Vec<TenantRecord>, StoreError> {
+    let keys: Vec<i64> = rows.iter().map(|r| r.get(KEY_COLUMN)).collect();
+    let mut records = rows
+        .iter()
+        .map(|r| {
+            Ok(TenantRecord {
+                tenant: tenant_from_row(r)?,
+                domains: Vec::new(),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let params: [Param; 1] = [(&keys, Type::INT8_ARRAY)];
+    for row in query(client, domains_of_many, &params).await? {
+        let pk: i64 = row.get(0);
+        if let Some(i) = keys.iter().position(|k| *k == pk) {
+            records[i].domains.push(DomainEntry {
+                domain: row.get(1),
+                is_primary: row.get(2),
+            });
+        }
+    }
+    Ok(records)
 }
 
 /// Every route of `routes_all` into `sink`: one query (one snapshot) read
