@@ -199,6 +199,7 @@ fn promtool_accepts_the_alert_rules_and_each_alert_fires_on_its_case() {
         "TenantGatewayRequestsHeldInMaintenance",
         "TenantGatewayManyRequestsLimited",
         "TenantGatewayUsageFlushesFailing",
+        "TenantGatewayDomainTableLoading",
     ] {
         assert!(rules.contains(&format!("alert: {alert}\n")), "{alert}");
         assert!(
