@@ -141,22 +141,8 @@ async fn imported_rows_give_the_django_tenant_tables_required_columns() {
     ];
     let ndjson: Vec<String> = rows.iter().map(Value::to_string).collect();
     std::fs::write(&file, ndjson.join("\n")).unwrap();
-    let done = run_command(
-        &[
-            "tenants",
-            "import",
-            file.to_str().unwrap(),
-            "--config",
-            "{config}",
-            "--store",
-            &site.database,
-            "--store-layout",
-            "django-tenants",
-        ],
-        CONFIG,
-        &[],
-    )
-    .await;
+    let args = site.command(&["tenants", "import", file.to_str().unwrap()]);
+    let done = run_command(&args, CONFIG, &[]).await;
     assert!(!done.status.success(), "bad rows fail the command");
     assert!(
         done.stdout.contains("imported 1 tenant(s), 3 failed"),

@@ -127,6 +127,18 @@ async fn import(gw: &Gateway, body: impl Into<Bytes>) -> (StatusCode, Value) {
     (reply.status, json)
 }
 
+/// The message of the one bad row (on `line`) of a report that imported
+/// one tenant.
+fn one_bad_row(report: &Value, line: u64) -> &str {
+    assert_eq!(
+        (report["imported"].as_u64(), report["failed"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    assert_eq!(report["errors"][0]["line"], line, "{report}");
+    report["errors"][0]["message"].as_str().unwrap()
+}
+
 #[tokio::test]
 async fn a_csv_header_may_name_its_columns_in_any_order() {
     let gw = Gateway::start(GatewayOptions::new()).await;
@@ -180,13 +192,7 @@ async fn a_repeated_csv_row_may_add_a_domain_but_not_change_the_tenant() {
                x2,,x2d.test\n";
     let (status, report) = import(&gw, csv).await;
     assert_eq!(status, StatusCode::OK, "{report}");
-    assert_eq!(
-        (report["imported"].as_u64(), report["failed"].as_u64()),
-        (Some(1), Some(1)),
-        "{report}"
-    );
-    assert_eq!(report["errors"][0]["line"], 2, "{report}");
-    let message = report["errors"][0]["message"].as_str().unwrap();
+    let message = one_bad_row(&report, 2);
     assert!(
         message.contains("line 1") && message.contains("schema"),
         "{message}"
@@ -320,25 +326,14 @@ async fn rows_with_columns_are_bad_rows(options: GatewayOptions) {
                paid,paid.test,2027-12-31\n";
     let (status, report) = import(&gw, csv).await;
     assert_eq!(status, StatusCode::OK, "{report}");
-    assert_eq!(
-        (report["imported"].as_u64(), report["failed"].as_u64()),
-        (Some(1), Some(1)),
-        "an empty field sets no column: {report}"
-    );
-    assert_eq!(report["errors"][0]["line"], 3, "{report}");
-    let message = report["errors"][0]["message"].as_str().unwrap();
+    // Line 2's empty field sets no column.
+    let message = one_bad_row(&report, 3);
     assert!(message.contains(refused), "the 422's message: {message}");
 
     let ndjson = "{\"id\": \"nd\", \"domains\": [\"nd.test\"]}\n\
                   {\"id\": \"ndcols\", \"columns\": {\"on_trial\": true}}\n";
     let (_, report) = import(&gw, ndjson).await;
-    assert_eq!(
-        (report["imported"].as_u64(), report["failed"].as_u64()),
-        (Some(1), Some(1)),
-        "{report}"
-    );
-    assert_eq!(report["errors"][0]["line"], 2, "{report}");
-    let message = report["errors"][0]["message"].as_str().unwrap();
+    let message = one_bad_row(&report, 2);
     assert!(message.contains(refused), "{message}");
     for (id, exists) in [
         ("plain", true),
