@@ -2,7 +2,8 @@
 //! rules (`deploy/prometheus/`) hold up: the dashboard is Grafana dashboard
 //! JSON with a query on every panel, promtool accepts the rules and their
 //! unit tests pass, and every metric either of them names is exported by a
-//! live gateway's `/metrics`.
+//! live gateway's `/metrics`, with the label values they select on, and is
+//! listed in `docs/metrics.md`.
 
 mod common;
 
@@ -20,6 +21,7 @@ use serde_json::Value;
 const DASHBOARD: &str = "deploy/grafana/tenant-gateway.json";
 const ALERTS: &str = "deploy/prometheus/alerts.yaml";
 const ALERT_TESTS: &str = "deploy/prometheus/alerts_test.yaml";
+const METRICS_DOC: &str = "docs/metrics.md";
 
 fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -44,6 +46,59 @@ fn metric_names(text: &str) -> BTreeSet<String> {
         rest = &tail[end..];
     }
     names
+}
+
+/// The label values `text` selects `tenant_gateway_*` series by: each
+/// `name{label="value", ...}` as (name, label, value). Regex and negative
+/// matchers (`=~`, `!=`, `!~`) are left out, as is `instance`.
+fn selected_labels(text: &str) -> BTreeSet<(String, String, String)> {
+    let mut selected = BTreeSet::new();
+    for name in metric_names(text) {
+        let opening = format!("{name}{{");
+        for (at, _) in text.match_indices(&opening) {
+            let inside = &text[at + opening.len()..];
+            let inside = &inside[..inside.find('}').expect("a closing brace")];
+            for matcher in inside.split(',') {
+                let Some((label, value)) = matcher.split_once('=') else {
+                    continue;
+                };
+                let label = label.trim();
+                let negated = label.ends_with('!');
+                if negated || value.starts_with('~') || label == "instance" {
+                    continue;
+                }
+                let value = value.trim().trim_matches('"');
+                selected.insert((name.clone(), label.to_owned(), value.to_owned()));
+            }
+        }
+    }
+    selected
+}
+
+/// The dashboard's queries, one string.
+fn dashboard_exprs() -> String {
+    let dashboard: Value = serde_json::from_str(&read(DASHBOARD)).expect("valid JSON");
+    panels(&dashboard)
+        .into_iter()
+        .filter_map(|panel| panel["targets"].as_array())
+        .flatten()
+        .filter_map(|target| target["expr"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn selected_labels_are_the_equality_matchers() {
+    let got = selected_labels(
+        r#"sum(rate(tenant_gateway_requests_total{instance=~"$instance",class="5xx", outcome != "routed"}[5m])) / tenant_gateway_limited_requests_total{reason="rate"}"#,
+    );
+    let want: BTreeSet<_> = [
+        ("tenant_gateway_requests_total", "class", "5xx"),
+        ("tenant_gateway_limited_requests_total", "reason", "rate"),
+    ]
+    .map(|(m, l, v)| (m.to_owned(), l.to_owned(), v.to_owned()))
+    .into();
+    assert_eq!(got, want);
 }
 
 /// The dashboard's panels, those inside collapsed rows included.
@@ -102,6 +157,9 @@ fn the_dashboard_is_grafana_json_with_a_query_on_every_panel() {
         "change feed",
         "acme",
         "top n",
+        "domain table",
+        "tenant traffic controls",
+        "usage",
     ] {
         assert!(
             rows.iter().any(|row| row.contains(topic)),
@@ -138,6 +196,10 @@ fn promtool_accepts_the_alert_rules_and_each_alert_fires_on_its_case() {
         "TenantGatewayCertificateExpiringSoon",
         "TenantGatewayHigh5xxRatio",
         "TenantGatewayServingStaleRoutes",
+        "TenantGatewayRequestsHeldInMaintenance",
+        "TenantGatewayManyRequestsLimited",
+        "TenantGatewayUsageFlushesFailing",
+        "TenantGatewayDomainTableLoading",
     ] {
         assert!(rules.contains(&format!("alert: {alert}\n")), "{alert}");
         assert!(
@@ -149,14 +211,15 @@ fn promtool_accepts_the_alert_rules_and_each_alert_fires_on_its_case() {
 
 /// Some series exist only with some config or after some traffic, so the
 /// gateway gets them all: `metrics.per_tenant` (per-tenant counters),
-/// `tls.acme` with one certificate ordered (its expiry gauge), and one
-/// admin request (the admin counters). Everything else is there from the start.
+/// `tls.acme` with one certificate ordered (its expiry gauge), one admin
+/// request (the admin counters) and `usage.enabled` (the flush counters).
+/// Everything else is there from the start.
 #[tokio::test]
 async fn every_metric_of_the_dashboard_and_the_alerts_is_in_a_live_gateways_metrics() {
     let pebble = Pebble::start(None).await;
     let app = Backend::start("app").await;
     let yaml = format!(
-        "metrics:\n  per_tenant: true\ntls:\n  listen: 127.0.0.1:0\n{}\
+        "metrics:\n  per_tenant: true\nusage:\n  enabled: true\ntls:\n  listen: 127.0.0.1:0\n{}\
          tenants:\n  - {{id: acme, domains: [shop.acme.test]}}\n",
         pebble.acme_yaml(&[])
     );
@@ -174,10 +237,10 @@ async fn every_metric_of_the_dashboard_and_the_alerts_is_in_a_live_gateways_metr
         .admin_raw(None, Method::GET, "/metrics", Bytes::new())
         .await;
     assert_eq!(reply.status, StatusCode::OK);
-    let exported: BTreeSet<String> = reply
-        .text()
-        .lines()
-        .filter(|line| !line.starts_with('#'))
+    let text = reply.text();
+    let series = text.lines().filter(|line| !line.starts_with('#'));
+    let exported: BTreeSet<String> = series
+        .clone()
         .filter_map(|line| line.split(['{', ' ']).next())
         .map(str::to_owned)
         .collect();
@@ -187,7 +250,42 @@ async fn every_metric_of_the_dashboard_and_the_alerts_is_in_a_live_gateways_metr
     let missing: Vec<&String> = named.difference(&exported).collect();
     assert!(
         missing.is_empty(),
-        "named by {DASHBOARD} or {ALERTS} but not in /metrics: {missing:?}\n{}",
-        reply.text()
+        "named by {DASHBOARD} or {ALERTS} but not in /metrics: {missing:?}\n{text}"
+    );
+
+    // A selector on a label value no series has (`reason="rate_limit"`)
+    // matches nothing, silently: each one must be exported.
+    let labelled: BTreeSet<(String, String, String)> = series
+        .flat_map(|line| {
+            let (name, rest) = line.split_once('{').unwrap_or((line, ""));
+            let labels = rest.split_once('}').map_or("", |(labels, _)| labels);
+            labels.split("\",").filter_map(move |pair| {
+                let (label, value) = pair.split_once("=\"")?;
+                let value = value.trim_end_matches('"');
+                Some((name.to_owned(), label.to_owned(), value.to_owned()))
+            })
+        })
+        .collect();
+    let mut selected = selected_labels(&dashboard_exprs());
+    selected.extend(selected_labels(&read(ALERTS)));
+    assert!(selected.len() >= 4, "{selected:?}");
+    let unmatched: Vec<_> = selected.difference(&labelled).collect();
+    assert!(
+        unmatched.is_empty(),
+        "label values selected by {DASHBOARD} or {ALERTS} that no series in /metrics has: \
+         {unmatched:?}\n{text}"
+    );
+
+    // Every metric family the gateway exports is documented.
+    let doc = read(METRICS_DOC);
+    let undocumented: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|line| line.split(' ').next())
+        .filter(|family| !doc.contains(&format!("`{family}`")))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "exported but not listed in {METRICS_DOC}: {undocumented:?}"
     );
 }

@@ -91,6 +91,9 @@ pub struct Metrics {
     pub store_lookup_seconds: Histogram,
     /// Domains in the warm domain table (sampled at each scrape).
     pub domain_table_domains: IntGauge,
+    /// 1 while a load of the warm table asked for is not done (sampled at
+    /// each scrape).
+    pub domain_table_loading: IntGauge,
     pub store_errors: IntCounter,
     /// Routes served past their TTL because the store could not refresh them.
     pub stale_served: IntCounter,
@@ -359,6 +362,10 @@ impl Metrics {
             domain_table_domains: gauge(
                 "tenant_gateway_domain_table_domains",
                 "Domains held in the warm domain table",
+            ),
+            domain_table_loading: gauge(
+                "tenant_gateway_domain_table_loading",
+                "1 while the warm domain table is being loaded or reloaded (hosts it lacks go to the store)",
             ),
             store_errors: counter("tenant_gateway_store_errors_total", "Failed store lookups"),
             stale_served: counter(

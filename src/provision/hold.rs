@@ -10,7 +10,7 @@
 //! store's within its 200 ms poll), and requests forwarded just before the
 //! switch finish meanwhile. A replica whose feed is down sees the switch
 //! only when it reconnects: keep `settle` above what an outage of the feed
-//! may last if that matters, or watch `tenant_gateway_change_feed_connected`.
+//! may last if that matters, or watch `tenant_gateway_store_change_feed_connected`.
 
 use std::sync::Arc;
 use std::time::Duration;

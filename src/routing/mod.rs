@@ -346,13 +346,16 @@ impl Router {
     }
 
     /// Hosts in the shared cache and domains in the warm table (moka counts
-    /// writes lazily: settle first). Also samples the table's size gauge.
+    /// writes lazily: settle first). Also samples the table's gauges.
     pub async fn cached_entries(&self) -> u64 {
         self.cache.run_pending_tasks().await;
         let table = self.table.domains();
         self.metrics
             .domain_table_domains
             .set(i64::try_from(table).unwrap_or(i64::MAX));
+        self.metrics
+            .domain_table_loading
+            .set(i64::from(self.table.is_loading()));
         self.cache.entry_count() + table
     }
 }

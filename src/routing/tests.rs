@@ -85,6 +85,9 @@ impl Store for Switchable {
         after: Option<String>,
         limit: usize,
     ) -> Result<Vec<HostMatch>, StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("switched off".into()));
+        }
         self.inner.routes_page(after, limit).await
     }
 }
@@ -209,6 +212,44 @@ async fn a_warmed_cache_answers_without_the_store() {
         50,
         "no entry for the junk host"
     );
+}
+
+#[tokio::test]
+async fn the_loading_gauge_is_up_while_a_load_asked_for_is_not_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_acme(dir.path()).await;
+    let metrics = Arc::new(Metrics::new(false, 0));
+    let router = Router::new(
+        store.clone(),
+        &CacheConfig::default(),
+        true,
+        metrics.clone(),
+    );
+    let loading = || async {
+        router.cached_entries().await;
+        metrics.domain_table_loading.get()
+    };
+    assert_eq!(
+        loading().await,
+        0,
+        "never asked to load (cache.warm: false)"
+    );
+    router.warm().await.unwrap();
+    assert_eq!(loading().await, 0, "loaded");
+
+    // A bulk change reloads the table; the reload fails while the store is
+    // down and is retried (200 ms, then 1 s later).
+    store.down.store(true, Ordering::SeqCst);
+    router.invalidate_all();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(loading().await, 1, "reloading");
+    store.down.store(false, Ordering::SeqCst);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while loading().await == 1 {
+        assert!(tokio::time::Instant::now() < deadline, "never reloaded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(router.table_is_authoritative());
 }
 
 #[tokio::test]

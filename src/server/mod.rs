@@ -15,7 +15,7 @@ use crate::provision::Provisioner;
 use crate::proxy::decide::Policy;
 use crate::proxy::headers::HeaderNames;
 use crate::proxy::listener::{self, ListenerSettings};
-use crate::proxy::{signing, DataPath, Proxy};
+use crate::proxy::{signing, DataPath};
 use crate::reload::{ConfigSource, PoolsSource, Reloader};
 use crate::routing::{self, Router};
 use crate::store::{self, Store, StoreError};
@@ -26,10 +26,8 @@ use crate::traffic::usage::flush::Flusher;
 use crate::upstream::Pools;
 
 mod signals;
-
-/// How long warming waits for the change feed's first catch-up (a store
-/// slow to answer should not keep the cache cold for long).
-const FEED_WAIT_BEFORE_WARMING: std::time::Duration = std::time::Duration::from_secs(5);
+mod warming;
+mod workers;
 
 use signals::{spawn_reload_on_hangup, wait_for_signal};
 
@@ -104,28 +102,7 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         router.table_misses_writes();
     }
     if config.cache.warm {
-        // In the background: the data path serves at once (routes not yet
-        // loaded come from the store); /readyz waits until the cache is warm.
-        router.start_warming();
-        let router = router.clone();
-        tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            router.until_feed_caught_up(FEED_WAIT_BEFORE_WARMING).await;
-            match router.warm().await {
-                Ok(domains) => {
-                    let elapsed_ms = started.elapsed().as_millis() as u64;
-                    tracing::info!(domains, elapsed_ms, "domain table warmed");
-                    // The load's buffers are freed by now; mimalloc keeps freed
-                    // pages for reuse unless told to hand them back.
-                    // SAFETY: mi_collect has no preconditions (any thread, any time).
-                    unsafe { libmimalloc_sys::mi_collect(true) };
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot load the domain table; routes load on demand until a retry succeeds")
-                }
-            }
-            router.finish_warming();
-        });
+        warming::start(router.clone());
     }
     let workers = config.worker_threads();
     for warning in config.warnings() {
@@ -187,7 +164,7 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
     });
 
     let reloader = Reloader::start(source, data_path.clone(), workers, pools_source);
-    let (listeners, data_addr) = bind_data_listeners(config.listen, workers)?;
+    let (listeners, data_addr) = workers::bind_listeners(config.listen, workers)?;
     let admin_listener = tokio::net::TcpListener::bind(config.admin.listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -214,41 +191,14 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
         None => (Vec::new(), None),
     };
     tls_listeners.resize_with(workers, || None);
-    let mut threads = Vec::with_capacity(workers);
-    for ((i, listener), tls_listener) in listeners.into_iter().enumerate().zip(tls_listeners) {
-        let data_path = data_path.clone();
-        let shutdown = shutdown.clone();
-        let tls_front = tls_front.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("worker-{i}"))
-            .spawn(move || -> std::io::Result<()> {
-                // One single-threaded runtime per worker: each owns its listener
-                // and its backend connection pool, so threads share no locks.
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                runtime.block_on(async move {
-                    let proxy = Proxy::new(data_path, i);
-                    let plain =
-                        listener::serve(listener, proxy.clone(), settings, None, shutdown.clone());
-                    match (tls_listener, tls_front) {
-                        (Some(tls_listener), Some(front)) => {
-                            let tls = listener::serve(
-                                tls_listener,
-                                proxy,
-                                settings,
-                                Some(front),
-                                shutdown,
-                            );
-                            tokio::try_join!(plain, tls).map(|_| ())
-                        }
-                        _ => plain.await,
-                    }
-                })
-            })
-            .map_err(ServerError::Runtime)?;
-        threads.push(thread);
-    }
+    let threads = workers::spawn(
+        listeners,
+        tls_listeners,
+        &data_path,
+        settings,
+        &shutdown,
+        tls_front,
+    )?;
 
     let admin_state = Arc::new(AdminState {
         store,
@@ -281,16 +231,7 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
     reloader.stop().await;
     tracing::info!(drain_timeout = ?config.shutdown.drain_timeout, "shutting down: no new connections, draining");
     shutdown.cancel();
-    let joined = tokio::task::spawn_blocking(move || {
-        for thread in threads {
-            match thread.join() {
-                Ok(Err(e)) => tracing::error!(error = %e, "worker failed"),
-                Err(_) => tracing::error!("worker panicked"),
-                Ok(Ok(())) => {}
-            }
-        }
-    });
-    let _ = joined.await;
+    workers::join(threads).await;
     // Every request has drained (or was cut off): their counts are final.
     if let Some(flusher) = &usage {
         flusher.finish().await;
@@ -298,29 +239,6 @@ async fn serve(config: Config, source: ConfigSource) -> Result<(), ServerError> 
     let _ = tokio::time::timeout(config.shutdown.drain_timeout, admin).await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Binds the first listener (resolving port 0) and the other workers' on the
-/// same address; returns them and that address.
-fn bind_data_listeners(
-    addr: SocketAddr,
-    workers: usize,
-) -> Result<(Vec<std::net::TcpListener>, SocketAddr), ServerError> {
-    let first =
-        listener::bind_reuseport(addr).map_err(|source| ServerError::Bind { addr, source })?;
-    let bound = first
-        .local_addr()
-        .map_err(|source| ServerError::Bind { addr, source })?;
-    let mut all = vec![first];
-    for _ in 1..workers {
-        all.push(
-            listener::bind_reuseport(bound).map_err(|source| ServerError::Bind {
-                addr: bound,
-                source,
-            })?,
-        );
-    }
-    Ok((all, bound))
 }
 
 /// The TLS front (static certificates loaded) and one HTTPS listener per worker.
@@ -352,7 +270,7 @@ fn bind_tls(
         front.set_on_demand(Arc::new(acme.clone()), parts.store.clone());
         acme
     });
-    let (listeners, addr) = bind_data_listeners(tls.listen, workers)?;
+    let (listeners, addr) = workers::bind_listeners(tls.listen, workers)?;
     front.https_port = addr.port();
     Ok(((Arc::new(front), (listeners, addr)), acme))
 }

@@ -48,6 +48,7 @@ impl DomainTable {
 
 impl Inner {
     async fn load(self: &Arc<Self>) -> Result<u64, StoreError> {
+        self.wanted.store(true, Ordering::Release);
         let running = {
             let mut loading = self.loading.lock().unwrap_or_else(|p| p.into_inner());
             let running = loading.pending.is_some();
@@ -162,6 +163,7 @@ impl Inner {
     }
 
     fn reload(self: Arc<Self>) {
+        self.wanted.store(true, Ordering::Release);
         self.in_step.store(false, Ordering::Release);
         {
             let mut loading = self.loading.lock().unwrap_or_else(|p| p.into_inner());

@@ -78,6 +78,8 @@ struct Inner {
     /// The table reflects the store (for the domains it holds): false until
     /// the first load, and from a lost change feed until the reload.
     in_step: AtomicBool,
+    /// A full load was asked for (never, while warming is off).
+    wanted: AtomicBool,
     /// It holds every domain (the registry fits in `max_domains`).
     complete: AtomicBool,
     /// The change feed sees every write to the registry, so an absent host
@@ -98,6 +100,7 @@ impl DomainTable {
             inner: Arc::new(Inner {
                 snapshot: ArcSwap::from_pointee(Snapshot::default()),
                 in_step: AtomicBool::new(false),
+                wanted: AtomicBool::new(false),
                 complete: AtomicBool::new(false),
                 feed_sees_all: AtomicBool::new(true),
                 max_domains: usize::try_from(max_domains).unwrap_or(usize::MAX),
@@ -161,6 +164,13 @@ impl DomainTable {
     pub(crate) fn domains(&self) -> u64 {
         let held = self.inner.snapshot.load().domains as u64;
         held.max(self.inner.loaded_so_far.load(Ordering::Relaxed))
+    }
+
+    /// Whether a full load asked for is not done yet: at start, after the
+    /// change feed lost its place, or while a failed load is retried.
+    pub(crate) fn is_loading(&self) -> bool {
+        let inner = &self.inner;
+        inner.wanted.load(Ordering::Acquire) && !inner.in_step.load(Ordering::Acquire)
     }
 
     /// Whether the table answers alone for hosts it does not hold.

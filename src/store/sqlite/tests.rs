@@ -262,6 +262,23 @@ impl crate::store::RouteSink for Collect {
     }
 }
 
+/// Reads grouped routes as a sink gets them: the tenants given (`given`),
+/// and each domain with the tenant given last before it (`tenant_of`).
+fn read_grouped(
+    routes: Vec<(Option<String>, String)>,
+    given: &mut Vec<String>,
+    tenant_of: &mut Vec<(String, String)>,
+) {
+    let mut current = None;
+    for (tenant, domain) in routes {
+        if tenant.is_some() {
+            given.extend(tenant.clone());
+            current = tenant;
+        }
+        tenant_of.push((domain, current.clone().expect("a tenant comes first")));
+    }
+}
+
 #[tokio::test]
 async fn a_scan_gives_every_domain_once_after_its_tenant_grouped() {
     let dir = tempfile::tempdir().unwrap();
@@ -283,16 +300,8 @@ async fn a_scan_gives_every_domain_once_after_its_tenant_grouped() {
         .unwrap();
     let (grouped, routes) = std::mem::take(&mut *seen.lock().unwrap());
     assert!(grouped);
-    let mut tenant_of = Vec::new();
-    let mut current = None;
-    let mut given_tenants = Vec::new();
-    for (given, domain) in routes {
-        if given.is_some() {
-            given_tenants.extend(given.clone());
-            current = given;
-        }
-        tenant_of.push((domain, current.clone().expect("a tenant comes first")));
-    }
+    let (mut given_tenants, mut tenant_of) = (Vec::new(), Vec::new());
+    read_grouped(routes, &mut given_tenants, &mut tenant_of);
     given_tenants.sort();
     assert_eq!(given_tenants, ["acme", "shop"], "each tenant given once");
     tenant_of.sort();
@@ -356,14 +365,7 @@ async fn a_split_scan_gives_each_half_whole_tenants_and_every_domain_once() {
             "each half reads about half: {}",
             half.len()
         );
-        let mut current = None;
-        for (tenant, domain) in half {
-            if tenant.is_some() {
-                given.extend(tenant.clone());
-                current = tenant;
-            }
-            tenant_of.push((domain, current.clone().expect("a tenant comes first")));
-        }
+        read_grouped(half, &mut given, &mut tenant_of);
     }
     given.sort();
     let mut ids: Vec<String> = (0..100).map(|i| format!("t{i}")).collect();

@@ -46,6 +46,11 @@ impl Flusher {
             );
             let vec = IntCounterVec::new(opts, &["result"]).ok()?;
             m.registry().register(Box::new(vec.clone())).ok()?;
+            // Both at 0 from the start, so the first failure is a rise that
+            // `rate()` and the alert see (not a series appearing at 1).
+            for result in ["ok", "error"] {
+                vec.with_label_values(&[result]);
+            }
             Some(vec)
         });
         Flusher {
