@@ -198,15 +198,7 @@ async fn creates_django_could_not_use_are_refused_before_anything_is_written() {
     };
 
     // check-config names the column every create must give.
-    let check_args = [
-        "check-config",
-        "--config",
-        "{config}",
-        "--store",
-        &site.database,
-        "--store-layout",
-        "django-tenants",
-    ];
+    let check_args = site.command(&["check-config"]);
     let check = run_command(&check_args, CONFIG, &[]).await;
     assert!(check.status.success(), "{}", check.stderr);
     assert!(
@@ -284,20 +276,12 @@ async fn creates_django_could_not_use_are_refused_before_anything_is_written() {
 
     // The command line gives columns with --column, and is refused without them.
     let cli = |extra: &[&str]| {
-        let mut args = vec![
-            "tenants",
-            "create",
-            "--id",
-            "cli",
-            "--config",
-            "{config}",
-            "--store",
-            &site.database,
-            "--store-layout",
-            "django-tenants",
-        ];
+        let mut args = vec!["tenants", "create", "--id", "cli"];
         args.extend_from_slice(extra);
-        args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+        site.command(&args)
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
     };
     let args = cli(&[]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

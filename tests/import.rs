@@ -127,6 +127,18 @@ async fn import(gw: &Gateway, body: impl Into<Bytes>) -> (StatusCode, Value) {
     (reply.status, json)
 }
 
+/// The message of the one bad row (on `line`) of a report that imported
+/// one tenant.
+fn one_bad_row(report: &Value, line: u64) -> &str {
+    assert_eq!(
+        (report["imported"].as_u64(), report["failed"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    assert_eq!(report["errors"][0]["line"], line, "{report}");
+    report["errors"][0]["message"].as_str().unwrap()
+}
+
 #[tokio::test]
 async fn a_csv_header_may_name_its_columns_in_any_order() {
     let gw = Gateway::start(GatewayOptions::new()).await;
@@ -180,13 +192,7 @@ async fn a_repeated_csv_row_may_add_a_domain_but_not_change_the_tenant() {
                x2,,x2d.test\n";
     let (status, report) = import(&gw, csv).await;
     assert_eq!(status, StatusCode::OK, "{report}");
-    assert_eq!(
-        (report["imported"].as_u64(), report["failed"].as_u64()),
-        (Some(1), Some(1)),
-        "{report}"
-    );
-    assert_eq!(report["errors"][0]["line"], 2, "{report}");
-    let message = report["errors"][0]["message"].as_str().unwrap();
+    let message = one_bad_row(&report, 2);
     assert!(
         message.contains("line 1") && message.contains("schema"),
         "{message}"
@@ -297,4 +303,47 @@ async fn the_cli_import_draws_a_progress_bar_in_a_terminal() {
         screen.contains("imported 2 tenant(s), 1 failed"),
         "{screen}"
     );
+}
+
+#[tokio::test]
+async fn the_embedded_store_reports_rows_with_columns_as_bad_rows_by_line() {
+    rows_with_columns_are_bad_rows(GatewayOptions::new()).await;
+}
+
+#[tokio::test]
+async fn the_native_postgres_layout_reports_rows_with_columns_as_bad_rows_by_line() {
+    let database = common::pg::fresh_database();
+    rows_with_columns_are_bad_rows(GatewayOptions::new().store(&database)).await;
+}
+
+/// A store without django-tenants' table imports the rows without
+/// `columns` and refuses the others, each by line with the 422's message.
+async fn rows_with_columns_are_bad_rows(options: GatewayOptions) {
+    let gw = Gateway::start(options).await;
+    let refused = "columns can be set only with the django-tenants layout";
+    let csv = "id,domain,column:paid_until\n\
+               plain,plain.test,\n\
+               paid,paid.test,2027-12-31\n";
+    let (status, report) = import(&gw, csv).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    // Line 2's empty field sets no column.
+    let message = one_bad_row(&report, 3);
+    assert!(message.contains(refused), "the 422's message: {message}");
+
+    let ndjson = "{\"id\": \"nd\", \"domains\": [\"nd.test\"]}\n\
+                  {\"id\": \"ndcols\", \"columns\": {\"on_trial\": true}}\n";
+    let (_, report) = import(&gw, ndjson).await;
+    let message = one_bad_row(&report, 2);
+    assert!(message.contains(refused), "{message}");
+    for (id, exists) in [
+        ("plain", true),
+        ("paid", false),
+        ("nd", true),
+        ("ndcols", false),
+    ] {
+        let (status, _) = gw
+            .admin(Method::GET, &format!("/v1/tenants/{id}"), None)
+            .await;
+        assert_eq!(status == StatusCode::OK, exists, "{id}");
+    }
 }

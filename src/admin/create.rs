@@ -22,8 +22,9 @@ use crate::tenant::spec::TenantSpec;
 use crate::tenant::{spec::DomainName, Isolation};
 use crate::tenant::{NewTenant, TenantRecord, TenantStatus};
 
-/// The body of `POST /v1/tenants`: a tenant spec, plus what only a create
-/// through the API takes (`name_hint`, `columns`). It repeats
+/// The body of `POST /v1/tenants`: a tenant spec (`columns` included, as
+/// an import row takes them), plus what only a create through the API
+/// takes (`name_hint`). It repeats
 /// [`TenantSpec`]'s fields rather than `#[serde(flatten)]` it: serde cannot
 /// combine `flatten` with `deny_unknown_fields`, and a misspelt field must
 /// stay a 400.
@@ -81,6 +82,7 @@ impl CreateTenant {
             cluster: self.cluster.clone(),
             domains: self.domains.clone(),
             provision: self.provision,
+            columns: self.columns.clone(),
         }
     }
 }
@@ -147,8 +149,7 @@ async fn create_with_id(
     id: String,
     provision: bool,
 ) -> Result<(StatusCode, Provisioned), ApiError> {
-    let mut new = req.spec(id).validate(&state.rules())?;
-    new.columns = req.columns.clone();
+    let new = req.spec(id).validate(&state.rules())?;
     match register(state, new.clone(), provision).await {
         Ok(created) => Ok((StatusCode::CREATED, created)),
         Err((Some("tenant"), conflict)) => match state.store.get_tenant(&new.id).await? {
@@ -182,8 +183,7 @@ async fn signup(
         if state.store.get_tenant(&id).await?.is_some() {
             continue;
         }
-        let mut new = req.spec(id).validate(&state.rules())?;
-        new.columns = req.columns.clone();
+        let new = req.spec(id).validate(&state.rules())?;
         match register(state, new, provision).await {
             Err((Some("tenant" | "schema"), _)) => continue,
             other => return other.map_err(|(_, e)| e),

@@ -46,8 +46,10 @@ impl From<SpecError> for ApiError {
 /// Import tenants from CSV or NDJSON
 ///
 /// CSV: `id,schema,domain[,name,isolation,status,pool,plan,cluster]`, with
-/// an optional header line; NDJSON: one tenant per line, as for create.
-/// Bad rows are reported by line; the others are imported.
+/// an optional header line (which may add `column:NAME` columns for a
+/// django-tenants tenant table); NDJSON: one tenant per line, as for create
+/// (`columns` included). Bad rows (a row whose `columns` cannot be
+/// written among them) are reported by line; the others are imported.
 #[utoipa::path(post, path = "/tenants/import", operation_id = "import_tenants", tag = "tenants",
     request_body(content(
         (String = "text/csv"),

@@ -238,16 +238,15 @@ fn create(args: CreateArgs) -> anyhow::Result<()> {
         cluster: args.cluster,
         domains: args.domains,
         provision: None,
+        columns: args
+            .columns
+            .into_iter()
+            .map(|(column, value)| (column, serde_json::Value::String(value)))
+            .collect(),
     };
     let provision = !args.no_provision;
-    let columns = args
-        .columns
-        .into_iter()
-        .map(|(column, value)| (column, serde_json::Value::String(value)))
-        .collect();
     with_store(&args.config, OpenMode::CreateIfMissing, |s| async move {
-        let mut new = spec.validate(&s.rules()).map_err(|e| anyhow!(e.message))?;
-        new.columns = columns;
+        let new = spec.validate(&s.rules()).map_err(|e| anyhow!(e.message))?;
         let started = Instant::now();
         let record = match &s.provisioner {
             Some(p) if provision => p.create(new).await.map_err(provision_error)?,

@@ -241,7 +241,11 @@ impl Store for SqliteStore {
             for (i, tenant) in batch.iter().enumerate() {
                 match insert_tenant(tx, tenant) {
                     Ok(()) => imported.extend(tenant.domains.iter().cloned()),
-                    Err(e @ StoreError::Conflict { .. }) => rejected.push((i, e)),
+                    // `columns` (refused before anything of the row is written)
+                    // make a bad row, as a conflict does.
+                    Err(e @ (StoreError::Conflict { .. } | StoreError::Unprocessable { .. })) => {
+                        rejected.push((i, e))
+                    }
                     Err(e) => return Err(e),
                 }
             }

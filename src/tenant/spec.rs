@@ -2,7 +2,7 @@
 //! static config) into a validated `NewTenant`, with one set of rules for
 //! every source.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;
 
@@ -48,6 +48,12 @@ pub struct TenantSpec {
     /// `false`: only register (the schema or database already exists). With
     /// a PostgreSQL store a new tenant is provisioned unless this says no.
     pub provision: Option<bool>,
+    /// Values for further columns of a django-tenants tenant table
+    /// (`{"owner_id": 7, "paid_until": "2027-12-31"}`), bound as parameters
+    /// and checked by the store against the column's type; other stores
+    /// refuse them (422).
+    #[serde(default)]
+    pub columns: BTreeMap<String, serde_json::Value>,
 }
 
 /// A domain name as the admin API takes it: labels of letters, digits and
@@ -216,7 +222,7 @@ impl TenantSpec {
             plan: self.plan,
             cluster,
             domains,
-            columns: Default::default(),
+            columns: self.columns,
         })
     }
 }

@@ -104,6 +104,22 @@ impl DjangoSite {
         integration_dir().join("example")
     }
 
+    /// The flags that point a `tenant-gateway` command at this site's
+    /// tables, with `run_command`'s `{config}`: `ARGS… --config {config}
+    /// --store URL --store-layout django-tenants`.
+    pub fn command<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut command = args.to_vec();
+        command.extend([
+            "--config",
+            "{config}",
+            "--store",
+            &self.database,
+            "--store-layout",
+            "django-tenants",
+        ]);
+        command
+    }
+
     /// Runs `python manage.py ARGS` and returns its stdout; panics with its
     /// output when it fails.
     pub async fn manage(&self, args: &[&str]) -> String {

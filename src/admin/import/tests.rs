@@ -1,6 +1,8 @@
 //! The import's parsing: CSV headers and rows, NDJSON lines, bad rows by line.
 
+use super::csv::split_csv;
 use super::*;
+use serde_json::json;
 
 /// The whole file parsed, as the import takes it row by row.
 fn parse(text: &str) -> Result<Vec<Parsed>, ImportError> {
@@ -132,4 +134,112 @@ fn rows_stream_in_line_order_with_bad_rows_after_the_open_tenant() {
     assert_eq!(rows, [(2, false), (3, true), (4, false), (6, true)]);
     let a = parse(text).unwrap().swap_remove(1).1.unwrap();
     assert_eq!(a.domains, ["a.test", "a2.test"]);
+}
+
+#[test]
+fn a_csv_header_names_further_columns_as_column_name() {
+    let text = "id,schema,domain,column:paid_until,column:on_trial\n\
+                acme,,acme.test,2027-12-31,true\n\
+                beta,,beta.test,,false\n";
+    let parsed = parse(text).unwrap();
+    let acme = parsed[0].1.as_ref().unwrap();
+    assert_eq!(
+        serde_json::to_value(&acme.columns).unwrap(),
+        json!({"paid_until": "2027-12-31", "on_trial": "true"}),
+        "values are strings, cast by the store"
+    );
+    let beta = parsed[1].1.as_ref().unwrap();
+    assert_eq!(
+        serde_json::to_value(&beta.columns).unwrap(),
+        json!({"on_trial": "false"}),
+        "an empty field sets no column"
+    );
+    // The columns reach the validated tenant, as from `POST /v1/tenants`.
+    let rules = SpecRules {
+        strip_www: true,
+        pools: vec![],
+        clusters: vec![],
+    };
+    let tenant = acme.clone().validate(&rules).unwrap();
+    assert_eq!(tenant.columns["paid_until"], json!("2027-12-31"));
+    // A header may start with one, and tolerates spaces after the prefix.
+    let first = parse("column: owner_id,id\n7,acme\n").unwrap();
+    let acme = first[0].1.as_ref().unwrap();
+    assert_eq!(
+        (acme.id.as_str(), &acme.columns["owner_id"]),
+        ("acme", &json!("7"))
+    );
+}
+
+#[test]
+fn headerless_csv_has_no_further_columns() {
+    let parsed = parse("acme,,acme.test\n").unwrap();
+    assert!(parsed[0].1.as_ref().unwrap().columns.is_empty());
+    // A tenth field has no column to go to.
+    let parsed = parse("acme,,acme.test,A,schema,active,default,free,eu1,x\n").unwrap();
+    assert_eq!(
+        parsed[0].1.as_ref().unwrap_err(),
+        "10 fields, expected at most 9"
+    );
+}
+
+#[test]
+fn a_header_naming_a_further_column_twice_or_no_name_refuses_the_import() {
+    for (text, says) in [
+        ("id,column:a,column:a\n", "column 'column:a' is named twice"),
+        ("id,domain,column:\n", "'column:' names no column"),
+        ("id,colour\n", "or column:NAME"),
+    ] {
+        match parse(text) {
+            Err(ImportError::Header { line: 1, message }) => {
+                assert!(message.contains(says), "{text:?}: {message}")
+            }
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_repeated_row_may_repeat_a_further_column_but_not_change_it() {
+    let text = "id,domain,column:paid_until\n\
+                a,a.test,2027-12-31\n\
+                a,a2.test,\n\
+                a,a3.test,2027-12-31\n\
+                a,a4.test,2028-01-01\n\
+                b,b.test,\n\
+                b,b2.test,2027-12-31\n";
+    let parsed = parse(text).unwrap();
+    let rows: Vec<(usize, bool)> = parsed.iter().map(|(l, r)| (*l, r.is_ok())).collect();
+    assert_eq!(rows, [(2, true), (5, false), (6, true), (7, false)]);
+    assert_eq!(
+        parsed[0].1.as_ref().unwrap().domains,
+        ["a.test", "a2.test", "a3.test"]
+    );
+    let error = parsed[1].1.as_ref().unwrap_err();
+    assert!(
+        error.contains("line 2") && error.contains("column:paid_until"),
+        "{error}"
+    );
+    // A column the first row left unset is set differently too.
+    let error = parsed[3].1.as_ref().unwrap_err();
+    assert!(error.contains("column:paid_until"), "{error}");
+}
+
+#[test]
+fn ndjson_rows_take_columns_as_the_create_body_does() {
+    let parsed = parse(
+        "{\"id\":\"a\",\"columns\":{\"paid_until\":\"2027-12-31\",\"on_trial\":true,\"owner_id\":7}}\n\
+         {\"id\":\"b\",\"columns\":[\"paid_until\"]}\n",
+    )
+    .unwrap();
+    let a = parsed[0].1.as_ref().unwrap();
+    assert_eq!(
+        serde_json::to_value(&a.columns).unwrap(),
+        json!({"paid_until": "2027-12-31", "on_trial": true, "owner_id": 7}),
+        "JSON values are kept as typed"
+    );
+    let (line, error) = &parsed[1];
+    let error = error.as_ref().unwrap_err();
+    assert_eq!(*line, 2);
+    assert!(error.contains("invalid type"), "{error}");
 }
