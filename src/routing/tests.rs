@@ -234,6 +234,11 @@ async fn the_loading_gauge_is_up_while_a_load_asked_for_is_not_done() {
         0,
         "never asked to load (cache.warm: false)"
     );
+    // Without warming, a bulk change loads nothing.
+    router.invalidate_all();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(loading().await, 0, "no load started by a bulk change");
+    assert_eq!(router.cached_entries().await, 0, "the table stays empty");
     router.warm().await.unwrap();
     assert_eq!(loading().await, 0, "loaded");
 

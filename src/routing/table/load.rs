@@ -163,7 +163,11 @@ impl Inner {
     }
 
     fn reload(self: Arc<Self>) {
-        self.wanted.store(true, Ordering::Release);
+        // A table never asked to load (`cache.warm: false`) stays empty: a
+        // bulk change then has nothing here to refresh.
+        if !self.wanted.load(Ordering::Acquire) {
+            return;
+        }
         self.in_step.store(false, Ordering::Release);
         {
             let mut loading = self.loading.lock().unwrap_or_else(|p| p.into_inner());
