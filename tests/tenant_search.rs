@@ -106,6 +106,13 @@ async fn searches_find_tenants_by_every_field(gw: &Gateway, schema_apart: bool) 
         .await;
     let message = api_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
     assert!(message.contains("200"), "{message}");
+    // Control characters (PostgreSQL refuses a NUL in text) are a 400, never a 500.
+    for (search, says) in [("a%00b", "NUL"), ("a%01b", "control")] {
+        let path = format!("/v1/tenants?search={search}");
+        let (status, body) = gw.admin(Method::GET, &path, None).await;
+        let message = api_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+        assert!(message.contains(says), "{search}: {message}");
+    }
 }
 
 #[tokio::test]

@@ -69,9 +69,17 @@ pub async fn import(
         ));
     }
     let parsed = super::import::read(&body)?;
-    let report =
-        super::import::import(state.store.as_ref(), parsed, &state.rules(), |_| {}).await?;
     let router = &state.data_path.router;
+    let report =
+        match super::import::import(state.store.as_ref(), parsed, &state.rules(), |_| {}).await {
+            Ok(report) => report,
+            Err(e) => {
+                // Batches before the failing one are committed, and this
+                // process's own writes do not come back through the feed.
+                router.invalidate_all();
+                return Err(e.into());
+            }
+        };
     match &report.domains {
         Some(domains) => router.invalidate_names(domains).await,
         None => router.invalidate_all(),
@@ -132,6 +140,12 @@ pub async fn list(
             return Err(ApiError::BadRequest(format!(
                 "search must be at most {MAX_SEARCH} characters"
             )))
+        }
+        // PostgreSQL refuses a NUL in text; no id, name or domain holds one.
+        Some(text) if text.chars().any(char::is_control) => {
+            return Err(ApiError::BadRequest(
+                "search must not contain control characters".into(),
+            ))
         }
         Some(text) => state.store.search_tenants(text, query.after, limit).await?,
         None => state.store.list_tenants(query.after, limit).await?,

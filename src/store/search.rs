@@ -9,8 +9,13 @@ use crate::tenant::TenantRecord;
 /// Tenants read per `list_tenants` call by the fallback search.
 const PAGE: usize = 1000;
 
-/// The escape character of [`like_pattern`] (`ESCAPE '\'` in the SQL).
-pub const LIKE_ESCAPE: char = '\\';
+/// The escape character of [`like_pattern`]: not a backslash, which a
+/// PostgreSQL server with `standard_conforming_strings = off` would read as
+/// escaping the literal's closing quote.
+pub const LIKE_ESCAPE: char = '!';
+
+/// The SQL stores' `ESCAPE` clause for [`like_pattern`]'s patterns.
+pub const ESCAPE_CLAUSE: &str = "ESCAPE '!'";
 
 /// A `LIKE`/`ILIKE` pattern matching values that contain `text`: `%` and
 /// `_` (and the escape character itself) are escaped, so they match only
@@ -28,7 +33,8 @@ pub fn like_pattern(text: &str) -> String {
     pattern
 }
 
-/// Whether `record` matches a search for `text`, as the SQL stores decide it.
+/// Whether `record` matches a search for `text`, as PostgreSQL's `ILIKE`
+/// decides it (SQLite's `LIKE` folds the case of ASCII letters only).
 pub fn matches(record: &TenantRecord, text: &str) -> bool {
     let text = text.to_lowercase();
     let has = |value: &str| value.to_lowercase().contains(&text);
@@ -46,6 +52,9 @@ pub async fn by_pages<S: Store + ?Sized>(
     limit: usize,
 ) -> Result<Vec<TenantRecord>, StoreError> {
     let mut found = Vec::new();
+    if limit == 0 {
+        return Ok(found);
+    }
     loop {
         let page = store.list_tenants(after.take(), PAGE).await?;
         let last = page.len() < PAGE;
@@ -71,8 +80,8 @@ mod tests {
     #[test]
     fn like_patterns_escape_the_wildcards_and_the_escape() {
         assert_eq!(like_pattern("acme"), "%acme%");
-        assert_eq!(like_pattern("50%_off"), "%50\\%\\_off%");
-        assert_eq!(like_pattern("a\\b"), "%a\\\\b%");
+        assert_eq!(like_pattern("50%_off"), "%50!%!_off%");
+        assert_eq!(like_pattern("a!b\\c"), "%a!!b\\c%");
         assert_eq!(like_pattern(""), "%%");
     }
 }

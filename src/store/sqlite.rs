@@ -10,6 +10,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 
 mod certs;
 mod changes;
+mod reader;
 mod rows;
 mod scan;
 mod schema;

@@ -66,9 +66,10 @@ async function search() {
   searching = controller;
   const path = `/v1/tenants?limit=${SEARCH_PAGE}&search=${enc(query)}`;
   const page = await attempt(() => api("GET", path, undefined, token(), controller.signal));
-  if (!page || controller.signal.aborted) return;
+  if (controller.signal.aborted) return;
   searching = null;
-  found = { query, tenants: page.tenants, next: page.next };
+  // A failed search (already reported) shows no matches, not the last query's.
+  found = { query, tenants: page ? page.tenants : [], next: page ? page.next : null };
   renderTenants();
 }
 

@@ -293,10 +293,11 @@ impl Sql {
             ),
             search_tenants: format!(
                 "SELECT {cols} FROM {tt} t {controls} WHERE t.{t_id} > $1 AND ( \
-                 t.{t_id}::text ILIKE $3 ESCAPE '\\' OR {name_expr} ILIKE $3 ESCAPE '\\' \
-                 OR t.{t_schema}::text ILIKE $3 ESCAPE '\\' OR EXISTS (SELECT 1 FROM {dt} d \
-                 WHERE d.{d_fk} = t.{t_pk} AND d.{d_domain}::text ILIKE $3 ESCAPE '\\')) \
-                 ORDER BY t.{t_id} LIMIT $2"
+                 t.{t_id}::text ILIKE $3 {esc} OR {name_expr} ILIKE $3 {esc} \
+                 OR t.{t_schema}::text ILIKE $3 {esc} OR EXISTS (SELECT 1 FROM {dt} d \
+                 WHERE d.{d_fk} = t.{t_pk} AND d.{d_domain}::text ILIKE $3 {esc})) \
+                 ORDER BY t.{t_id} LIMIT $2",
+                esc = crate::store::search::ESCAPE_CLAUSE,
             ),
             resolve_host: format!(
                 "SELECT {cols}, d.{d_domain}::text FROM {dt} d JOIN {tt} t ON t.{t_pk} = d.{d_fk} \

@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use rusqlite::{params, Connection, InterruptHandle};
 
 use super::backend;
+use super::reader::open_reader;
 use super::rows::{records, tenant_from_row, TENANT_COLUMNS};
-use super::scan::open_reader;
-use crate::store::search::like_pattern;
+use crate::store::search::{like_pattern, ESCAPE_CLAUSE};
 use crate::store::StoreError;
 use crate::tenant::{Tenant, TenantRecord};
 
@@ -24,10 +24,15 @@ pub(super) async fn search(
     after: Option<String>,
     limit: usize,
 ) -> Result<Vec<TenantRecord>, StoreError> {
-    let conn = open_reader(&path)?;
-    let _interrupt = InterruptOnDrop(conn.get_interrupt_handle());
-    tokio::task::spawn_blocking(move || query(&conn, &text, after, limit))
-        .await
+    let (handle, interrupt) = tokio::sync::oneshot::channel();
+    let task = tokio::task::spawn_blocking(move || {
+        let conn = open_reader(&path)?;
+        let _ = handle.send(conn.get_interrupt_handle());
+        query(&conn, &text, after, limit)
+    });
+    // Held while the query runs (none if the file would not open).
+    let _interrupt = interrupt.await.ok().map(InterruptOnDrop);
+    task.await
         .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
 }
 
@@ -51,9 +56,9 @@ fn query(
     let mut stmt = conn
         .prepare(&format!(
             "SELECT {TENANT_COLUMNS} FROM tenants t WHERE t.id > ?1 AND ( \
-             t.id LIKE ?3 ESCAPE '\\' OR t.name LIKE ?3 ESCAPE '\\' \
-             OR t.schema_name LIKE ?3 ESCAPE '\\' OR EXISTS (SELECT 1 FROM domains d \
-             WHERE d.tenant_id = t.id AND d.domain LIKE ?3 ESCAPE '\\')) \
+             t.id LIKE ?3 {ESCAPE_CLAUSE} OR t.name LIKE ?3 {ESCAPE_CLAUSE} \
+             OR t.schema_name LIKE ?3 {ESCAPE_CLAUSE} OR EXISTS (SELECT 1 FROM domains d \
+             WHERE d.tenant_id = t.id AND d.domain LIKE ?3 {ESCAPE_CLAUSE})) \
              ORDER BY t.id LIMIT ?2"
         ))
         .map_err(backend)?;
@@ -129,13 +134,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn percent_and_underscore_are_plain_characters() {
+    async fn percent_underscore_and_the_escape_are_plain_characters() {
         let (_dir, store) = store_with(vec![
             tenant("a_b", "A and B", "ab", &[]),
             tenant("axb", "Axb", "axb", &[]),
             tenant("sale", "50% off", "sale", &[]),
             tenant("sales", "500 off", "sales", &[]),
             tenant("slash", "back\\slash", "slash", &[]),
+            tenant("bang", "Wow! Big", "bang", &[]),
+            tenant("wobig", "Wo Big", "wobig", &[]),
         ])
         .await;
         assert_eq!(ids(&store, "a_b").await, ["a_b"]);
@@ -143,6 +150,9 @@ mod tests {
         assert_eq!(ids(&store, "50%").await, ["sale"]);
         assert_eq!(ids(&store, "%").await, ["sale"]);
         assert_eq!(ids(&store, "k\\s").await, ["slash"]);
+        // The escape character itself is escaped too.
+        assert_eq!(ids(&store, "! b").await, ["bang"]);
+        assert_eq!(ids(&store, "!").await, ["bang"]);
     }
 
     #[tokio::test]
