@@ -9,6 +9,7 @@
 mod certs;
 mod changes;
 pub mod columns;
+mod import;
 mod layout;
 mod rows;
 mod tables;
@@ -270,6 +271,10 @@ impl Store for PgStore {
         batch: Vec<NewTenant>,
     ) -> Result<Vec<(usize, StoreError)>, StoreError> {
         let mut conn = self.conn().await?;
+        if self.import_pipelined(&mut conn, &batch).await? {
+            return Ok(Vec::new());
+        }
+        // Some row failed: the batch again, row by row, to tell which.
         let mut tx = conn.transaction().await.map_err(pg_error)?;
         let mut rejected = Vec::new();
         let mut imported = Vec::new();
