@@ -17,6 +17,7 @@ mod jobs;
 mod migrate;
 pub mod openapi;
 mod ops;
+mod page;
 mod pools;
 mod tenants;
 pub mod usage;

@@ -12,13 +12,12 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, ApiText};
 use super::import::ImportReport;
+use super::page::page_limit;
 use super::AdminState;
 use crate::provision::events;
 use crate::tenant::spec::{check_name, SpecError, SpecRules};
 use crate::tenant::{TenantLimits, TenantPatch, TenantRecord, TenantStatus, DEFAULT_CLUSTER};
 
-const DEFAULT_PAGE: usize = 100;
-const MAX_PAGE: usize = 1000;
 /// The longest `search` text, in characters.
 const MAX_SEARCH: usize = 200;
 
@@ -128,12 +127,7 @@ pub async fn list(
     State(state): State<Arc<AdminState>>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<TenantPage>, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit must be between 1 and {MAX_PAGE}"
-        )));
-    }
+    let limit = page_limit(query.limit)?;
     let search = query.search.as_deref().filter(|text| !text.is_empty());
     let tenants = match search {
         Some(text) if text.chars().count() > MAX_SEARCH => {

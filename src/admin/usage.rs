@@ -15,11 +15,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiPath, ApiQuery};
+use super::page::page_limit;
 use super::AdminState;
 use crate::store::{UsageQuery, UsageRow};
 
-const DEFAULT_PAGE: usize = 100;
-const MAX_PAGE: usize = 1000;
 /// The longest range one tenant's usage is read for at once.
 const MAX_TENANT_RANGE_HOURS: i64 = 366 * 24;
 
@@ -221,12 +220,7 @@ pub async fn list(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<UsagePage>, ApiError> {
     let (from, to) = range(query.from.as_deref(), query.to.as_deref())?;
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit: must be between 1 and {MAX_PAGE}"
-        )));
-    }
+    let limit = page_limit(query.limit)?;
     let after = query.after.as_deref().map(page_token).transpose()?;
     let query = UsageQuery {
         tenant: None,
