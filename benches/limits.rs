@@ -16,7 +16,7 @@ use common::ready;
 use criterion::{criterion_group, criterion_main, Criterion};
 use tenant_gateway::config::{LimitsConfig, PlanConfig};
 use tenant_gateway::tenant::controls::TenantLimits;
-use tenant_gateway::tenant::{Isolation, Tenant, TenantStatus};
+use tenant_gateway::tenant::Tenant;
 use tenant_gateway::traffic::limits::{Admitted, Limiter};
 
 const TENANTS: usize = 10_000;
@@ -33,17 +33,8 @@ async fn admit_phase(limiter: &Limiter, tenant: &Tenant) -> Option<Admitted> {
 fn tenants(plan: &str) -> Vec<Tenant> {
     (0..TENANTS)
         .map(|i| Tenant {
-            id: format!("tenant{i}"),
-            name: format!("Tenant {i}"),
-            schema: format!("t_{i}"),
-            isolation: Isolation::Schema,
-            status: TenantStatus::Active,
-            pool: None,
             plan: Some(plan.into()),
-            cluster: None,
-            created_at: String::new(),
-            limits: None,
-            maintenance: None,
+            ..common::tenant(i)
         })
         .collect()
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 mod common;
 
-use common::ready;
+use common::{ready, tenant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue};
 use tenant_gateway::config::{CacheConfig, HeaderNamesConfig, SigningConfig, SigningKeyConfig};
@@ -24,9 +24,7 @@ use tenant_gateway::proxy::signing::Signer;
 use tenant_gateway::routing::{Resolution, Router};
 use tenant_gateway::store::{HostMatch, Store, StoreError};
 use tenant_gateway::tenant::host;
-use tenant_gateway::tenant::{
-    Domain, Isolation, NewTenant, Tenant, TenantPatch, TenantRecord, TenantStatus,
-};
+use tenant_gateway::tenant::{Domain, NewTenant, Tenant, TenantPatch, TenantRecord};
 
 /// A read-only in-memory domain table, so the bench measures the cache and
 /// not a store; after warming, the store is never called. The second field
@@ -95,22 +93,6 @@ impl Store for TableStore {
                 domain: d.clone(),
             })
             .collect())
-    }
-}
-
-fn tenant(i: usize) -> Tenant {
-    Tenant {
-        id: format!("tenant{i}"),
-        name: format!("Tenant {i}"),
-        schema: format!("t_{i}"),
-        isolation: Isolation::Schema,
-        status: TenantStatus::Active,
-        pool: None,
-        plan: None,
-        cluster: None,
-        created_at: String::new(),
-        limits: None,
-        maintenance: None,
     }
 }
 
