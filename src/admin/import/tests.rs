@@ -9,6 +9,16 @@ fn parse(text: &str) -> Result<Vec<Parsed>, ImportError> {
     read(text).map(Iterator::collect)
 }
 
+/// Asserts that `text`'s header (line 1) refuses the import, saying `says`.
+fn header_refused(text: &str, says: &str) {
+    match parse(text) {
+        Err(ImportError::Header { line: 1, message }) => {
+            assert!(message.contains(says), "{text:?}: {message}")
+        }
+        other => panic!("{text:?}: {other:?}"),
+    }
+}
+
 #[test]
 fn csv_rows_of_one_tenant_merge_and_headers_reorder_columns() {
     let text = "tenant,domain,schema,name\nacme,a.test,acme_s,\"Acme, Inc.\"\nacme,b.test,,\n\nbeta,beta.test,,\n";
@@ -101,12 +111,7 @@ fn a_header_with_an_unknown_repeated_or_no_id_column_refuses_the_import() {
         ("tenant,domain,id\n", "column 'id' is named twice"),
         ("domain,name\n", "no 'id' column"),
     ] {
-        match parse(text) {
-            Err(ImportError::Header { line: 1, message }) => {
-                assert!(message.contains(says), "{text:?}: {message}")
-            }
-            other => panic!("{text:?}: {other:?}"),
-        }
+        header_refused(text, says);
     }
 }
 
@@ -190,12 +195,7 @@ fn a_header_naming_a_further_column_twice_or_no_name_refuses_the_import() {
         ("id,domain,column:\n", "'column:' names no column"),
         ("id,colour\n", "or column:NAME"),
     ] {
-        match parse(text) {
-            Err(ImportError::Header { line: 1, message }) => {
-                assert!(message.contains(says), "{text:?}: {message}")
-            }
-            other => panic!("{text:?}: {other:?}"),
-        }
+        header_refused(text, says);
     }
 }
 
